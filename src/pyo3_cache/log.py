@@ -1,0 +1,61 @@
+"""CI-aware messages to the user: plain lines locally, workflow commands on GitHub.
+
+Everything pyo3-cache says on stderr goes through here, so the format is one
+decision: ``pyo3-cache: warning: ...`` in a terminal, ``::warning::...`` in
+GitHub Actions (escaped, so log content cannot forge a command).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from pyo3_cache.github import escape_data, in_github_actions
+
+PROG = "pyo3-cache"
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def warn(message: str) -> None:
+    text = _one_line(message)
+    if in_github_actions():
+        print(f"::warning title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
+    else:
+        print(f"{PROG}: warning: {text}", file=sys.stderr, flush=True)
+
+
+def notice(message: str) -> None:
+    text = _one_line(message)
+    if in_github_actions():
+        print(f"::notice title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
+    else:
+        print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+
+
+def error(message: str) -> None:
+    text = _one_line(message)
+    if in_github_actions():
+        print(f"::error title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
+    print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
+
+
+def info(message: str) -> None:
+    print(f"{PROG}: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def group(title: str) -> Iterator[None]:
+    """A foldable log group on GitHub; a plain heading elsewhere."""
+    if in_github_actions():
+        print(f"::group::{escape_data(_one_line(title))}", file=sys.stderr, flush=True)
+        try:
+            yield
+        finally:
+            print("::endgroup::", file=sys.stderr, flush=True)
+    else:
+        print(f"{PROG}: {_one_line(title)}", file=sys.stderr, flush=True)
+        yield
