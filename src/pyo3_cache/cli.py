@@ -47,9 +47,7 @@ def _add_pin(sub: argparse._SubParsersAction[_Parser]) -> None:
         ),
     )
     p.add_argument("--python", metavar="PATH", help="interpreter (default: python3 on PATH)")
-    p.add_argument(
-        "--dir", metavar="DIR", help="where to write (default: <target dir>/pyo3-cache)"
-    )
+    p.add_argument("--dir", metavar="DIR", help="where to write (default: <target dir>/pyo3-cache)")
     p.add_argument("--manifest-path", metavar="PATH", help="the crate's Cargo.toml")
     p.add_argument(
         "--pyo3-version", metavar="VERSION", help="PyO3 version (default: read from Cargo.lock)"

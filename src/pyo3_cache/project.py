@@ -74,9 +74,7 @@ def find_manifest(manifest_path: str | os.PathLike[str] | None = None) -> Path:
         candidate = folder / "Cargo.toml"
         if candidate.is_file():
             return candidate
-    raise ProjectError(
-        "no Cargo.toml in this directory or any parent; pass --manifest-path PATH"
-    )
+    raise ProjectError("no Cargo.toml in this directory or any parent; pass --manifest-path PATH")
 
 
 def find_workspace_root(manifest: Path) -> Path:
@@ -110,9 +108,7 @@ def read_lockfile(path: Path) -> list[LockedPackage]:
             raise ProjectError(f"Cargo.lock at {path}: package #{index + 1} has no name")
         version = entry.get("version")
         if not isinstance(version, str):
-            raise ProjectError(
-                f"Cargo.lock at {path}: package {entry['name']!r} has no version"
-            )
+            raise ProjectError(f"Cargo.lock at {path}: package {entry['name']!r} has no version")
         source = entry.get("source")
         checksum = entry.get("checksum")
         out.append(

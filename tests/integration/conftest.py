@@ -1,0 +1,125 @@
+"""One warm build of examples/hello-pyo3, shared by every integration test.
+
+The warm tree is built once per session at a fixed "checkout" path, then moved
+aside; each test gets a fresh copy at that same path (as a CI runner reuses its
+checkout path), so cargo sees the paths it built with and the target dir is warm.
+Copies keep mtimes to the nanosecond (shutil.copy2), which cargo's freshness needs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment builds run in: our venv's tools (uv, maturin) first on PATH."""
+    env = dict(os.environ)
+    for name in (
+        "PYO3_CONFIG_FILE",
+        "PYO3_PYTHON",
+        "VIRTUAL_ENV",
+        "CARGO_TARGET_DIR",
+        "CARGO_TERM_VERBOSE",
+        "CARGO_LOG",
+        "RUSTFLAGS",
+        "CONDA_PREFIX",
+    ):
+        env.pop(name, None)
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    env["CARGO_TERM_COLOR"] = "never"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Build:
+    returncode: int
+    output: str
+
+    @property
+    def compiled(self) -> list[str]:
+        """Crates cargo compiled, as `name vX.Y.Z`."""
+        out = []
+        for line in self.output.splitlines():
+            text = line.strip()
+            if text.startswith("Compiling "):
+                out.append(" ".join(text.split()[1:3]))
+        return out
+
+    @property
+    def dirty(self) -> list[str]:
+        return [ln.strip() for ln in self.output.splitlines() if ln.strip().startswith("Dirty ")]
+
+
+def run_build(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> Build:
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    return Build(proc.returncode, proc.stdout)
+
+
+def uv_build(project: Path, env: dict[str, str], out: Path) -> Build:
+    return run_build(
+        [str(BIN / "uv"), "build", "--wheel", "--out-dir", str(out)],
+        project,
+        dict(env, CARGO_TERM_VERBOSE="true"),
+    )
+
+
+@dataclass
+class WarmExample:
+    """A fresh copy of the warm example at the session's fixed checkout path."""
+
+    path: Path
+    dist: Path
+    session_dir: Path
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copy2)
+
+
+@pytest.fixture(scope="session")
+def warm_example_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Build the example once (uv build: release profile as maturin uses; cargo build: dev)."""
+    session = tmp_path_factory.mktemp("hello")
+    checkout = session / "job" / "hello-pyo3"
+    checkout.parent.mkdir()
+    shutil.copytree(EXAMPLE, checkout, ignore=shutil.ignore_patterns("target", "dist", "*.whl"))
+    env = tool_env()
+    built = uv_build(checkout, env, session / "dist0")
+    assert built.returncode == 0, built.output[-4000:]
+    dev = run_build(["cargo", "build", "-v"], checkout, env)
+    assert dev.returncode == 0, dev.output[-4000:]
+    warm = session / "warm"
+    shutil.move(str(checkout), str(warm))
+    return warm, checkout
+
+
+@pytest.fixture
+def warm_example(warm_example_base: tuple[Path, Path], tmp_path: Path) -> WarmExample:
+    warm, checkout = warm_example_base
+    _copy_tree(warm, checkout)
+    return WarmExample(path=checkout, dist=tmp_path / "dist", session_dir=checkout.parent.parent)

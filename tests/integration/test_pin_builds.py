@@ -1,0 +1,126 @@
+"""`pin` on the real example crate: warm PEP 517 rebuilds compile nothing.
+
+Each test starts from the session's warm target dir (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.integration.conftest import BIN, WarmExample, run_build, tool_env, uv_build
+
+PYO3_CHAIN = {"pyo3-ffi", "pyo3", "hello-pyo3"}
+
+
+def _pin(project: Path) -> dict[str, str]:
+    result = run_cli("pin", "--manifest-path", str(project / "Cargo.toml"), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["env"]
+
+
+def _names(compiled: list[str]) -> set[str]:
+    return {c.split()[0] for c in compiled}
+
+
+def _wheel_tag(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/WHEEL"))
+        tags = [
+            ln.split(":", 1)[1].strip()
+            for ln in zf.read(meta).decode().splitlines()
+            if ln.startswith("Tag:")
+        ]
+    return ",".join(tags)
+
+
+def test_warm_uv_build_without_pin_recompiles_pyo3_chain(warm_example: WarmExample) -> None:
+    build = uv_build(warm_example.path, tool_env(), warm_example.dist)
+    assert build.returncode == 0, build.output[-3000:]
+    assert "Dirty pyo3-ffi v0.30.1: the env variable PYO3_PYTHON changed" in build.output
+    assert _names(build.compiled) >= PYO3_CHAIN
+
+
+def test_warm_uv_build_with_pin_compiles_nothing(warm_example: WarmExample) -> None:
+    env = tool_env(**_pin(warm_example.path))
+    first = uv_build(warm_example.path, env, warm_example.dist)
+    assert first.returncode == 0, first.output[-3000:]
+    unpinned_wheel = sorted(warm_example.dist.glob("*.whl"))
+    second = uv_build(warm_example.path, env, warm_example.dist)
+    assert second.returncode == 0, second.output[-3000:]
+    assert second.compiled == [], second.output[-3000:]
+    assert second.dirty == []
+    wheels = sorted(warm_example.dist.glob("*.whl"))
+    assert len(wheels) == 1 and unpinned_wheel == wheels
+    assert _wheel_tag(wheels[0]).startswith(f"cp3{sys.version_info[1]}-cp3{sys.version_info[1]}-")
+
+
+def test_pinned_wheel_has_unpinned_tag_and_imports(
+    warm_example: WarmExample, tmp_path: Path
+) -> None:
+    plain = uv_build(warm_example.path, tool_env(), tmp_path / "plain")
+    assert plain.returncode == 0
+    pinned = uv_build(warm_example.path, tool_env(**_pin(warm_example.path)), tmp_path / "pinned")
+    assert pinned.returncode == 0
+    (plain_whl,) = (tmp_path / "plain").glob("*.whl")
+    (pinned_whl,) = (tmp_path / "pinned").glob("*.whl")
+    assert plain_whl.name == pinned_whl.name
+    assert _wheel_tag(plain_whl) == _wheel_tag(pinned_whl)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run(
+        [
+            str(BIN / "uv"),
+            "pip",
+            "install",
+            "--python",
+            str(venv / "bin" / "python"),
+            str(pinned_whl),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import hello_pyo3; print(hello_pyo3.greet('pin'), hello_pyo3.checked_sum([1, 2]))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.strip() == "Hello, pin! 3"
+
+
+@pytest.mark.parametrize("frontend", ["pip", "maturin"])
+def test_warm_rebuild_with_pin_compiles_nothing_for_other_frontends(
+    warm_example: WarmExample, frontend: str
+) -> None:
+    if frontend == "pip":
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-v",
+            "-w",
+            str(warm_example.dist),
+            ".",
+        ]
+    else:
+        cmd = [str(BIN / "maturin"), "build", "--release", "-o", str(warm_example.dist)]
+    env = tool_env(CARGO_TERM_VERBOSE="true", **_pin(warm_example.path))
+    first = run_build(cmd, warm_example.path, env)
+    assert first.returncode == 0, first.output[-3000:]
+    second = run_build(cmd, warm_example.path, env)
+    assert second.returncode == 0, second.output[-3000:]
+    assert second.compiled == [], second.output[-3000:]
+    assert "Finished" in second.output
