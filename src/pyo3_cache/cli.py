@@ -8,6 +8,7 @@ calls the library and prints.  Errors the library raises on purpose
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -114,10 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); not our failure.
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
-            pass
         return 0
     except Exception as exc:  # a bug: still one line, the traceback only on request
         if os.environ.get("PYO3_CACHE_DEBUG"):

@@ -64,7 +64,7 @@ info = {
     "abiflags": getattr(sys, "abiflags", None),
     "calcsize_pointer": struct.calcsize("P"),
     "flags": flags,
-    "cache_tag": getattr(sys.implementation, "cache_tag", None) if hasattr(sys, "implementation") else None,
+    "cache_tag": getattr(getattr(sys, "implementation", None), "cache_tag", None),
     "magic_number": magic_number,
     "graalpy_version": graalpy,
     "hexversion": sys.hexversion,

@@ -55,9 +55,10 @@ def load_toml(path: Path, what: str | None = None) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ProjectError(f"{label} at {path} is not UTF-8 text (byte {exc.start})") from None
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(f"{label} at {path} is not valid TOML: {exc}") from None
+    return data
 
 
 def find_manifest(manifest_path: str | os.PathLike[str] | None = None) -> Path:
@@ -158,7 +159,7 @@ def _config_target_dir(root: Path) -> Path | None:
                 build = data.get("build")
                 if isinstance(build, dict) and isinstance(build.get("target-dir"), str):
                     # cargo resolves it relative to the directory holding .cargo/
-                    return (folder / build["target-dir"]).resolve()
+                    return (folder / str(build["target-dir"])).resolve()
                 break
     return None
 

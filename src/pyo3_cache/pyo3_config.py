@@ -25,6 +25,7 @@ prints for the same interpreter; the tests cross-check that with real cargo.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -360,10 +361,8 @@ def write_pinned_config(config: Pyo3Config, directory: Path) -> tuple[Path, bool
         os.utime(tmp, (PINNED_MTIME, PINNED_MTIME))
         os.replace(tmp, path)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise OutputLocationError(f"cannot write {path}: {exc.strerror}") from None
     return path, True
 
