@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+$(VENV)/.system-tools:
+	bash .ci/install-system-tools
+	@mkdir -p $(VENV) && touch $@
+
 venv: $(STAMP)
 
 demo: $(STAMP)
@@ -24,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	bash .ci/lint-yaml
 
-test: lint
+test: lint $(VENV)/.system-tools
 	$(BIN)/python -m pytest
 
 clean:

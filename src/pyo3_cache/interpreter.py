@@ -183,10 +183,13 @@ def _resolve_path(python: str | os.PathLike[str] | None) -> str:
             raise InterpreterError(f"Python interpreter {text!r} not found on PATH")
         return os.path.abspath(found)
     path = Path(text)
-    if not path.exists():
-        raise InterpreterError(f"no Python interpreter at {text}")
-    if path.is_dir():
-        raise InterpreterError(f"{text} is a directory, not a Python interpreter")
+    try:
+        if not path.exists():
+            raise InterpreterError(f"no Python interpreter at {text}")
+        if path.is_dir():
+            raise InterpreterError(f"{text} is a directory, not a Python interpreter")
+    except OSError as exc:  # e.g. EACCES on a parent directory
+        raise InterpreterError(f"cannot access {text}: {exc.strerror}") from None
     return os.path.abspath(text)
 
 
