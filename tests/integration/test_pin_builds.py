@@ -124,3 +124,21 @@ def test_warm_rebuild_with_pin_compiles_nothing_for_other_frontends(
     assert second.returncode == 0, second.output[-3000:]
     assert second.compiled == [], second.output[-3000:]
     assert "Finished" in second.output
+
+
+def test_abi3_crate_still_gets_abi3_wheel_with_pin(warm_example: WarmExample) -> None:
+    manifest = warm_example.path / "Cargo.toml"
+    text = manifest.read_text()
+    manifest.write_text(
+        text.replace(
+            'features = ["extension-module"]', 'features = ["extension-module", "abi3-py39"]'
+        )
+    )
+    env = tool_env(**_pin(warm_example.path))
+    first = uv_build(warm_example.path, env, warm_example.dist)
+    assert first.returncode == 0, first.output[-3000:]
+    second = uv_build(warm_example.path, env, warm_example.dist)
+    assert second.compiled == [], second.output[-3000:]
+    (wheel,) = warm_example.dist.glob("*.whl")
+    assert "-cp39-abi3-" in wheel.name
+    assert _wheel_tag(wheel).startswith("cp39-abi3-")
