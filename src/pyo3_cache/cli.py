@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from pyo3_cache import __version__, log
@@ -85,6 +86,176 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- prune, save, restore (cache stores) -----------------------------------------
+
+
+def _add_prune(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "prune",
+        help="drop from the target dir what the next build will not use",
+        description=(
+            "Keep every unit the last build used (fresh or rebuilt), build-script outputs, "
+            "target/maturin and our pinned PyO3 config; remove units of versions no longer "
+            "locked, stale workspace units, incremental/ and target/wheels."
+        ),
+    )
+    p.add_argument("--target-dir", metavar="DIR", help="target dir (default: the project's)")
+    p.add_argument("--dry-run", action="store_true", help="report, remove nothing")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=_cmd_prune)
+
+
+def _project_target(target_dir: str | None, manifest_path: str | None = None) -> Path:
+    from pyo3_cache import project
+
+    if target_dir:
+        return Path(target_dir)
+    manifest = project.find_manifest(manifest_path)
+    return project.target_dir(project.find_workspace_root(manifest))
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from pyo3_cache.prune import prune_target, render_text
+
+    report = prune_target(_project_target(args.target_dir), dry_run=args.dry_run)
+    if args.format == "json":
+        _print_json(report.to_json())
+    else:
+        print(render_text(report))
+    return 0
+
+
+def _store_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", required=True, metavar="STORE", help="dir:PATH or s3://BUCKET/PREFIX")
+    p.add_argument("--key", required=True, metavar="KEY")
+    p.add_argument(
+        "--endpoint-url", metavar="URL", help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL)"
+    )
+    p.add_argument("--manifest-path", metavar="PATH", help="the crate's Cargo.toml")
+    p.add_argument("--target-dir", metavar="DIR", help="target dir (default: the project's)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _places(args: argparse.Namespace) -> Any:
+    from pyo3_cache import project
+    from pyo3_cache.store import Places
+
+    manifest = project.find_manifest(args.manifest_path)
+    root = project.find_workspace_root(manifest)
+    target = Path(args.target_dir).resolve() if args.target_dir else project.target_dir(root)
+    return Places(target=target, cargo_home=project.cargo_home().resolve(), workspace=root)
+
+
+def _add_save(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "save",
+        help="archive the target dir and cargo caches into a store under KEY",
+        description=(
+            "Archive (tar + zstd) the target dir and $CARGO_HOME/registry/{index,cache} and "
+            "git/db, or the given --path list, into STORE as KEY with the key manifest beside "
+            "it. An existing KEY is not saved again. Store trouble is a warning, never a failure."
+        ),
+    )
+    _store_flags(p)
+    p.add_argument(
+        "--path", action="append", default=[], metavar="PATH", help="a folder to cache (repeatable)"
+    )
+    p.add_argument(
+        "--manifest", metavar="FILE", help="key manifest (JSON) to store beside the archive"
+    )
+    p.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        default="10G",
+        help="dir: store cap, LRU eviction (default 10G)",
+    )
+    p.set_defaults(handler=_cmd_save)
+
+
+def _cmd_save(args: argparse.Namespace) -> int:
+    from pyo3_cache.errors import ManifestError
+    from pyo3_cache.store import anchored_roots, check_key, open_store, parse_size, save_cache
+
+    check_key(args.key)
+    store = open_store(args.store, endpoint_url=args.endpoint_url)
+    max_bytes = parse_size(args.max_size)
+    key_manifest = None
+    if args.manifest:
+        try:
+            key_manifest = Path(args.manifest).read_bytes()
+            json.loads(key_manifest)
+        except OSError as exc:
+            raise ManifestError(
+                f"cannot read key manifest {args.manifest}: {exc.strerror}"
+            ) from None
+        except ValueError:
+            raise ManifestError(f"key manifest {args.manifest} is not JSON") from None
+    roots = anchored_roots(_places(args), args.path)
+    result = save_cache(store, args.key, roots, key_manifest, max_bytes=max_bytes)
+    for warning in result.warnings:
+        log.warn(warning)
+    if args.format == "json":
+        _print_json(result.to_json())
+    elif result.saved:
+        print(f"saved {result.key} to {result.store}: {result.archive_bytes} bytes")
+    else:
+        print(f"not saved ({result.reason}): {result.key}")
+    return 0
+
+
+def _add_restore(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "restore",
+        help="restore the entry for KEY (or the newest RESTORE-KEY prefix match) from a store",
+        description=(
+            "Restore KEY, else the newest entry whose key starts with each --restore-key in "
+            "turn. The archive's sha256 is checked; a corrupt or unsafe entry is reported, "
+            "skipped and counts as a miss. Store trouble is a warning and a miss, exit 0."
+        ),
+    )
+    _store_flags(p)
+    p.add_argument(
+        "--restore-key",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="fallback key prefix (repeatable, in order)",
+    )
+    p.add_argument(
+        "--manifest-out",
+        metavar="FILE",
+        help="where to write the matched entry's key manifest "
+        "(default: <target dir>/pyo3-cache/restored-key-manifest.json)",
+    )
+    p.set_defaults(handler=_cmd_restore)
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from pyo3_cache.store import check_key, open_store, restore_cache
+
+    check_key(args.key)
+    for prefix in args.restore_key:
+        check_key(prefix, "restore key")
+    store = open_store(args.store, endpoint_url=args.endpoint_url)
+    places = _places(args)
+    manifest_out = (
+        Path(args.manifest_out)
+        if args.manifest_out
+        else places.target / "pyo3-cache" / "restored-key-manifest.json"
+    )
+    result = restore_cache(store, args.key, places, args.restore_key, manifest_out)
+    for warning in result.warnings:
+        log.warn(warning)
+    if args.format == "json":
+        _print_json(result.to_json())
+    elif result.hit:
+        kind = "exact hit" if result.exact else "partial hit"
+        print(f"{kind}: restored {result.matched_key} from {result.store}")
+    else:
+        print(f"cache miss: {result.key}")
+    return 0
+
+
 # --- the parser -------------------------------------------------------------
 
 
@@ -96,6 +267,9 @@ def build_parser() -> _Parser:
     parser.add_argument("--version", action="version", version=f"pyo3-cache {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_pin(sub)
+    _add_prune(sub)
+    _add_save(sub)
+    _add_restore(sub)
     return parser
 
 
