@@ -211,9 +211,12 @@ class DirStore(Store):
         self.entries = root / "entries"
         self.tmp = root / "tmp"
 
-    def _ensure(self) -> None:
+    def _check_folder(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"store {self.spec} is a file, not a folder")
+
+    def _ensure(self) -> None:
+        self._check_folder()
         try:
             self.entries.mkdir(parents=True, exist_ok=True)
             self.tmp.mkdir(parents=True, exist_ok=True)
@@ -224,6 +227,7 @@ class DirStore(Store):
         return self.entries / encode_key(key)
 
     def list_entries(self, prefix: str) -> list[EntryInfo]:
+        self._check_folder()
         if not self.entries.is_dir():
             return []
         wanted = encode_key(prefix)
@@ -239,6 +243,7 @@ class DirStore(Store):
         return found
 
     def has(self, key: str) -> bool:
+        self._check_folder()
         return (self._dir(key) / ENTRY_NAME).is_file()
 
     def read_record(self, key: str) -> bytes:
