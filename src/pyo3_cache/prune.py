@@ -131,12 +131,14 @@ def _read_unit(folder: Path) -> Unit | None:
         if not meta.is_file():
             continue
         try:
-            text = child.read_text().strip()
             st = child.stat()
+            text = child.read_text().strip()
             data = json.loads(meta.read_text())
         except (OSError, ValueError):
             continue
-        # Read times after reading: our own read must not count as a use.
+        # Our own read must not count as a use (a dry run, then the real run).
+        with contextlib.suppress(OSError):
+            os.utime(child, ns=(st.st_atime_ns, st.st_mtime_ns))
         used = max(used, st.st_mtime_ns, st.st_atime_ns)
         kinds.append(child.name)
         prints.append(text)
