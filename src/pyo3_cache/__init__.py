@@ -10,6 +10,7 @@ thin layers over these functions::
 
 from __future__ import annotations
 
+from pyo3_cache.bytecode import AuditReport, audit_bytecode
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
 from pyo3_cache.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
@@ -17,11 +18,13 @@ from pyo3_cache.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "InterpreterInfo",
     "PinResult",
     "Pyo3CacheError",
     "Pyo3Config",
     "__version__",
+    "audit_bytecode",
     "pin_pyo3_config",
     "probe_interpreter",
 ]
