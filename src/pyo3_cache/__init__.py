@@ -11,6 +11,7 @@ thin layers over these functions::
 from __future__ import annotations
 
 from pyo3_cache.bytecode import AuditReport, audit_bytecode
+from pyo3_cache.diagnostics import RecompileReport, explain_recompiles
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
 from pyo3_cache.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
@@ -23,8 +24,10 @@ __all__ = [
     "PinResult",
     "Pyo3CacheError",
     "Pyo3Config",
+    "RecompileReport",
     "__version__",
     "audit_bytecode",
+    "explain_recompiles",
     "pin_pyo3_config",
     "probe_interpreter",
 ]

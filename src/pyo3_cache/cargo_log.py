@@ -39,7 +39,8 @@ message can be tens of KiB, a status line is short)."""
 # A line is looked at only if one of these occurs in it.  One regex search per
 # chunk position is far cheaper than a Python-level test per line.
 _KEYWORDS = re.compile(
-    rb"Fresh |Dirty |Compiling |Checking |Documenting |Scraping |Finished |"
+    # No trailing spaces: coloured output puts an escape code after the word.
+    rb"Fresh|Dirty|Compiling|Checking|Documenting|Scraping|Finished|"
     rb'"reason":|fingerprint|could not compile|Running `'
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -272,15 +273,15 @@ def _json_event(text: str, at: Where) -> Event | None:
 
 
 def _fingerprint_event(text: str, at: Where, last: list[str | None]) -> Event | None:
-    match = _TRACING.match(text)
     span = None
+    match = _ENV_LOGGER.match(text)
     if match:
-        span, message = match.group(2), match.group(4)
+        message = match.group(2)
     else:
-        match = _ENV_LOGGER.match(text)
+        match = _TRACING.match(text)
         if not match:
             return None
-        message = match.group(2)
+        span, message = match.group(2), match.group(4)
     package = version = source_path = target = None
     if span:
         pkg = _SPAN_PACKAGE.search(span)
@@ -323,7 +324,11 @@ def parse_line(text: str, at: Where, last_unit: list[str | None] | None = None) 
             return Finished(profile, seconds, at)
         return None
     if stripped.startswith("Running `"):
-        return Running(at)
+        # cargo runs rustc or a build script; other tools (uv) say "Running" too.
+        head = stripped[:400]
+        if "rustc " in head or "build-script-" in head or "build_script_" in head:
+            return Running(at)
+        return None
     if "could not compile" in stripped:
         failed = _COULD_NOT_COMPILE.match(text)
         return BuildFailed(failed.group(1), at) if failed else None
