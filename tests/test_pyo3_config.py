@@ -178,10 +178,10 @@ def test_different_interpreter_gets_different_file_name() -> None:
 def test_pin_library_call_reads_pyo3_version_from_cargo_lock(tmp_path: Path) -> None:
     (tmp_path / "Cargo.toml").write_text('[package]\nname = "x"\nversion = "0.1.0"\n')
     (tmp_path / "Cargo.lock").write_text(
-        'version = 4\n\n[[package]]\nname = "pyo3-build-config"\nversion = "0.23.4"\n'
+        'version = 4\n\n[[package]]\nname = "pyo3-build-config"\nversion = "0.23.2"\n'
     )
     result = pin_pyo3_config(interpreter=LINUX_311, manifest_path=tmp_path / "Cargo.toml")
-    assert result.pyo3_version == "0.23.4"
+    assert result.pyo3_version == "0.23.2"
     assert result.config_file.parent == tmp_path / "target" / "pyo3-cache"
     assert result.env == {
         "PYO3_CONFIG_FILE": str(result.config_file),
@@ -207,3 +207,33 @@ def test_probe_reports_this_interpreter() -> None:
     import importlib.util
 
     assert info.magic_number == int.from_bytes(importlib.util.MAGIC_NUMBER[:2], "little")
+
+
+def test_framework_prefix_key_appears_from_0_23_4() -> None:
+    assert "python_framework_prefix" not in pyo3_line("0.23.3").keys
+    assert "python_framework_prefix" in pyo3_line("0.23.4").keys
+
+
+def test_0_29_cannot_parse_debug_suffix_so_it_is_not_written() -> None:
+    dbg = _variant(flags={"Py_DEBUG": "1"})
+    assert resolve_pyo3_config(dbg, pyo3_line("0.29.3")).as_dict()["target_abi"] == (
+        "CPython-gil_enabled-3.11"
+    )
+
+
+def test_build_flag_names_follow_the_line() -> None:
+    assert "Py_TRACE_REFS" in pyo3_line("0.28.3").build_flags
+    assert "Py_TRACE_REFS" not in pyo3_line("0.29.3").build_flags
+    assert "Py_GIL_DISABLED" not in pyo3_line("0.22.5").build_flags
+    assert "Py_GIL_DISABLED" in pyo3_line("0.22.6").build_flags
+
+
+def test_interpreter_older_than_the_pyo3_line_supports_is_refused(tmp_path: Path) -> None:
+    from pyo3_cache.errors import InterpreterError
+
+    pypy39 = _variant(implementation="PyPy", version=(3, 9, 16), ldversion=None)
+    with pytest.raises(InterpreterError, match=r"older than PyO3 0\.30\.1 supports \(PyPy 3\.11"):
+        pin_pyo3_config(interpreter=pypy39, directory=tmp_path, pyo3_version="0.30.1")
+    # The same interpreter is fine for a line that still supports it.
+    pin_pyo3_config(interpreter=pypy39, directory=tmp_path, pyo3_version="0.26.0")
+    assert not list(tmp_path.glob("*.tmp"))

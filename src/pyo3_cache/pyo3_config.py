@@ -32,7 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyo3_cache.errors import OutputLocationError, ProjectError
+from pyo3_cache.errors import InterpreterError, OutputLocationError, ProjectError
 from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
 from pyo3_cache.project import (
     find_manifest,
@@ -58,13 +58,22 @@ NEWEST_KNOWN = (0, 30)
 
 @dataclass(frozen=True)
 class Pyo3Line:
-    """What matters about one PyO3 release line for pinning."""
+    """What matters about one PyO3 release line for pinning.
+
+    Facts read from the pyo3-build-config / pyo3-ffi sources of each line
+    (0.17.3 through 0.30.1) and checked against their PYO3_PRINT_CONFIG output.
+    """
 
     version: tuple[int, ...]
     keys: tuple[str, ...]
     accepts_unknown_keys: bool
     tracks_config_file_env: bool
     resolver_crate: str
+    build_flags: tuple[str, ...]
+    windows_flags_before_313_only: bool
+    debug_suffix_in_target_abi: bool
+    min_cpython: tuple[int, int]
+    min_pypy: tuple[int, int]
 
     @property
     def label(self) -> str:
@@ -74,28 +83,54 @@ class Pyo3Line:
 def pyo3_line(version: str | None) -> Pyo3Line:
     """The config format and behaviour of the PyO3 release ``version`` (None: newest)."""
     vt = version_tuple(version) if version else NEWEST_KNOWN
+    vt = (*vt, 0, 0, 0)[:3]
     minor = vt[:2]
     keys: list[str] = ["implementation", "version", "shared"]
     # 0.29 replaced the boolean `abi3` with `target_abi` (impl-kind-version).
     keys.append("target_abi" if minor >= (0, 29) else "abi3")
     keys += ["lib_name", "lib_dir", "executable", "pointer_width", "build_flags"]
-    if minor >= (0, 23):
+    if vt >= (0, 23, 4):
         keys.append("python_framework_prefix")
     keys.append("suppress_build_script_link_lines")
+    flags = ["Py_DEBUG", "Py_REF_DEBUG"]
+    if minor < (0, 29):
+        flags.append("Py_TRACE_REFS")
+    if vt >= (0, 22, 6):
+        flags.append("Py_GIL_DISABLED")
+    flags.append("COUNT_ALLOCS")
+    if minor >= (0, 30):
+        min_cpython = (3, 9)
+    elif minor >= (0, 29):
+        min_cpython = (3, 8)
+    else:
+        min_cpython = (3, 7)
+    if minor >= (0, 27):
+        min_pypy = (3, 11)
+    elif minor >= (0, 23):
+        min_pypy = (3, 9)
+    else:
+        min_pypy = (3, 7)
     return Pyo3Line(
         version=vt,
         keys=tuple(keys),
         # pyo3 PR #2926: unknown keys warn instead of failing from 0.18.1 on.
         accepts_unknown_keys=vt >= (0, 18, 1),
-        # 0.23.x dropped `rerun-if-env-changed=PYO3_CONFIG_FILE` (back in 0.24).
-        tracks_config_file_env=minor != (0, 23),
+        # 0.23.0-0.23.2 read PYO3_CONFIG_FILE without `rerun-if-env-changed`.
+        tracks_config_file_env=not ((0, 23, 0) <= vt <= (0, 23, 2)),
         resolver_crate="pyo3-ffi" if minor >= (0, 29) else "pyo3-build-config",
+        build_flags=tuple(flags),
+        # Up to 0.22 PyO3 reports no build flags on Windows at all; from 0.23
+        # only for interpreters older than 3.13 (their sysconfig lacks them).
+        windows_flags_before_313_only=minor >= (0, 23),
+        # 0.30 added `-debug` to target_abi; 0.29 cannot parse it.
+        debug_suffix_in_target_abi=minor >= (0, 30),
+        min_cpython=min_cpython,
+        min_pypy=min_pypy,
     )
 
 
 # platform.python_implementation() → PyO3's PythonImplementation display name.
 _IMPLEMENTATION_NAMES = {"CPython": "CPython", "PyPy": "PyPy", "GraalVM": "GraalPy"}
-_BUILD_FLAGS = ("Py_DEBUG", "Py_REF_DEBUG", "Py_GIL_DISABLED", "COUNT_ALLOCS")
 
 
 @dataclass(frozen=True)
@@ -186,12 +221,11 @@ def _lib_name_unix(
     return "python-native"
 
 
-def _build_flags(info: InterpreterInfo) -> str:
-    # PyO3 cannot read build flags from sysconfig on Windows before 3.13 and
-    # reports none there.
-    if info.is_windows and info.version[:2] < (3, 13):
+def _build_flags(info: InterpreterInfo, line: Pyo3Line) -> str:
+    # Windows sysconfig lacks the flags before 3.13, so PyO3 reports none there.
+    if info.is_windows and (not line.windows_flags_before_313_only or info.version[:2] < (3, 13)):
         return ""
-    flags = [f for f in _BUILD_FLAGS if info.flags.get(f) == "1"]
+    flags = [f for f in line.build_flags if info.flags.get(f) == "1"]
     if "Py_DEBUG" in flags and "Py_REF_DEBUG" not in flags:
         flags.insert(1, "Py_REF_DEBUG")
     # PyO3 keeps them in a HashSet (order varies run to run); we write them in a
@@ -218,12 +252,14 @@ def resolve_pyo3_config(info: InterpreterInfo, line: Pyo3Line) -> Pyo3Config:
             "free_threaded" if info.gil_disabled else "gil_enabled",
             version[0],
             version[1],
-            "-debug" if info.flags.get("Py_DEBUG") == "1" else "",
+            "-debug"
+            if line.debug_suffix_in_target_abi and info.flags.get("Py_DEBUG") == "1"
+            else "",
         ),
         "lib_name": _lib_name(info, impl, version),
         "executable": info.executable,
         "pointer_width": str(info.calcsize_pointer * 8),
-        "build_flags": _build_flags(info),
+        "build_flags": _build_flags(info, line),
         # PyO3's script prints the sysconfig value with Python's str(): an
         # unset variable comes out as the word None.
         "python_framework_prefix": (
@@ -314,9 +350,20 @@ def _version_warnings(line: Pyo3Line, version: str | None, root_known: bool) -> 
     if not line.tracks_config_file_env:
         notes.append(
             f"PyO3 {version} does not rebuild when PYO3_CONFIG_FILE changes "
-            "(fixed in 0.24): after switching interpreters run `cargo clean -p pyo3-build-config`"
+            "(fixed in 0.23.3): after switching interpreters run `cargo clean -p pyo3-build-config`"
         )
     return notes
+
+
+def _check_supported(info: InterpreterInfo, line: Pyo3Line, version: str | None) -> None:
+    """Refuse interpreters the crate's PyO3 would refuse at build time anyway."""
+    minimum = line.min_pypy if info.implementation == "PyPy" else line.min_cpython
+    if info.version[:2] < minimum:
+        which = f"PyO3 {version}" if version else "current PyO3"
+        raise InterpreterError(
+            f"{info.path} is {info.implementation} {info.full_version}, older than {which} "
+            f"supports ({info.implementation} {minimum[0]}.{minimum[1]} or newer)"
+        )
 
 
 def _check_dir(directory: Path) -> None:
@@ -396,6 +443,7 @@ def pin_pyo3_config(
                 raise
     version = pyo3_version or detected
     line = pyo3_line(version)
+    _check_supported(info, line, version)
     warnings = _version_warnings(line, version, root_known=root is not None)
     config = resolve_pyo3_config(info, line)
     if directory is None:
