@@ -359,6 +359,18 @@ def test_symlink_out_of_the_tree_is_not_followed_nor_deleted(tree: Path, tmp_pat
     assert victim.read_bytes() == b"garbage"
 
 
+def test_source_symlinked_out_of_the_tree_still_counts(tree: Path, tmp_path: Path) -> None:
+    # Debian: /usr/lib/python3.11/sitecustomize.py -> /etc/python3.11/sitecustomize.py
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "site.py").write_bytes(b"Y = 1\n")
+    (tree / "pkg" / "site.py").symlink_to(etc / "site.py")
+    compile_tree(tree)
+    assert audit_bytecode([tree]).findings == []
+    (etc / "site.py").unlink()  # now dangling: the bytecode has no source any more
+    assert kinds(audit_bytecode([tree])) == ["orphan"]
+
+
 def test_directory_with_wheels_audits_them_too(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     dist.mkdir()

@@ -305,6 +305,8 @@ class _Member:
     size: int
     mtime: float | None = None
     """Exact source mtime; only a directory's is what the importer compares."""
+    outside: bool = False
+    """A symlink out of the audited tree: counted as present, never read."""
 
 
 @dataclass
@@ -404,27 +406,34 @@ def _list_directory(root: Path, display: str, archives: list[Path], skipped: lis
         for fname in sorted(filenames):
             full = os.path.join(dirpath, fname)
             rel = fname if rel_dir == "." else f"{Path(rel_dir).as_posix()}/{fname}"
+            is_pyc = fname.endswith(".pyc")
+            outside = False
             try:
                 st = os.lstat(full)
                 if stat.S_ISLNK(st.st_mode):
                     target = os.path.realpath(full)
-                    if os.path.commonpath([target, real_root]) != real_root:
+                    outside = os.path.commonpath([target, real_root]) != real_root
+                    if outside and (is_pyc or _is_archive(fname)):
                         skipped.append(
                             f"{listing.path_of(rel)}: symlink out of the tree, not followed"
                         )
                         continue
+                    # A source may live elsewhere (Debian links sitecustomize.py
+                    # to /etc): its existence and stat count, its content is
+                    # never read.
                     st = os.stat(full)
                 if not stat.S_ISREG(st.st_mode):
                     continue
             except (OSError, ValueError) as exc:
-                listing.problems.append(
-                    Finding(listing.path_of(rel), "unreadable", f"cannot stat: {exc}")
-                )
+                if is_pyc:
+                    listing.problems.append(
+                        Finding(listing.path_of(rel), "unreadable", f"cannot stat: {exc}")
+                    )
                 continue
             if _is_archive(fname):
                 archives.append(Path(full))
-            listing.members[rel] = _Member(st.st_size, st.st_mtime)
-            if fname.endswith(".pyc"):
+            listing.members[rel] = _Member(st.st_size, st.st_mtime, outside)
+            if is_pyc:
                 try:
                     with open(full, "rb") as fh:
                         listing.pyc_heads[rel] = fh.read(HEADER_SIZE)
@@ -434,6 +443,9 @@ def _list_directory(root: Path, display: str, archives: list[Path], skipped: lis
     def read_sources(names: set[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
         for name in names:
+            member = listing.members.get(name)
+            if member is None or member.outside:
+                continue
             with contextlib.suppress(OSError):
                 if (root / name).stat().st_size <= _MAX_HASHED_SOURCE:
                     out[name] = (root / name).read_bytes()
