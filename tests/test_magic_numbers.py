@@ -251,3 +251,14 @@ def test_real_interpreter_agrees_with_the_table(python: str) -> None:
         assert impl == "PyPy"
         line = PYPY_LINES[tuple(version[:2])]
         assert line.accepts(magic)
+
+
+def test_prerelease_warning_names_the_release_magic() -> None:
+    from pyo3_cache.magic_numbers import prerelease_warning
+
+    assert prerelease_warning(3627) is None
+    assert prerelease_warning(336) is None
+    text = prerelease_warning(3626)
+    assert text is not None and "3.14rc2" in text and "use 3627" in text
+    dev = prerelease_warning(3656)
+    assert dev is not None and "still in development" in dev

@@ -500,3 +500,23 @@ def parse_python_tag(text: str) -> Interpreter | None:
         return None
     impl = "pypy" if m["pypy"] else "cpython"
     return Interpreter(impl, (int(m["major"]), int(m["minor"])), free_threaded=bool(m["t"]))
+
+
+def prerelease_warning(magic: int) -> str | None:
+    """One sentence for a cache key's output when an interpreter writes pre-release bytecode.
+
+    None for a final release's number.  For ``key --for venv``: an environment
+    cached from 3.14rc2 (3626) is recompiled by every 3.14.0 (3627) import.
+    """
+    line = cpython_line_for_magic(magic)
+    if line is None or magic == line.final:
+        return None
+    if line.final is None:
+        return (
+            f"bytecode magic {magic} is CPython {line.label(magic)} pre-release bytecode; "
+            f"{line.name} is still in development, so its magic number may change again"
+        )
+    return (
+        f"bytecode magic {magic} is CPython {line.label(magic)} pre-release bytecode; "
+        f"{line.name} releases use {line.final} and recompile every cached .pyc"
+    )
