@@ -331,8 +331,11 @@ class _Listing:
     problems: list[Finding] = field(default_factory=list)
 
     def path_of(self, name: str) -> str:
-        if self.kind in ("directory", "pyc"):
-            return str(Path(self.display) / name) if self.kind == "directory" else self.display
+        """How a member is shown: a real path for directories, ``ARCHIVE!MEMBER`` otherwise."""
+        if self.kind == "pyc":
+            return self.display
+        if self.kind == "directory":
+            return str(Path(self.display) / name)
         return f"{self.display}!{name}"
 
 
@@ -477,11 +480,11 @@ def wheel_interpreter(python_tag: str, abi_tag: str) -> tuple[Interpreter | None
     return interp, f"wheel tag {python_tag}"
 
 
-def _zip_members(zf: zipfile.ZipFile, listing: _Listing, prefix: str = "") -> None:
+def _zip_members(zf: zipfile.ZipFile, listing: _Listing) -> None:
     for info in zf.infolist():
         if info.is_dir():
             continue
-        name = prefix + info.filename
+        name = info.filename
         listing.members[name] = _Member(info.file_size)
         if name.endswith(".pyc"):
             try:
@@ -562,12 +565,12 @@ def _tar_name(member: tarfile.TarInfo) -> str:
 
 
 def _tar_members(
-    tf: tarfile.TarFile, listing: _Listing, prefix: str = "", index: dict[str, bytes] | None = None
+    tf: tarfile.TarFile, listing: _Listing, index: dict[str, bytes] | None = None
 ) -> None:
     for member in tf:
         if not member.isfile():
             continue
-        name = prefix + _tar_name(member)
+        name = _tar_name(member)
         listing.members[name] = _Member(member.size, float(member.mtime))
         wants_pyc = name.endswith(".pyc")
         wants_index = index is not None and _tar_name(member) == "info/index.json"
@@ -946,7 +949,6 @@ def _list_single_pyc(path: Path, display: str) -> _Listing:
     if src and (parent / src).is_file():
         st = (parent / src).stat()
         listing.members[src] = _Member(st.st_size, st.st_mtime)
-    listing.kind = "pyc"
     listing.read_sources = lambda names: {
         n: (parent / n).read_bytes() for n in names if (parent / n).is_file()
     }
