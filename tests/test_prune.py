@@ -165,3 +165,19 @@ def test_cli_prune_json_and_text(tmp_path: Path) -> None:
 def test_cli_prune_missing_target_dir_is_a_one_line_error(tmp_path: Path) -> None:
     result = run_cli("prune", "--target-dir", str(tmp_path / "nope"))
     assert_one_line_error(result, 4, "does not exist")
+
+
+def test_orphaned_dependency_unit_is_dropped_when_members_are_known(tmp_path: Path) -> None:
+    """cargo 1.95 rebuilds a cdylib member in the same folder after a lock change, so
+    the old dependency unit is left with nothing depending on it."""
+    t = Target(tmp_path / "target")
+    t.unit("dep", "1" * 16, "lib-dep", 101, used=OLD)  # dep 1.0, orphaned
+    t.unit("dep", "2" * 16, "lib-dep", 102)  # dep 1.1
+    t.unit("app", "a" * 16, "lib-app", 501, deps=(102,))
+    # Without Cargo.lock every top unit may be a member's: keep it (never a rebuild).
+    assert prune_target(t.root, dry_run=True).units_removed == []
+    (t.root.parent / "Cargo.lock").write_text(
+        'version = 4\n\n[[package]]\nname = "app"\nversion = "0.1.0"\n'
+    )
+    report = prune_target(t.root)  # reads the members from Cargo.lock beside target/
+    assert report.units_removed == ["release/dep-1111111111111111"]

@@ -105,19 +105,21 @@ def _add_prune(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(handler=_cmd_prune)
 
 
-def _project_target(target_dir: str | None, manifest_path: str | None = None) -> Path:
-    from pyo3_cache import project
-
-    if target_dir:
-        return Path(target_dir)
-    manifest = project.find_manifest(manifest_path)
-    return project.target_dir(project.find_workspace_root(manifest))
-
-
 def _cmd_prune(args: argparse.Namespace) -> int:
-    from pyo3_cache.prune import prune_target, render_text
+    from pyo3_cache import project
+    from pyo3_cache.errors import ProjectError
+    from pyo3_cache.prune import prune_target, render_text, workspace_members
 
-    report = prune_target(_project_target(args.target_dir), dry_run=args.dry_run)
+    members = None
+    try:
+        root = project.find_workspace_root(project.find_manifest(None))
+    except ProjectError:
+        if not args.target_dir:
+            raise
+    else:
+        members = workspace_members(root / "Cargo.lock")
+    target = Path(args.target_dir) if args.target_dir else project.target_dir(root)
+    report = prune_target(target, dry_run=args.dry_run, members=members)
     if args.format == "json":
         _print_json(report.to_json())
     else:
@@ -447,6 +449,54 @@ def _cmd_cargo_wrapper(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- action (the GitHub Action's steps) ---------------------------------------
+
+
+def _add_action(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "action",
+        help="the GitHub Action's steps (used by action.yml and save/action.yml)",
+        description=(
+            "Steps of the composite actions, run from action.yml and save/action.yml. "
+            "They read the action's inputs from INPUT_* variables and never fail the job."
+        ),
+    )
+    steps = p.add_subparsers(dest="step", metavar="STEP", parser_class=_Parser)
+    paths = steps.add_parser("paths", help="print (or output) the paths to cache")
+    paths.add_argument("--cache-targets", default="true", help="cache the target dir (true/false)")
+    paths.add_argument("--github", action="store_true", help="write output `paths`")
+    paths.set_defaults(handler=_cmd_action_paths)
+    after = steps.add_parser("after-restore", help="pin, capture cargo output, explain a miss")
+    after.set_defaults(handler=_cmd_action_after_restore)
+    before = steps.add_parser("before-save", help="explain, summarize, comment, prune")
+    before.set_defaults(handler=_cmd_action_before_save)
+
+
+def _cmd_action_paths(args: argparse.Namespace) -> int:
+    from pyo3_cache import github
+    from pyo3_cache.action_flow import _truthy, cache_paths
+
+    paths = cache_paths(_truthy(args.cache_targets, default=True))
+    if args.github:
+        github.append_output({"paths": "\n".join(paths)})
+    print("\n".join(paths))
+    return 0
+
+
+def _cmd_action_after_restore(args: argparse.Namespace) -> int:
+    from pyo3_cache.action_flow import after_restore
+
+    after_restore()
+    return 0
+
+
+def _cmd_action_before_save(args: argparse.Namespace) -> int:
+    from pyo3_cache.action_flow import before_save
+
+    before_save()
+    return 0
+
+
 # --- the parser -------------------------------------------------------------
 
 
@@ -465,6 +515,7 @@ def build_parser() -> _Parser:
     _add_explain(sub)
     _add_run(sub)
     _add_cargo_wrapper(sub)
+    _add_action(sub)
     return parser
 
 

@@ -186,8 +186,20 @@ def _mode(unit: Unit, artifacts: dict[str, set[str]]) -> str:
 # --- deciding -------------------------------------------------------------------------
 
 
-def units_to_keep(units: Iterable[Unit], artifacts: dict[str, set[str]]) -> set[str]:
-    """The folder names (``package-hash``) of units the next build will use."""
+def units_to_keep(
+    units: Iterable[Unit],
+    artifacts: dict[str, set[str]],
+    members: frozenset[str] | None = None,
+) -> set[str]:
+    """The folder names (``package-hash``) of units the next build will use.
+
+    ``members`` are the workspace's package names (from Cargo.lock). A top
+    unit of a dependency (nothing depends on it any more) is kept only if it
+    is the most recently used unit of its package and kind: after a lock
+    change the old ``pyo3`` unit is such an orphan, while the new one is
+    used by the member. Without ``members`` every top unit is treated as a
+    member's, which keeps more and never costs a rebuild.
+    """
     units = list(units)
     by_print: dict[str, Unit] = {}
     for unit in units:
@@ -199,16 +211,27 @@ def units_to_keep(units: Iterable[Unit], artifacts: dict[str, set[str]]) -> set[
         for value in unit.dep_fingerprints
         if value in by_print and by_print[value] is not unit
     }
-    newest: dict[tuple[str, tuple[str, ...], str], Unit] = {}
+
+    def slot(unit: Unit) -> tuple[str, tuple[str, ...], str]:
+        return (unit.package, unit.kinds, _mode(unit, artifacts))
+
+    newest_any: dict[tuple[str, tuple[str, ...], str], int] = {}
+    for unit in units:
+        key = slot(unit)
+        newest_any[key] = max(newest_any.get(key, 0), unit.last_used_ns)
+    newest_top: dict[tuple[str, tuple[str, ...], str], Unit] = {}
     for unit in units:
         if unit.path.name in depended_on or not unit.kinds:
             continue
-        slot = (unit.package, unit.kinds, _mode(unit, artifacts))
-        best = newest.get(slot)
+        key = slot(unit)
+        is_member = members is None or unit.package in members
+        if not is_member and unit.last_used_ns < newest_any[key]:
+            continue  # an orphan: a newer unit of this package is what builds use now
+        best = newest_top.get(key)
         if best is None or unit.last_used_ns > best.last_used_ns:
-            newest[slot] = unit
+            newest_top[key] = unit
     keep: set[str] = set()
-    todo = list(newest.values())
+    todo = list(newest_top.values())
     while todo:
         unit = todo.pop()
         if unit.path.name in keep:
@@ -248,10 +271,12 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def _plan_profile(profile: Path, report: PruneReport, root: Path) -> list[Path]:
+def _plan_profile(
+    profile: Path, report: PruneReport, root: Path, members: frozenset[str] | None
+) -> list[Path]:
     units = [u for u in map(_read_unit, sorted((profile / ".fingerprint").iterdir())) if u]
     artifacts = _artifact_hashes(profile / "deps")
-    keep = units_to_keep(units, artifacts)
+    keep = units_to_keep(units, artifacts, members)
     dropped = {u.path.name: u for u in units if u.path.name not in keep}
     dropped_hashes = {u.hash for u in dropped.values()}
     report.units_kept += len(keep)
@@ -274,17 +299,36 @@ def _plan_profile(profile: Path, report: PruneReport, root: Path) -> list[Path]:
     return doomed
 
 
-def prune_target(target_dir: Path, dry_run: bool = False) -> PruneReport:
-    """Remove from ``target_dir`` what the next build will not use (see module doc)."""
+def workspace_members(lockfile: Path) -> frozenset[str] | None:
+    """Package names of the workspace (Cargo.lock entries without a source), if readable."""
+    from pyo3_cache.errors import ProjectError
+    from pyo3_cache.project import read_lockfile
+
+    try:
+        return frozenset(p.name for p in read_lockfile(lockfile) if p.is_local)
+    except ProjectError:
+        return None
+
+
+def prune_target(
+    target_dir: Path, dry_run: bool = False, members: frozenset[str] | None = None
+) -> PruneReport:
+    """Remove from ``target_dir`` what the next build will not use (see module doc).
+
+    ``members``: the workspace's package names; by default read from the
+    Cargo.lock beside the target dir when there is one.
+    """
     target_dir = Path(target_dir)
     if not target_dir.is_dir():
         raise OutputLocationError(f"target dir {target_dir} does not exist or is not a folder")
+    if members is None:
+        members = workspace_members(target_dir.parent / "Cargo.lock")
     report = PruneReport(str(target_dir), dry_run)
     report.bytes_before = tree_bytes(target_dir)
     doomed: list[Path] = []
     for profile in find_profile_dirs(target_dir):
         report.profiles.append(profile.relative_to(target_dir).as_posix())
-        doomed += _plan_profile(profile, report, target_dir)
+        doomed += _plan_profile(profile, report, target_dir, members)
     doomed += [target_dir / name for name in _DROPPED_TOP if (target_dir / name).exists()]
     report.paths_removed = [p.relative_to(target_dir).as_posix() for p in doomed]
     if dry_run:

@@ -1,0 +1,145 @@
+"""save → wipe → restore → build, and prune after a Cargo.lock change, on the real example.
+
+Each test works on the warm example at its fixed checkout path and on a
+private CARGO_HOME (a copy of this machine's registry index and .crate files),
+so wiping "the cargo caches" never touches the machine's own ~/.cargo.
+Builds run offline: everything they need must come from the restored cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.integration.conftest import WarmExample, run_build, tool_env, uv_build
+
+OLDER_ONCE_CELL = "1.21.3"
+
+
+def _machine_cargo_home() -> Path:
+    env = os.environ.get("CARGO_HOME")
+    return Path(env) if env else Path.home() / ".cargo"
+
+
+@pytest.fixture(scope="session")
+def cargo_home_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = _machine_cargo_home() / "registry"
+    if not (source / "index").is_dir():
+        pytest.skip("no cargo registry on this machine to copy")
+    home = tmp_path_factory.mktemp("cargo-home-copy")
+    for sub in ("index", "cache"):
+        shutil.copytree(source / sub, home / "registry" / sub, symlinks=True)
+    return home
+
+
+@pytest.fixture
+def cargo_home(cargo_home_copy: Path, tmp_path: Path) -> Path:
+    home = tmp_path / "cargo-home"
+    shutil.copytree(cargo_home_copy, home, symlinks=True)
+    return home
+
+
+def _pinned_env(project: Path, cargo_home: Path) -> dict[str, str]:
+    pin = run_cli("pin", "--manifest-path", str(project / "Cargo.toml"), "--format", "json")
+    assert pin.returncode == 0, pin.stderr
+    return tool_env(**json.loads(pin.stdout)["env"], CARGO_HOME=str(cargo_home))
+
+
+def _cli(project: Path, env: dict[str, str], *args: str) -> dict[str, object]:
+    result = run_cli(*args, "--format", "json", cwd=project, env=env)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def _warm_up(example: WarmExample, env: dict[str, str]) -> None:
+    """Pinned release build (as uv/maturin do) and a dev build with the private CARGO_HOME."""
+    release = uv_build(example.path, env, example.dist)
+    assert release.returncode == 0, release.output[-3000:]
+    dev = run_build(["cargo", "build", "-v"], example.path, env)
+    assert dev.returncode == 0, dev.output[-3000:]
+
+
+def test_save_wipe_restore_then_builds_are_all_fresh(
+    warm_example: WarmExample, cargo_home: Path, tmp_path: Path
+) -> None:
+    project = warm_example.path
+    env = _pinned_env(project, cargo_home)
+    _warm_up(warm_example, env)
+    # A file as maturin >= 1.14 writes for abi3 builds: it must come back too.
+    maturin_file = project / "target" / "maturin" / "pyo3-config-x86_64-unknown-linux-gnu.txt"
+    maturin_file.parent.mkdir(parents=True, exist_ok=True)
+    maturin_file.write_text("implementation=CPython\n")
+    manifest = tmp_path / "key-manifest.json"
+    manifest.write_text('{"key": "demo-key"}')
+
+    prune = _cli(project, env, "prune")
+    assert prune["bytes_after"] <= prune["bytes_before"]  # type: ignore[operator]
+    store = f"dir:{tmp_path / 'store'}"
+    saved = _cli(
+        project, env, "save", "--store", store, "--key", "demo-key", "--manifest", str(manifest)
+    )
+    assert saved["saved"] is True, saved
+
+    shutil.rmtree(project / "target")
+    shutil.rmtree(cargo_home / "registry")
+    restored = _cli(project, env, "restore", "--store", store, "--key", "demo-key")
+    assert (restored["hit"], restored["exact"]) == (True, True), restored
+    assert json.loads(Path(str(restored["manifest"])).read_text()) == {"key": "demo-key"}
+    assert maturin_file.read_text() == "implementation=CPython\n"
+    assert not (cargo_home / "registry" / "src").exists()
+
+    offline = dict(env, CARGO_NET_OFFLINE="true")
+    release = uv_build(project, offline, warm_example.dist)
+    assert release.returncode == 0, release.output[-3000:]
+    assert release.compiled == [] and release.dirty == [], release.output[-3000:]
+    dev = run_build(["cargo", "build", "-v"], project, offline)
+    assert dev.returncode == 0, dev.output[-3000:]
+    assert dev.compiled == [] and dev.dirty == [], dev.output[-3000:]
+    assert "Fresh hello-pyo3" in dev.output and "Fresh pyo3 v0.30.1" in dev.output
+
+
+def _once_cell_units(project: Path) -> set[str]:
+    return {p.name for p in (project / "target/release/.fingerprint").glob("once_cell-*")}
+
+
+def test_prune_after_lock_downgrade_drops_old_units_and_next_build_compiles_nothing(
+    warm_example: WarmExample, cargo_home: Path
+) -> None:
+    if not list((cargo_home / "registry" / "cache").glob(f"*/once_cell-{OLDER_ONCE_CELL}.crate")):
+        pytest.skip(f"once_cell {OLDER_ONCE_CELL} is not in this machine's cargo cache (offline)")
+    project = warm_example.path
+    env = _pinned_env(project, cargo_home)
+    offline = dict(env, CARGO_NET_OFFLINE="true")
+    first = uv_build(project, offline, warm_example.dist)
+    assert first.returncode == 0, first.output[-3000:]
+    old_units = _once_cell_units(project)
+    assert len(old_units) == 1
+
+    subprocess.run(
+        ["cargo", "update", "--offline", "-p", "once_cell", "--precise", OLDER_ONCE_CELL],
+        cwd=project, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    rebuilt = uv_build(project, offline, warm_example.dist)
+    assert rebuilt.returncode == 0, rebuilt.output[-3000:]
+    assert f"once_cell v{OLDER_ONCE_CELL}" in rebuilt.compiled
+    assert len(_once_cell_units(project)) == 2
+
+    report = _cli(project, env, "prune")
+    removed = set(report["units_removed"])  # type: ignore[arg-type]
+    assert {f"release/{u}" for u in old_units} <= removed
+    assert _once_cell_units(project).isdisjoint(old_units)
+    assert not list((project / "target/release/deps").glob(f"*{next(iter(old_units))[-16:]}*"))
+    assert not (project / "target/release/incremental").exists()
+    assert list((project / "target/pyo3-cache").glob("pyo3-config-*.txt")), "pinned config kept"
+    assert report["bytes_after"] < report["bytes_before"]  # type: ignore[operator]
+
+    after = uv_build(project, offline, warm_example.dist)
+    assert after.returncode == 0, after.output[-3000:]
+    assert after.compiled == [] and after.dirty == [], after.output[-3000:]
