@@ -14,6 +14,7 @@ from pyo3_cache.bytecode import AuditReport, audit_bytecode
 from pyo3_cache.diagnostics import RecompileReport, explain_recompiles
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
+from pyo3_cache.keys import KeyManifest, compute_key
 from pyo3_cache.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
 
 __version__ = "0.1.0"
@@ -21,12 +22,14 @@ __version__ = "0.1.0"
 __all__ = [
     "AuditReport",
     "InterpreterInfo",
+    "KeyManifest",
     "PinResult",
     "Pyo3CacheError",
     "Pyo3Config",
     "RecompileReport",
     "__version__",
     "audit_bytecode",
+    "compute_key",
     "explain_recompiles",
     "pin_pyo3_config",
     "probe_interpreter",
