@@ -260,11 +260,11 @@ def summary_markdown(state: FlowState, report_markdown: str | None, job: str) ->
     if state.cache_hit:
         status = "exact hit"
     elif state.partial_hit:
-        status = f"partial hit (restored `{escape_markdown(state.matched_key)}`)"
+        status = f"partial hit (restored {escape_markdown(state.matched_key)})"
     else:
         status = "miss (cold build)"
     lines = [f"## pyo3-cache: {escape_markdown(job)}", ""]
-    lines.append(f"**Cache:** {status} for key `{escape_markdown(state.key or '-')}`")
+    lines.append(f"**Cache:** {status} for key {escape_markdown(state.key or '-')}")
     lines.append("")
     if state.key_changes:
         lines.append("**What changed in the key:**")
@@ -277,7 +277,7 @@ def summary_markdown(state: FlowState, report_markdown: str | None, job: str) ->
         lines.append("| part | hash |")
         lines.append("|---|---|")
         lines += [
-            f"| {escape_markdown(k)} | `{escape_markdown(v)}` |" for k, v in state.key_parts.items()
+            f"| {escape_markdown(k)} | {escape_markdown(v)} |" for k, v in state.key_parts.items()
         ]
         lines.append("")
         lines.append("</details>")
