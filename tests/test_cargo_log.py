@@ -175,3 +175,28 @@ def test_truncated_last_line_and_invalid_utf8_are_parsed() -> None:
 def test_binary_input_is_flagged() -> None:
     _, stats = events(bytes(range(256)) * 100)
     assert stats.looks_binary
+
+
+class _OneGigabyteLine:
+    """A stream holding a 1 GiB line (no newline) and then a cargo status line."""
+
+    def __init__(self) -> None:
+        self.left = 1 << 30
+        self.block = b"x" * (1 << 20)
+        self.tail = b"\n       Dirty pyo3 v0.30.1: the rustflags changed\n"
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left > 0:
+            self.left -= len(self.block)
+            return self.block
+        tail, self.tail = self.tail, b""
+        return tail
+
+
+def test_one_gigabyte_line_is_skipped_with_bounded_memory() -> None:
+    stats = LogStats("huge")
+    evs = list(iter_events(_OneGigabyteLine(), stats))  # type: ignore[arg-type]
+    assert [(e.package, e.reason) for e in evs if isinstance(e, UnitStatus)] == [
+        ("pyo3", "the rustflags changed")
+    ]
+    assert stats.cut_lines == 1 and stats.bytes > 1 << 30

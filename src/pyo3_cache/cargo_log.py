@@ -184,17 +184,28 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text) if "\x1b" in text else text
 
 
+_SECONDS_CACHE: dict[str, float | None] = {}
+
+
 def _github_time(stamp: str) -> float | None:
-    # 2026-11-26T10:00:00.1234567Z: Python < 3.11 fromisoformat wants at most 6 digits.
+    # 2026-11-26T10:00:00.1234567Z: Python < 3.11 fromisoformat wants at most 6
+    # digits, and strptime is slow; whole seconds repeat, so cache them.
     head, _, frac = stamp[:-1].partition(".")
-    try:
-        base = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
+    base = _SECONDS_CACHE.get(head, -1.0)
+    if base == -1.0:
+        try:
+            parsed = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S")
+            base = parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
+        except ValueError:
+            base = None
+        if len(_SECONDS_CACHE) > 4096:
+            _SECONDS_CACHE.clear()
+        _SECONDS_CACHE[head] = base
+    if base is None:
         return None
-    seconds = base.replace(tzinfo=datetime.timezone.utc).timestamp()
     if frac.isdigit():
-        seconds += int(frac) / 10 ** len(frac)
-    return seconds
+        return base + int(frac) / float(10 ** len(frac))
+    return base
 
 
 def _split_status_rest(rest: str) -> tuple[str | None, str | None]:
@@ -257,7 +268,7 @@ def _json_event(text: str, at: Where) -> Event | None:
             fresh=data.get("fresh") is True,
             target_kind=tuple(str(k) for k in kinds) if isinstance(kinds, list) else (),
             features=tuple(sorted(str(f) for f in features)) if isinstance(features, list) else (),
-            profile=tuple(sorted((str(k), json.dumps(v)) for k, v in profile.items()))
+            profile=tuple(sorted((str(k), str(v)) for k, v in profile.items()))
             if isinstance(profile, dict)
             else (),
             at=at,

@@ -700,31 +700,30 @@ _ENV_VALUES = re.compile(rf"^{_DEBUG_OPTION} != {_DEBUG_OPTION}$")
 class _Builder:
     """Feeds events into invocations; closes one at Finished / build-finished / failure."""
 
-    def __init__(self) -> None:
-        self.done: list[_Inv] = []
+    def __init__(self, finisher: _Finisher) -> None:
+        self.finisher = finisher
+        self.count = 0
         self.current: _Inv | None = None
         self.just_closed = False
         self.pending_env: dict[tuple[str, str], str] = {}
 
     def _open(self, source: str, line: int) -> _Inv:
         if self.current is None:
-            self.current = _Inv(len(self.done) + 1, source, line)
+            self.count += 1
+            self.current = _Inv(self.count, source, line)
         return self.current
 
     def close(self) -> None:
-        if self.current is not None:
-            self.done.append(self.current)
-            self.current = None
+        inv, self.current = self.current, None
+        if inv is not None and (inv.units or inv.finished):
+            self.finisher.add(inv)
 
     def feed(self, event: Event) -> None:
         at = event.at
         if isinstance(event, (Finished, JsonBuildFinished)):
             # A log holding both cargo's stderr and its JSON stdout ends one
             # invocation twice; the second end marker belongs to the first.
-            if self.current is None and self.just_closed and self.done:
-                last = self.done[-1]
-                if isinstance(event, Finished) and last.finished is None:
-                    last.finished = event
+            if self.current is None and self.just_closed:
                 return
             inv = self._open(at.source, at.line)
             if isinstance(event, Finished):
@@ -923,17 +922,24 @@ def _new_reason(inv_roots: list[Unit], has_fresh: bool) -> tuple[str, str, str]:
     )
 
 
-def _finish(raw: list[_Inv]) -> RecompileReport:
-    invocations: list[Invocation] = []
-    all_units: list[Unit] = []
-    causes: dict[tuple[str, str, str, str], RootCause] = {}
-    groups: dict[tuple[str, str], NewGroup] = {}
-    history: dict[tuple[str, str], _Acc] = {}  # for JSON-only: previous features/profile
-    unexplained = 0
-    time_lost = 0.0
-    basis: str | None = None
-    for number, inv in enumerate(raw, start=1):
+class _Finisher:
+    """Turns each closed invocation into units, causes and groups, then drops it."""
+
+    def __init__(self) -> None:
+        self.invocations: list[Invocation] = []
+        self.all_units: list[Unit] = []
+        self.causes: dict[tuple[str, str, str, str], RootCause] = {}
+        self.groups: dict[tuple[str, str], NewGroup] = {}
+        # For JSON-only logs: each package's previous features and profile.
+        self.history: dict[tuple[str, str], _Acc] = {}
+        self.unexplained = 0
+        self.time_lost = 0.0
+        self.basis: str | None = None
+
+    def add(self, inv: _Inv) -> None:
+        number = len(self.invocations) + 1
         units: dict[str, Unit] = {}
+        inv_units: list[Unit] = []
         for acc in inv.units.values():
             stale = acc.compiled or acc.dirty is not None or acc.fp_reasons or acc.json_stale
             unit = Unit(number, acc.package, acc.version, "fresh", source_path=acc.source_path)
@@ -947,28 +953,30 @@ def _finish(raw: list[_Inv]) -> RecompileReport:
                     unit.old_value, unit.new_value = reason.old_value, reason.new_value
                 elif acc.fp_new or inv.verbose or inv.fingerprint_log:
                     unit.status = "new"
-                elif acc.json_stale and _json_changed(history.get((acc.package, acc.version)), acc):
+                elif acc.json_stale and _json_changed(
+                    self.history.get((acc.package, acc.version)), acc
+                ):
                     unit.status = "new"
-                    unit.kind = _json_change_kind(history[(acc.package, acc.version)], acc)
+                    unit.kind = _json_change_kind(self.history[(acc.package, acc.version)], acc)
                 else:
                     unit.status = "rebuilt"
-                    unexplained += 1
+                    self.unexplained += 1
             elif not (acc.fresh or acc.json_fresh):
                 continue
             if acc.features is not None:
-                history[(acc.package, acc.version)] = acc
+                self.history[(acc.package, acc.version)] = acc
             # Two versions of one package: key by name for cascades (cargo names packages).
             units.setdefault(unit.package, unit)
-            all_units.append(unit)
+            inv_units.append(unit)
         _resolve_roots(units)
-        inv_units = [u for u in all_units if u.invocation == number]
+        self.all_units.extend(inv_units)
         roots = [u for u in inv_units if u.status == "rebuilt" and u.kind != CASCADE and u.reason]
         has_fresh = any(u.status == "fresh" for u in inv_units)
         new_units = [u for u in inv_units if u.status == "new"]
         if new_units:
             kind, new_reason, hint = _new_reason(roots, has_fresh)
             for u in new_units:
-                if u.kind in (FEATURES, PROFILE):  # from JSON history
+                if u.kind in (FEATURES, PROFILE):  # from JSON self.history
                     g_kind, g_reason = (
                         u.kind,
                         f"the {u.kind} differ from an earlier build in this log",
@@ -978,7 +986,9 @@ def _finish(raw: list[_Inv]) -> RecompileReport:
                     g_kind, g_reason, g_hint = kind, new_reason, hint
                 u.reason = u.reason or g_reason
                 u.kind = g_kind
-                group = groups.setdefault((g_kind, g_reason), NewGroup(g_kind, g_reason, g_hint))
+                group = self.groups.setdefault(
+                    (g_kind, g_reason), NewGroup(g_kind, g_reason, g_hint)
+                )
                 if u.package not in group.packages:
                     group.packages.append(u.package)
                 if number not in group.invocations:
@@ -993,9 +1003,9 @@ def _finish(raw: list[_Inv]) -> RecompileReport:
                 new_value=u.new_value,
             )
             key = (u.package, u.version, reason.kind, reason.text)
-            cause = causes.get(key)
+            cause = self.causes.get(key)
             if cause is None:
-                cause = causes[key] = RootCause(
+                cause = self.causes[key] = RootCause(
                     u.package,
                     u.version,
                     reason.kind,
@@ -1021,7 +1031,7 @@ def _finish(raw: list[_Inv]) -> RecompileReport:
         if inv.first_work_time is not None and inv.last_time is not None:
             rebuild_seconds = max(0.0, inv.last_time - inv.first_work_time)
         seconds = inv.finished.seconds if inv.finished else None
-        invocations.append(
+        self.invocations.append(
             Invocation(
                 number,
                 inv.source,
@@ -1035,21 +1045,23 @@ def _finish(raw: list[_Inv]) -> RecompileReport:
         )
         if counts["rebuilt"]:
             if rebuild_seconds is not None:
-                time_lost += rebuild_seconds
-                basis = "timestamps" if basis in (None, "timestamps") else "mixed"
+                self.time_lost += rebuild_seconds
+                self.basis = "timestamps" if self.basis in (None, "timestamps") else "mixed"
             elif seconds is not None:
-                time_lost += seconds
-                basis = "cargo" if basis in (None, "cargo") else "mixed"
-    return RecompileReport(
-        invocations=invocations,
-        units=all_units,
-        root_causes=list(causes.values()),
-        new_groups=list(groups.values()),
-        sources=[],
-        unexplained=unexplained,
-        time_lost_seconds=round(time_lost, 2) if basis else None,
-        time_basis=basis,
-    )
+                self.time_lost += seconds
+                self.basis = "cargo" if self.basis in (None, "cargo") else "mixed"
+
+    def report(self) -> RecompileReport:
+        return RecompileReport(
+            invocations=self.invocations,
+            units=self.all_units,
+            root_causes=list(self.causes.values()),
+            new_groups=list(self.groups.values()),
+            sources=[],
+            unexplained=self.unexplained,
+            time_lost_seconds=round(self.time_lost, 2) if self.basis else None,
+            time_basis=self.basis,
+        )
 
 
 def _json_changed(before: _Acc | None, now: _Acc) -> bool:
@@ -1158,7 +1170,8 @@ def explain_recompiles(inputs: LogInput | Iterable[LogInput]) -> RecompileReport
     else:
         items = list(inputs)
     summaries: list[SourceSummary] = []
-    builder = _Builder()
+    finisher = _Finisher()
+    builder = _Builder(finisher)
     for event in _events(items, summaries):
         if event is _FILE_END:
             builder.close()
@@ -1166,6 +1179,6 @@ def explain_recompiles(inputs: LogInput | Iterable[LogInput]) -> RecompileReport
             continue
         builder.feed(event)
     builder.close()
-    report = _finish([inv for inv in builder.done if inv.units or inv.finished])
+    report = finisher.report()
     report.sources = summaries
     return report
