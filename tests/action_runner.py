@@ -340,6 +340,9 @@ class Job:
     status: str = "success"
     summary: Path = field(init=False)
     log: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    restore_outputs: dict[str, str] = field(default_factory=dict)
+    build_log: str = ""
 
     def __post_init__(self) -> None:
         self.runner_temp.mkdir(parents=True, exist_ok=True)
