@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "hello-pyo3"
@@ -89,12 +90,15 @@ def uv_build(project: Path, env: dict[str, str], out: Path) -> BuildRun:
     return run(cmd, project, dict(env, CARGO_TERM_VERBOSE="true")).check()
 
 
-def fresh_copy(dst: Path) -> Path:
-    """A copy of the example without build output, at ``dst``."""
+def fresh_copy(dst: Path, copy: Any = shutil.copy2) -> Path:
+    """A copy of the example without build output, at ``dst``.
+
+    ``copy=shutil.copy`` gives the files new mtimes, as a fresh git checkout does.
+    """
     if dst.exists():
         shutil.rmtree(dst)
     ignore = shutil.ignore_patterns("target", "dist", "*.whl", "__pycache__")
-    shutil.copytree(EXAMPLE, dst, ignore=ignore)
+    shutil.copytree(EXAMPLE, dst, ignore=ignore, copy_function=copy)
     return dst
 
 

@@ -1,16 +1,23 @@
 """`make demo`: pyo3-cache end to end on examples/hello-pyo3, with real tools.
 
-Builds a copy of the example with `uv build --wheel` (a PEP 517 front-end, as
-CI runs it) on a warm target dir: twice without pinning, then twice with
-`pyo3-cache pin` exported, and prints what cargo recompiled each time.
+Part 1, pinning: builds a copy of the example with `uv build --wheel` (a PEP
+517 front-end, as CI runs it) on a warm target dir, twice without pinning and
+twice with `pyo3-cache pin` exported, and prints what cargo recompiled.
 
-Usage: python bench/demo.py [--workdir DIR]   (default: .demo/ in the repo)
+Part 2, the whole flow: two consecutive CI jobs run our GitHub Action
+(action.yml, then the build, then save/action.yml) step by step on this
+machine with tests/action_runner.py, each on a fresh checkout, with
+actions/cache served by a local directory: key → restore → pin → build →
+explain → prune → save. It prints the job summary each job writes.
+
+Usage: python bench/demo.py [--workdir DIR] [--part 1|2]   (default: .demo/)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -39,10 +46,59 @@ def row(label: str, build: BuildRun, dist: Path) -> str:
     )
 
 
+def part_two(workdir: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    from tests.action_runner import Job, LocalActionsCache
+
+    print("\n== Part 2: the GitHub Action's whole flow, two jobs on one runner ==")
+    root = workdir / "runner"
+    if root.exists():
+        shutil.rmtree(root)
+    cache = LocalActionsCache(root / "actions-cache")
+    checkout = root / "work" / "hello" / "hello"
+    cargo_home = root / "home" / ".cargo"
+    cargo_home.mkdir(parents=True)
+    for n in (1, 2):
+        if checkout.exists():
+            shutil.rmtree(checkout)
+        # a fresh checkout: new files with new mtimes, no target dir
+        fresh_copy(checkout, copy=shutil.copy)
+        env = tool_env(CARGO_HOME=str(cargo_home), PYO3_CACHE_WRAPPER_DIR=str(root / "wrapper"))
+        job = Job(
+            workspace=checkout,
+            runner_temp=root / f"temp{n}",
+            cache=cache,
+            base_env=env,
+            github={"job": "wheels"},
+        )
+        print(f"\n-- job {n}: uses: pyo3-cache (restore + pin)", flush=True)
+        for step in job.run_action(REPO, {"comment": "never"}):
+            print(f"   {step.name}: {step.outcome}")
+        print(f"-- job {n}: run: uv build --wheel", flush=True)
+        if job.run_shell('uv build --wheel --out-dir "$RUNNER_TEMP/dist"') != 0:
+            raise SystemExit(job.log[-1][-3000:])
+        print(f"-- job {n}: uses: pyo3-cache/save (explain + prune + save)", flush=True)
+        for step in job.run_action(REPO / "save"):
+            print(f"   {step.name}: {step.outcome}")
+        print(f"\n-- job {n}: the job summary ($GITHUB_STEP_SUMMARY) --\n")
+        print(job.summary.read_text())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo")
+    parser.add_argument("--part", choices=("1", "2", "all"), default="all")
     args = parser.parse_args()
+    if args.part != "2":
+        part_one(args.workdir)
+    if args.part != "1":
+        part_two(args.workdir)
+    return 0
+
+
+def part_one(workdir: Path) -> None:
+    args = argparse.Namespace(workdir=workdir)
+    print("== Part 1: pinning PyO3's config ==")
     project = fresh_copy(args.workdir / "hello-pyo3")
     dist = args.workdir / "dist"
     print(f"demo: building a copy of examples/hello-pyo3 in {args.workdir}")
@@ -68,7 +124,6 @@ def main() -> int:
         "\nThe first pinned rebuild recompiles once (PYO3_CONFIG_FILE is new to cargo);"
         " from then on a warm rebuild compiles nothing."
     )
-    return 0
 
 
 if __name__ == "__main__":
