@@ -68,7 +68,11 @@ CASCADE = "dependency-rebuilt"
 NEW_COLD = "cold-cache"
 NEW_NOT_CACHED = "not-cached"
 
-INTERPRETER_VARIABLES = frozenset({"PYO3_PYTHON", "VIRTUAL_ENV", "PATH", "CONDA_PREFIX"})
+# pyo3-build-config 0.30.1 find_interpreter(): PATH only when neither PYO3_PYTHON nor a
+# virtualenv is set; PYO3_ENVIRONMENT_SIGNATURE lets tools force a re-resolve (pyo3 #2724).
+INTERPRETER_VARIABLES = frozenset(
+    {"PYO3_PYTHON", "VIRTUAL_ENV", "PATH", "CONDA_PREFIX", "PYO3_ENVIRONMENT_SIGNATURE"}
+)
 
 
 # --- reasons -----------------------------------------------------------------
