@@ -591,9 +591,9 @@ def python_part(
     if abi is None:
         inputs["python"] = "none found"
     else:
-        for name, value in abi.items():
-            label = "python" if name == "version" else name
-            inputs[label] = value
+        # The version first: "python: 3.12 → 3.13" leads the line key-diff prints.
+        inputs["python"] = abi.get("version", "unknown")
+        inputs.update((name, value) for name, value in abi.items() if name != "version")
     inputs["pyo3"] = pyo3_version or "not in Cargo.lock"
     if maturin is not None:
         inputs["maturin"] = maturin[0]
@@ -1159,7 +1159,8 @@ def diff_inputs(
 ) -> tuple[InputChange, ...]:
     """Input-by-input changes; list values (several locked versions) compare as sets."""
     changes: list[InputChange] = []
-    for name in sorted(set(old) | set(new)):
+    # In the order the part lists its inputs (its most telling ones first).
+    for name in [*new, *(n for n in old if n not in new)]:
         before, after = old.get(name), new.get(name)
         if before == after:
             continue
@@ -1243,11 +1244,11 @@ def describe_input_change(part: str, change: InputChange) -> str:
     if change.change in ("added", "removed"):
         value = change.new if change.change == "added" else change.old
         shown = ""
-        if value and value != REDACTED and not value.startswith("sha256:"):
+        if value and value != REDACTED and "sha256:" not in value:
             shown = value if _simple(value) else f'"{value[:60]}"'
         return f"{change.change}: " + " ".join(x for x in (name or part, shown) if x)
     old, new = change.old or "", change.new or ""
-    if REDACTED in (old, new) or old.startswith("sha256:") or new.startswith("sha256:"):
+    if REDACTED in (old, new) or "sha256:" in old or "sha256:" in new:
         return f"{name or part} changed"
     if _simple(old) and _simple(new):
         return " ".join(x for x in (name, old, "→", new) if x)
