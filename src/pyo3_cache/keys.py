@@ -1257,13 +1257,35 @@ def describe_input_change(part: str, change: InputChange) -> str:
     return f"{name or part} changed"
 
 
+def _follows(headline: InputChange, other: InputChange) -> bool:
+    """Whether ``other`` changed only by the headline's old value becoming its new one."""
+    if other.change != "changed" or not other.old or not other.new:
+        return False
+    old, new = headline.old or "", headline.new or ""
+    for a, b in ((old, new), (old.replace(".", ""), new.replace(".", ""))):
+        if a and a in other.old and other.old.replace(a, b) == other.new:
+            return True
+    return False
+
+
 def describe_part_change(change: PartChange) -> str:
     """One line for one changed part, written for someone whose cache only partly matched."""
     if change.change == "added":
         return f"{change.part}: new part of the key"
     if change.change == "removed":
         return f"{change.part}: no longer part of the key"
-    pieces = [describe_input_change(change.part, c) for c in change.inputs]
+    inputs = change.inputs
+    followers: list[str] = []
+    headline = next((c for c in inputs if c.name == change.part and c.change == "changed"), None)
+    if headline is not None and headline.old and headline.new:
+        # Inputs that only restate the headline ("python3.12" → "python3.13",
+        # ".cpython-312-…" → ".cpython-313-…") are named, not spelled out.
+        followers = [c.name for c in inputs if c is not headline and _follows(headline, c)]
+        inputs = tuple(c for c in inputs if c.name not in followers)
+    with_it = f" (with it {', '.join(followers)})" if followers else ""
+    pieces = [
+        describe_input_change(change.part, c) + (with_it if c is headline else "") for c in inputs
+    ]
     if not pieces:
         # Only hashed content moved (a package checksum, a file's bytes).
         return f"{change.part}: changed (checksums or hashed file content)"
