@@ -730,3 +730,48 @@ def test_cli_key_diff_text_and_json(hello: Path, tools: Path, tmp_path: Path) ->
     ]
     same = run_cli("key-diff", str(old), str(old))
     assert same.returncode == 0 and "nothing changed" in same.stdout
+
+
+def test_maturin_layout_with_the_crate_in_a_subdirectory(
+    hello: Path, tools: Path, tmp_path: Path
+) -> None:
+    """pyproject.toml at the top, the crate in rust/ (maturin's manifest-path)."""
+    project = tmp_path / "layout" / "proj"
+    (project / "rust").mkdir(parents=True)
+    for name in ("Cargo.toml", "Cargo.lock", "src"):
+        src = hello / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / "rust" / name)
+    shutil.copy(hello / "pyproject.toml", project / "pyproject.toml")
+    # A stray pyproject.toml above the project is never read.
+    (tmp_path / "layout" / "pyproject.toml").write_text("[build-system\n")
+    manifest = key_of(project / "rust", tools)
+    lock = manifest.part("lock").inputs
+    assert "rust/Cargo.toml" in lock
+    assert lock["build-system.requires"] == "maturin>=1.9,<2"
+    assert (
+        manifest.key == key_of(copy_project(project, tmp_path / "b" / "proj") / "rust", tools).key
+    )
+
+
+def test_path_dependencies_and_patches_are_followed(tmp_path: Path, tools: Path) -> None:
+    root = tmp_path / "app"
+    for name in ("helper", "patched"):
+        (root / name).mkdir(parents=True)
+        (root / name / "Cargo.toml").write_text(f'[package]\nname = "{name}"\nversion = "0.1.0"\n')
+    (root / "Cargo.toml").write_text(
+        '[package]\nname = "app"\nversion = "0.1.0"\n\n'
+        '[dependencies]\nhelper = { path = "helper", version = "0.1.0" }\n\n'
+        '[patch.crates-io]\npatched = { path = "patched" }\n'
+    )
+    (root / "Cargo.lock").write_text(
+        'version = 4\n\n[[package]]\nname = "app"\nversion = "0.1.0"\n'
+    )
+    old = compute_key(root, environ={"PATH": str(tools)}, python=sys.executable)
+    assert {"Cargo.toml", "helper/Cargo.toml", "patched/Cargo.toml"} <= set(old.part("lock").inputs)
+    edit(
+        root / "patched" / "Cargo.toml",
+        'version = "0.1.0"\n',
+        'version = "0.1.0"\nedition = "2021"\n',
+    )
+    new = compute_key(root, environ={"PATH": str(tools)}, python=sys.executable)
+    assert diff_manifests(old, new).lines() == ["lock: patched/Cargo.toml changed"]

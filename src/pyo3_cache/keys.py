@@ -304,7 +304,10 @@ def path_scrubber(project_root: Path, environ: Mapping[str, str]) -> PathScrubbe
 
 
 def _relative_label(path: Path, root: Path) -> str:
-    return Path(os.path.relpath(path, root)).as_posix()
+    try:
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:  # another drive on Windows: no relative path exists
+        return path.as_posix()
 
 
 # --- prefix ---------------------------------------------------------------------
@@ -690,6 +693,9 @@ def _dependency_paths(data: Mapping[str, Any]) -> list[str]:
         for spec in targets.values():
             if isinstance(spec, dict):
                 tables += [spec.get(t) for t in _DEP_TABLES]
+    patches = data.get("patch")  # [patch.crates-io] foo = { path = "../foo" }
+    if isinstance(patches, dict):
+        tables += list(patches.values())
     paths: list[str] = []
     for table in tables:
         if isinstance(table, dict):
@@ -736,17 +742,20 @@ def workspace_manifests(root: Path, package_manifest: Path) -> dict[Path, dict[s
     return found
 
 
-def find_pyproject(start: Path) -> Path | None:
+def find_pyproject(start: Path, workspace_root: Path) -> Path | None:
     """The pyproject.toml of the Python package building this crate.
 
     Next to the crate, else the nearest one upward (maturin's ``manifest-path``
-    lets the crate sit in a subdirectory), stopping at the repository root.
+    lets the crate sit in a subdirectory, ``rust/Cargo.toml`` say), but never
+    above the workspace root's parent nor above the repository root, so a
+    stray file outside the checkout is not picked up.
     """
+    stop = workspace_root.parent
     for folder in _upward(start):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             return candidate
-        if (folder / ".git").exists():
+        if folder == stop or (folder / ".git").exists():
             return None
     return None
 
@@ -879,7 +888,7 @@ class ProjectFiles:
     def find(cls, manifest_path: str | os.PathLike[str] | None = None) -> ProjectFiles:
         manifest = find_manifest(manifest_path)
         root = find_workspace_root(manifest)
-        pyproject = find_pyproject(manifest.parent)
+        pyproject = find_pyproject(manifest.parent, root)
         # The project root is what holds both the crate(s) and the Python
         # package; file labels are relative to it.
         project_root = root
