@@ -8,6 +8,7 @@ tests with the real toolchain are in tests/integration/test_keys_real.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,13 +19,16 @@ import pytest
 
 from pyo3_cache import KeyManifest, compute_key
 from pyo3_cache.errors import ManifestError, ProjectError, ToolchainError
+from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
 from pyo3_cache.keys import (
     REDACTED,
     InputChange,
     KeyPart,
+    compute_venv_key,
     diff_inputs,
     diff_manifests,
     env_part,
+    interpreter_part,
     is_build_env,
     is_secret_name,
     key_segment,
@@ -775,3 +779,161 @@ def test_path_dependencies_and_patches_are_followed(tmp_path: Path, tools: Path)
     )
     new = compute_key(root, environ={"PATH": str(tools)}, python=sys.executable)
     assert diff_manifests(old, new).lines() == ["lock: patched/Cargo.toml changed"]
+
+
+# --- key --for venv -------------------------------------------------------------
+
+
+def _info(**changes: object) -> InterpreterInfo:
+    return dataclasses.replace(probe_interpreter(sys.executable), **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        # 3.14.0rc2 wrote magic 3626; rc3 bumped it to 3627 (seed 003).
+        (
+            dict(version=(3, 14, 0), releaselevel="candidate", serial=2, magic_number=3626),
+            dict(version=(3, 14, 0), releaselevel="candidate", serial=3, magic_number=3627),
+            False,
+        ),
+        (
+            dict(version=(3, 14, 0), releaselevel="final", serial=0, magic_number=3627),
+            dict(version=(3, 14, 0), releaselevel="candidate", serial=3, magic_number=3627),
+            False,
+        ),
+        # Same version, magic differs (a patched build): the magic alone tells them apart.
+        (
+            dict(version=(3, 11, 7), magic_number=3495),
+            dict(version=(3, 11, 7), magic_number=3494),
+            False,
+        ),
+        (
+            dict(version=(3, 11, 7), magic_number=3495),
+            dict(version=(3, 11, 7), magic_number=3495),
+            True,
+        ),
+    ],
+)
+def test_venv_python_part_tells_interpreters_apart_by_magic_and_release(
+    a: dict, b: dict, same: bool
+) -> None:
+    first, second = interpreter_part(_info(**a)), interpreter_part(_info(**b))
+    assert (first.hash == second.hash) is same
+    if not same:
+        (line,) = diff_manifests(
+            KeyManifest("a", (), (first,), "venv"), KeyManifest("b", (), (second,), "venv")
+        ).lines()
+        assert line.startswith("python: ")
+
+
+def test_venv_key_shows_magic_as_a_number_and_marks_pre_releases() -> None:
+    part = interpreter_part(
+        _info(
+            version=(3, 14, 0),
+            releaselevel="candidate",
+            serial=2,
+            magic_number=3626,
+            cache_tag="cpython-314",
+        )
+    )
+    assert part.inputs["python"] == "3.14.0rc2"
+    assert part.inputs["magic"] == "3626"
+    assert part.inputs["pre-release"] == "candidate"
+    assert "pre-release" not in interpreter_part(_info()).inputs
+
+
+def _python_project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "1.0"\ndependencies = ["numpy>=1.24"]\n'
+    )
+    (root / "uv.lock").write_text('version = 1\n[[package]]\nname = "numpy"\nversion = "2.1.0"\n')
+    (root / "requirements-dev.txt").write_text("pytest==8.3.3\n")
+    return root
+
+
+def test_venv_key_follows_lock_files_and_ignores_the_rest(tmp_path: Path) -> None:
+    project = _python_project(tmp_path / "a" / "demo")
+    old = compute_venv_key(project, python=sys.executable, environ={})
+    assert old.kind == "venv" and old.key.startswith("v1-pyo3-venv-")
+    assert set(old.part("lock").inputs) == {
+        "requirements-dev.txt",
+        "uv.lock",
+        "project.dependencies",
+    }
+    other = compute_venv_key(
+        _python_project(tmp_path / "b" / "deeper" / "demo"), python=sys.executable, environ={}
+    )
+    assert other.key == old.key
+    (project / "tests").mkdir()
+    (project / "tests" / "test_a.py").write_text("def test(): pass\n")
+    (project / "README.md").write_text("docs\n")
+    edit(project / "pyproject.toml", 'version = "1.0"', 'version = "1.1"')
+    assert compute_venv_key(project, python=sys.executable, environ={}).key == old.key
+    edit(project / "uv.lock", 'version = "2.1.0"', 'version = "2.2.0"')
+    new = compute_venv_key(project, python=sys.executable, environ={})
+    assert diff_manifests(old, new).lines() == ["lock: uv.lock changed"]
+    assert new.key.startswith(new.restore_keys[0]) and old.key.startswith(new.restore_keys[0])
+
+
+def test_venv_key_differs_between_real_interpreters(tmp_path: Path) -> None:
+    others = [p for p in ("/usr/bin/python3", "/usr/bin/pypy3") if Path(p).exists()]
+    if not others:
+        pytest.skip("needs a second interpreter (Debian's python3 or pypy3)")
+    project = _python_project(tmp_path / "demo")
+    mine = compute_venv_key(project, python=sys.executable, environ={})
+    for other in others:
+        theirs = compute_venv_key(project, python=other, environ={})
+        assert theirs.key != mine.key
+        assert theirs.part("python").inputs != mine.part("python").inputs
+
+
+def test_cli_key_for_venv_calls_out_a_pre_release(tmp_path: Path) -> None:
+    project = _python_project(tmp_path / "demo")
+    info = dataclasses.asdict(probe_interpreter(sys.executable))
+    probe = {
+        **{
+            k: info[k]
+            for k in (
+                "implementation",
+                "executable",
+                "base_prefix",
+                "system",
+                "machine",
+                "platform",
+                "anaconda",
+                "pythonframework",
+                "pythonframeworkprefix",
+                "py_enable_shared",
+                "ldversion",
+                "libdir",
+                "ext_suffix",
+                "soabi",
+                "abiflags",
+                "calcsize_pointer",
+                "flags",
+                "hexversion",
+            )
+        },
+        "prefix": "/opt/py",
+        "version_info": [3, 14, 0, "candidate", 2],
+        "cache_tag": "cpython-314",
+        "magic_number": 3626,
+        "graalpy_version": None,
+    }
+    fake = tmp_path / "python3.14"
+    fake.write_text(f"#!/bin/sh\nprintf '%s\\n' 'PYO3CACHE-PROBE {json.dumps(probe)}'\n")
+    fake.chmod(0o755)
+    result = run_cli("key", "--for", "venv", "--manifest-path", str(project), "--python", str(fake))
+    assert result.returncode == 0, result.stderr
+    assert "Python 3.14.0rc2 is a pre-release: its bytecode magic (3626)" in result.stderr
+    assert "CPython 3.14.0rc2 (magic 3626, cpython-314" in result.stdout
+    assert "candidate pre-release" in result.stdout
+
+
+def test_cli_key_for_venv_without_project_files_gives_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("key", "--for", "venv", "--manifest-path", str(empty))
+    assert_one_line_error(result, 5, "no pyproject.toml, uv.lock")

@@ -509,7 +509,18 @@ def _add_key(sub: argparse._SubParsersAction[_Parser]) -> None:
             "(prefix, toolchain, python, env, lock) and the restore keys, most specific first."
         ),
     )
-    p.add_argument("--manifest-path", metavar="PATH", help="the crate's Cargo.toml")
+    p.add_argument(
+        "--for",
+        dest="kind",
+        choices=("rust", "venv"),
+        default="rust",
+        help="rust: the target dir and cargo caches (default); venv: Python env/pip/uv caches",
+    )
+    p.add_argument(
+        "--manifest-path",
+        metavar="PATH",
+        help="the crate's Cargo.toml (--for venv: the project's pyproject.toml or directory)",
+    )
     p.add_argument("--prefix-key", metavar="S", default="v1-pyo3", help="first part of the key")
     p.add_argument("--shared-key", metavar="S", help="replaces the job name so jobs share a cache")
     p.add_argument("--extra-key", metavar="S", help="added to the job part, e.g. a matrix value")
@@ -535,7 +546,8 @@ def _add_key(sub: argparse._SubParsersAction[_Parser]) -> None:
 def _cmd_key(args: argparse.Namespace) -> int:
     from pyo3_cache import github, keys
 
-    manifest = keys.compute_key(
+    compute = keys.compute_venv_key if args.kind == "venv" else keys.compute_key
+    manifest = compute(
         args.manifest_path,
         prefix_key=args.prefix_key,
         shared_key=args.shared_key,

@@ -1026,6 +1026,145 @@ def _replaced_env(env: Mapping[str, str], probes: _Probes, warnings: list[str]) 
     return replaced
 
 
+# --- the venv key (issue 8: Python environment / pip / uv caches) ------------
+
+# Files that pin a Python environment's contents, looked for in the project dir.
+_PYTHON_LOCK_GLOBS = (
+    "uv.lock",
+    "pylock.toml",
+    "pylock.*.toml",
+    "poetry.lock",
+    "pdm.lock",
+    "requirements*.txt",
+    "requirements/*.txt",
+    "constraints*.txt",
+)
+
+
+def interpreter_part(info: InterpreterInfo) -> KeyPart:
+    """The interpreter a Python environment is made for, down to its bytecode magic.
+
+    The full version carries the pre-release level and the magic number is
+    shown as a number (3495 for 3.11): 3.14.0rc2 and rc3 differ only there, and
+    a cache keyed on "3.14" kept serving stale ``.pyc`` files (seed 003).
+    """
+    inputs: dict[str, InputValue] = {
+        "python": info.full_version,
+        "implementation": info.implementation,
+        "magic": "" if info.magic_number is None else str(info.magic_number),
+        "cache_tag": info.cache_tag or "",
+        "abiflags": info.effective_abiflags(),
+        "soabi": info.soabi or "",
+        "platform": info.platform,
+        "pointer_width": str(info.calcsize_pointer * 8),
+    }
+    if info.is_prerelease:
+        inputs["pre-release"] = info.releaselevel
+    return make_part("python", inputs)
+
+
+def python_lock_part(
+    files: Mapping[str, str], pyproject: Mapping[str, Any] | None, scrub: PathScrubber
+) -> KeyPart:
+    """Lock and requirements files (by content) and pyproject.toml's dependency tables."""
+    inputs: dict[str, InputValue] = {}
+    hashed: dict[str, Any] = {}
+    for label in sorted(files):
+        text = scrub(files[label])
+        inputs[label] = content_label(text)
+        hashed[label] = text
+    if pyproject is not None:
+        project = pyproject.get("project")
+        tables: dict[str, Any] = {}
+        if isinstance(project, dict):
+            for name in ("requires-python", "dependencies", "optional-dependencies"):
+                if name in project:
+                    tables[f"project.{name}"] = project[name]
+        for name in ("dependency-groups", "build-system"):
+            if name in pyproject:
+                tables[name] = pyproject[name]
+        for label, value in tables.items():
+            text = scrub(value if isinstance(value, str) else _canonical(value))
+            inputs[label] = text if len(text) <= 120 else content_label(text)
+            hashed[label] = text
+    return make_part("lock", inputs, hashed)
+
+
+def find_python_project(path: str | os.PathLike[str] | None = None) -> Path:
+    """The directory of a Python project: ``path`` (a dir or a file in it), else cwd upward."""
+    if path is not None:
+        given = Path(path)
+        folder = given if given.is_dir() else given.parent
+        if not folder.is_dir():
+            raise ProjectError(f"project directory {path} not found")
+        return folder.resolve()
+    here = Path.cwd().resolve()
+    for folder in _upward(here):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+        if (folder / ".git").exists():
+            break
+    return here
+
+
+def compute_venv_key(
+    project: str | os.PathLike[str] | None = None,
+    *,
+    prefix_key: str = DEFAULT_PREFIX,
+    shared_key: str | None = None,
+    extra_key: str | None = None,
+    python: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> KeyManifest:
+    """A key for Python environment / pip / uv caches of the project at ``project``.
+
+    Parts: ``python`` (implementation, full version with pre-release level,
+    bytecode magic, cache tag, abiflags, platform) and ``lock`` (uv.lock,
+    pylock*.toml, requirements*.txt..., pyproject.toml's dependencies).  The
+    restore key drops the lock: a cache of the same interpreter is reused.
+    A pre-release interpreter is called out in ``warnings``.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    folder = find_python_project(project)
+    pyproject_path = folder / "pyproject.toml"
+    pyproject = load_toml(pyproject_path, "pyproject.toml") if pyproject_path.is_file() else None
+    files: dict[str, str] = {}
+    for pattern in _PYTHON_LOCK_GLOBS:
+        for path in sorted(folder.glob(pattern)):
+            if path.is_file():
+                files[_relative_label(path, folder)] = _read_text(path, path.name)
+    if pyproject is None and not files:
+        raise ProjectError(
+            f"no pyproject.toml, uv.lock, pylock.toml or requirements*.txt in {folder}"
+        )
+    info = probe_interpreter(python)
+    warnings: list[str] = []
+    if info.is_prerelease:
+        warnings.append(
+            f"Python {info.full_version} is a pre-release: its bytecode magic "
+            f"({info.magic_number}) may change before the final release, so the key "
+            "carries the full version and the magic number"
+        )
+    job = shared_key if shared_key else env.get("GITHUB_JOB", "")
+    if extra_key:
+        job = f"{job}-{extra_key}" if job else extra_key
+    head = [
+        key_segment(prefix_key or DEFAULT_PREFIX),
+        "venv",  # the kind: venv entries never meet the Rust build cache's
+        key_segment(job),
+        os_name(),
+        arch_name(),
+    ]
+    parts = [
+        prefix_part(head[0], head[2], head[3], head[4]),
+        interpreter_part(info),
+        python_lock_part(files, pyproject, path_scrubber(folder, env)),
+    ]
+    return assemble_key(
+        "venv", head, parts, hashed_parts=("python", "lock"), ladder=(1,), warnings=warnings
+    )
+
+
 # --- manifest files -------------------------------------------------------------
 
 
@@ -1331,9 +1470,12 @@ def render_diff_text(diff: KeyDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
-def part_summary(part: KeyPart) -> str:
+def part_summary(part: KeyPart, kind: str = "rust") -> str:
     """A few words on a part for the key's table of parts."""
     inputs = part.inputs
+    if kind == "venv" and part.name == "lock":
+        names = list(inputs)
+        return ", ".join(names) if names else "nothing locked"
 
     def get(name: str) -> str:
         value = inputs.get(name, "")
@@ -1344,6 +1486,12 @@ def part_summary(part: KeyPart) -> str:
     if part.name == "toolchain":
         extra = f", {get('channel')}" if "channel" in inputs else ""
         return f"rustc {get('rustc')} ({get('host')}, LLVM {get('LLVM')}{extra})"
+    if kind == "venv" and part.name == "python":
+        pre = f", {get('pre-release')} pre-release" if "pre-release" in inputs else ""
+        return (
+            f"{get('implementation')} {get('python')} (magic {get('magic')}, "
+            f"{get('cache_tag')}, {get('platform')}{pre})"
+        )
     if part.name == "python":
         bits = [f"{get('implementation')} {get('python')}".strip() or get("python")]
         bits.append(f"pyo3 {get('pyo3')}")
@@ -1374,7 +1522,9 @@ def part_summary(part: KeyPart) -> str:
 def render_parts_table(manifest: KeyManifest) -> list[str]:
     """``name  hash  summary`` lines, for the log and the text output."""
     width = max((len(p.name) for p in manifest.parts), default=4)
-    return [f"{p.name:<{width}}  {p.hash}  {part_summary(p)}" for p in manifest.parts]
+    return [
+        f"{p.name:<{width}}  {p.hash}  {part_summary(p, manifest.kind)}" for p in manifest.parts
+    ]
 
 
 def render_key_text(manifest: KeyManifest) -> str:
