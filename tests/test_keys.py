@@ -937,3 +937,23 @@ def test_cli_key_for_venv_without_project_files_gives_one_line(tmp_path: Path) -
     empty.mkdir()
     result = run_cli("key", "--for", "venv", "--manifest-path", str(empty))
     assert_one_line_error(result, 5, "no pyproject.toml, uv.lock")
+
+
+def test_cli_key_for_venv_github_writes_its_own_manifest(tmp_path: Path) -> None:
+    project = _python_project(tmp_path / "demo")
+    out, runner_temp = tmp_path / "github_output", tmp_path / "rt"
+    result = run_cli(
+        "key",
+        "--for",
+        "venv",
+        "--manifest-path",
+        str(project),
+        "--python",
+        sys.executable,
+        "--github",
+        env={"GITHUB_OUTPUT": str(out), "RUNNER_TEMP": str(runner_temp)},
+    )
+    assert result.returncode == 0, result.stderr
+    written = runner_temp / "pyo3-cache" / "venv-key-manifest.json"
+    assert load_manifest(written).kind == "venv"
+    assert f"manifest={written}\n" in out.read_text()

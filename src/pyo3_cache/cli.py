@@ -558,7 +558,9 @@ def _cmd_key(args: argparse.Namespace) -> int:
         log.warn(warning)
     written = None
     if args.manifest_out or args.github:
-        out = args.manifest_out or keys.default_manifest_path(args.manifest_path)
+        out = args.manifest_out or keys.default_manifest_path(
+            args.manifest_path, kind=manifest.kind
+        )
         written = keys.write_manifest(manifest, out)
     if args.github:
         github.append_output(

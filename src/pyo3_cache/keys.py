@@ -1213,19 +1213,26 @@ def write_manifest(manifest: KeyManifest, path: str | os.PathLike[str]) -> Path:
 
 
 def default_manifest_path(
-    manifest_path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+    manifest_path: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None = None,
+    kind: str = "rust",
 ) -> Path:
     """Where ``key --github`` writes the new manifest when not told.
 
     Under ``$RUNNER_TEMP`` on GitHub, because the restore step that follows
     extracts the *old* manifest into the target dir (``pyo3-cache/key-manifest.json``)
     and must not overwrite the new one; elsewhere next to it in the target dir.
+    Other kinds get their own name (``venv-key-manifest.json``), and off GitHub
+    a venv key, which has no target dir, goes to the temp dir.
     """
     env = os.environ if environ is None else environ
+    name = MANIFEST_FILE_NAME if kind == "rust" else f"{kind}-{MANIFEST_FILE_NAME}"
     if env.get("RUNNER_TEMP"):
-        return Path(env["RUNNER_TEMP"]) / "pyo3-cache" / MANIFEST_FILE_NAME
+        return Path(env["RUNNER_TEMP"]) / "pyo3-cache" / name
+    if kind != "rust":
+        return Path(tempfile.gettempdir()) / "pyo3-cache" / name
     root = find_workspace_root(find_manifest(manifest_path))
-    return target_dir(root) / "pyo3-cache" / f"new-{MANIFEST_FILE_NAME}"
+    return target_dir(root) / "pyo3-cache" / f"new-{name}"
 
 
 # --- why a key changed ----------------------------------------------------------
