@@ -5,6 +5,10 @@ args=(key --github --prefix-key "$INPUT_PREFIX_KEY")
 if [ -n "$INPUT_SHARED_KEY" ]; then
   args+=(--shared-key "$INPUT_SHARED_KEY")
 fi
+if [ -n "${INPUT_PYTHON:-}" ]; then
+  # the interpreter the pin step pins, so the key's python part describes it
+  args+=(--python "$INPUT_PYTHON")
+fi
 if [ -n "$INPUT_KEY" ]; then
   args+=(--extra-key "$INPUT_KEY")
 fi

@@ -6,31 +6,60 @@ thin layers over these functions::
     from pyo3_cache import pin_pyo3_config
     result = pin_pyo3_config(".venv/bin/python")
     session.env.update(result.env)   # PYO3_CONFIG_FILE, PYO3_PYTHON
+
+Names are imported on first use, so ``import pyo3_cache`` (and every CLI
+command) only pays for the modules it needs.
 """
 
 from __future__ import annotations
 
-from pyo3_cache.bytecode import AuditReport, audit_bytecode
-from pyo3_cache.diagnostics import RecompileReport, explain_recompiles
-from pyo3_cache.errors import Pyo3CacheError
-from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
-from pyo3_cache.keys import KeyManifest, compute_key
-from pyo3_cache.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AuditReport",
-    "InterpreterInfo",
-    "KeyManifest",
-    "PinResult",
-    "Pyo3CacheError",
-    "Pyo3Config",
-    "RecompileReport",
-    "__version__",
-    "audit_bytecode",
-    "compute_key",
-    "explain_recompiles",
-    "pin_pyo3_config",
-    "probe_interpreter",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "AuditReport": "bytecode",
+    "audit_bytecode": "bytecode",
+    "RecompileReport": "diagnostics",
+    "explain_recompiles": "diagnostics",
+    "Pyo3CacheError": "errors",
+    "InterpreterInfo": "interpreter",
+    "probe_interpreter": "interpreter",
+    "KeyManifest": "keys",
+    "compute_key": "keys",
+    "PinResult": "pyo3_config",
+    "Pyo3Config": "pyo3_config",
+    "pin_pyo3_config": "pyo3_config",
+    "PruneReport": "prune",
+    "prune_target": "prune",
+    "open_store": "store",
+    "restore_cache": "store",
+    "save_cache": "store",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from pyo3_cache.bytecode import AuditReport, audit_bytecode
+    from pyo3_cache.diagnostics import RecompileReport, explain_recompiles
+    from pyo3_cache.errors import Pyo3CacheError
+    from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
+    from pyo3_cache.keys import KeyManifest, compute_key
+    from pyo3_cache.prune import PruneReport, prune_target
+    from pyo3_cache.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
+    from pyo3_cache.store import open_store, restore_cache, save_cache
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyo3_cache' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pyo3_cache.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
