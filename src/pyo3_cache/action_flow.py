@@ -385,7 +385,7 @@ def _extra_logs(env: Mapping[str, str]) -> list[str]:
 def _matrix_label(matrix: str) -> str:
     try:
         values = json.loads(matrix)
-    except ValueError:
+    except (ValueError, RecursionError):
         return matrix.strip()
     if isinstance(values, dict):
         return "(" + ", ".join(f"{v}" for v in values.values() if v not in (None, "")) + ")"

@@ -250,7 +250,7 @@ def _json_event(text: str, at: Where) -> Event | None:
     if '"compiler-artifact"' in body:
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting too deep for json
             return None
         if not isinstance(data, dict) or data.get("reason") != "compiler-artifact":
             return None
@@ -276,7 +276,7 @@ def _json_event(text: str, at: Where) -> Event | None:
     if '"build-finished"' in body:
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting too deep for json
             return None
         if isinstance(data, dict) and data.get("reason") == "build-finished":
             return JsonBuildFinished(success=data.get("success") is True, at=at)

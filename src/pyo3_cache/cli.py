@@ -190,7 +190,7 @@ def _cmd_save(args: argparse.Namespace) -> int:
             raise ManifestError(
                 f"cannot read key manifest {args.manifest}: {exc.strerror}"
             ) from None
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ManifestError(f"key manifest {args.manifest} is not JSON") from None
     roots = anchored_roots(_places(args), args.path)
     result = save_cache(store, args.key, roots, key_manifest, max_bytes=max_bytes)
@@ -402,6 +402,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except Pyo3CacheError as exc:
         # The build's result matters more than our explanation of it.
         log.warn(f"could not explain the build: {exc}")
+    except Exception as exc:  # our bug must not replace the build's exit code
+        log.warn(f"could not explain the build: internal error ({type(exc).__name__}: {exc})")
     return result.exit_code
 
 

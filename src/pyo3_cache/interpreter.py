@@ -230,7 +230,7 @@ def probe_interpreter(
     try:
         data: dict[str, Any] = json.loads(line[len("PYO3CACHE-PROBE ") :])
         info = _info_from_probe(path, data)
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
         raise InterpreterError(f"{path} gave an answer pyo3-cache cannot read: {exc}") from exc
     if info.version[:2] < _OLDEST_PYTHON:
         raise InterpreterError(

@@ -1185,6 +1185,8 @@ def load_manifest(path: str | os.PathLike[str]) -> KeyManifest:
         data = json.loads(text)
     except ValueError as exc:
         raise ManifestError(f"key manifest {where} is not JSON: {exc}") from None
+    except RecursionError:
+        raise ManifestError(f"key manifest {where} is nested too deeply to read") from None
     return KeyManifest.from_json(data, f"key manifest {where}")
 
 
@@ -1513,7 +1515,10 @@ def part_summary(part: KeyPart, kind: str = "rust") -> str:
         return f"{len(names)} variable{'s' if len(names) != 1 else ''}: {shown}"
     if part.name == "lock":
         crates = [k for k in inputs if "." not in k and "/" not in k]
-        files = [k for k in inputs if k not in crates and k.endswith(("Cargo.toml", "config"))]
+        crate_names = set(crates)  # a list here made `key` quadratic in Cargo.lock's size
+        files = [
+            k for k in inputs if k not in crate_names and k.endswith(("Cargo.toml", "config"))
+        ]
         return (
             f"{len(crates)} locked crates, {len(files)} manifest/config file"
             f"{'s' if len(files) != 1 else ''}"

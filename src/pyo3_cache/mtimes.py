@@ -106,7 +106,7 @@ def restore_source_mtimes(workspace: Path, record: Path) -> RestoreStats:
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
         files = data["files"] if data.get("version") == RECORD_VERSION else {}
-    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, RecursionError):
         return RestoreStats(0, 0, 0)
     root = workspace.resolve()
     restored = changed = missing = 0

@@ -58,6 +58,8 @@ def load_toml(path: Path, what: str | None = None) -> dict[str, Any]:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(f"{label} at {path} is not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ProjectError(f"{label} at {path} is nested too deeply to read") from None
     return data
 
 

@@ -134,7 +134,7 @@ def _read_unit(folder: Path) -> Unit | None:
             st = child.stat()
             text = child.read_text().strip()
             data = json.loads(meta.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
         # Our own read must not count as a use (a dry run, then the real run).
         with contextlib.suppress(OSError):

@@ -112,7 +112,7 @@ def new_entry_record(
 def _parse_entry(data: bytes, key: str) -> dict[str, Any]:
     try:
         record = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ArchiveError(f"entry {key!r} has an unreadable entry.json") from None
     archive = record.get("archive") if isinstance(record, dict) else None
     if (
