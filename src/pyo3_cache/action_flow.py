@@ -102,13 +102,14 @@ def _guard(what: str, action: Callable[[], Any], notes: list[str]) -> Any:
 
 
 def _manifest_parts(path: str) -> dict[str, str]:
-    """Part name → hash, read from a key manifest (for the summary table)."""
+    """Part name → "hash: what it stands for", from a key manifest (for the summary)."""
+    from pyo3_cache.keys import load_manifest, part_summary
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        parts = data.get("parts", {})
-        return {str(k): str(v.get("hash", "")) for k, v in parts.items() if isinstance(v, dict)}
-    except (OSError, ValueError, AttributeError):
+        manifest = load_manifest(path)
+    except Pyo3CacheError:
         return {}
+    return {part.name: f"{part.hash}: {part_summary(part)}" for part in manifest.parts}
 
 
 def _explain_key_change(old: Path, new: Path) -> list[str]:
@@ -274,7 +275,7 @@ def summary_markdown(state: FlowState, report_markdown: str | None, job: str) ->
     if state.key_parts:
         lines.append("<details><summary>Key parts</summary>")
         lines.append("")
-        lines.append("| part | hash |")
+        lines.append("| part | hash: inputs |")
         lines.append("|---|---|")
         lines += [
             f"| {escape_markdown(k)} | {escape_markdown(v)} |" for k, v in state.key_parts.items()
