@@ -208,3 +208,10 @@ def test_module_entry_point_and_console_script_agree(crate: Path) -> None:
     a, b = json.loads(via_script.stdout), json.loads(via_module.stdout)
     assert a["written"] and not b["written"]
     assert {**a, "written": None} == {**b, "written": None}
+
+
+def test_public_api_names_all_resolve() -> None:
+    import pyo3_cache
+
+    for name in pyo3_cache.__all__:
+        assert getattr(pyo3_cache, name) is not None, name

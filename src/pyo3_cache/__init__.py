@@ -39,7 +39,26 @@ _EXPORTS = {
     "save_cache": "store",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "AuditReport",
+    "InterpreterInfo",
+    "KeyManifest",
+    "PinResult",
+    "PruneReport",
+    "Pyo3CacheError",
+    "Pyo3Config",
+    "RecompileReport",
+    "__version__",
+    "audit_bytecode",
+    "compute_key",
+    "explain_recompiles",
+    "open_store",
+    "pin_pyo3_config",
+    "probe_interpreter",
+    "prune_target",
+    "restore_cache",
+    "save_cache",
+]
 
 if TYPE_CHECKING:
     from pyo3_cache.bytecode import AuditReport, audit_bytecode

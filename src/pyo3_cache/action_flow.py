@@ -26,13 +26,14 @@ from typing import Any
 
 from pyo3_cache import github, log
 from pyo3_cache.errors import Pyo3CacheError
+from pyo3_cache.mtimes import RECORD_IN_TARGET
 
 STATE_VARIABLE = "PYO3_CACHE_STATE"
 # Where the key manifest travels inside the cache, so a later partial hit can
 # say what changed (it is restored with the target dir).
 MANIFEST_IN_CACHE = Path("pyo3-cache") / "key-manifest.json"
 # The source files' record (see mtimes.py) travels the same way.
-MTIMES_IN_CACHE = Path("pyo3-cache") / "source-mtimes.json"
+MTIMES_IN_CACHE = RECORD_IN_TARGET
 COMMENT_MODES = ("on-rebuild", "always", "never")
 
 

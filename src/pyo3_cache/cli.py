@@ -148,6 +148,30 @@ def _places(args: argparse.Namespace) -> Any:
     return Places(target=target, cargo_home=project.cargo_home().resolve(), workspace=root)
 
 
+def _record_source_mtimes(places: Any) -> None:
+    """Keep the workspace files' mtimes with the cache (see mtimes.py); never fatal."""
+    from pyo3_cache.mtimes import RECORD_IN_TARGET, record_source_mtimes
+
+    try:
+        record_source_mtimes(
+            places.workspace, places.target / RECORD_IN_TARGET, skip=(places.target,)
+        )
+    except (Pyo3CacheError, OSError) as exc:
+        log.warn(f"source mtimes not recorded: {exc}")
+
+
+def _restore_source_mtimes(places: Any) -> None:
+    from pyo3_cache.mtimes import RECORD_IN_TARGET, restore_source_mtimes
+
+    record = places.target / RECORD_IN_TARGET
+    if record.is_file():
+        stats = restore_source_mtimes(places.workspace, record)
+        log.info(
+            f"source mtimes: {stats.restored} unchanged files got their cached mtime back, "
+            f"{stats.changed} changed files kept theirs"
+        )
+
+
 def _add_save(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = sub.add_parser(
         "save",
@@ -164,6 +188,11 @@ def _add_save(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument(
         "--manifest", metavar="FILE", help="key manifest (JSON) to store beside the archive"
+    )
+    p.add_argument(
+        "--no-source-mtimes",
+        action="store_true",
+        help="do not record the workspace files' mtimes with the cache",
     )
     p.add_argument(
         "--max-size",
@@ -192,7 +221,10 @@ def _cmd_save(args: argparse.Namespace) -> int:
             ) from None
         except (ValueError, RecursionError):
             raise ManifestError(f"key manifest {args.manifest} is not JSON") from None
-    roots = anchored_roots(_places(args), args.path)
+    places = _places(args)
+    roots = anchored_roots(places, args.path)
+    if not args.no_source_mtimes and any(r.anchor == "target" for r in roots):
+        _record_source_mtimes(places)
     result = save_cache(store, args.key, roots, key_manifest, max_bytes=max_bytes)
     for warning in result.warnings:
         log.warn(warning)
@@ -229,6 +261,11 @@ def _add_restore(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="where to write the matched entry's key manifest "
         "(default: <target dir>/pyo3-cache/restored-key-manifest.json)",
     )
+    p.add_argument(
+        "--no-source-mtimes",
+        action="store_true",
+        help="leave the workspace files' mtimes as the checkout made them",
+    )
     p.set_defaults(handler=_cmd_restore)
 
 
@@ -248,6 +285,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     result = restore_cache(store, args.key, places, args.restore_key, manifest_out)
     for warning in result.warnings:
         log.warn(warning)
+    if result.hit and not args.no_source_mtimes:
+        _restore_source_mtimes(places)
     if args.format == "json":
         _print_json(result.to_json())
     elif result.hit:
@@ -472,6 +511,7 @@ def _add_action(sub: argparse._SubParsersAction[_Parser]) -> None:
     after.set_defaults(handler=_cmd_action_after_restore)
     before = steps.add_parser("before-save", help="explain, summarize, comment, prune")
     before.set_defaults(handler=_cmd_action_before_save)
+    _add_action_wheel_steps(steps)
 
 
 def _cmd_action_paths(args: argparse.Namespace) -> int:
@@ -499,6 +539,117 @@ def _cmd_action_before_save(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_action_wheel_steps(steps: argparse._SubParsersAction[_Parser]) -> None:
+    for name, help_text in (
+        ("wheel-key", "compute the wheel key (with wheel-cache: true) and locate dist/"),
+        ("wheel-check", "after the wheel restore: set wheel-hit when wheels came back"),
+        ("wheel-save", "decide whether to save dist/*.whl under the wheel key"),
+        ("audit-dist", "audit the bytecode of the wheels in dist/ for the job summary"),
+    ):
+        step = steps.add_parser(name, help=help_text)
+        step.set_defaults(handler=_cmd_action_wheel_step, wheel_step=name)
+
+
+def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
+    from pyo3_cache import wheel_cache
+
+    run = {
+        "wheel-key": wheel_cache.action_wheel_key,
+        "wheel-check": wheel_cache.action_wheel_check,
+        "wheel-save": wheel_cache.action_wheel_save,
+        "audit-dist": wheel_cache.action_audit_dist,
+    }[args.wheel_step]
+    try:
+        run()
+    except Exception as exc:  # an action step of ours never fails the job
+        log.warn(f"action {args.wheel_step} skipped: {exc}")
+    return 0
+
+
+# --- wheel-cache (the wheel cache off GitHub) ---------------------------------
+
+
+def _add_wheel_cache(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "wheel-cache",
+        help="restore or save built wheels under the wheel key, in a store",
+        description=(
+            "Keep dist/*.whl in a store (dir:PATH or s3://BUCKET/PREFIX) under the wheel key, "
+            "which covers only the wheel build's inputs (see `key --for wheel`): a change to "
+            "tests or docs restores the wheel and the build can be skipped. Exact key only. "
+            "Store trouble is a warning and a miss; exit 0 unless --fail-on-miss."
+        ),
+    )
+    ops = p.add_subparsers(dest="op", metavar="OP", parser_class=_Parser)
+    for op in ("restore", "save"):
+        q = ops.add_parser(
+            op,
+            help="restore the wheels into --dist" if op == "restore" else "save --dist's wheels",
+        )
+        q.add_argument(
+            "--store", required=True, metavar="STORE", help="dir:PATH or s3://BUCKET/PREFIX"
+        )
+        q.add_argument("--dist", metavar="DIR", default="dist", help="the wheels' folder (dist)")
+        q.add_argument("--key", metavar="KEY", help="the key (default: compute the wheel key)")
+        q.add_argument(
+            "--endpoint-url",
+            metavar="URL",
+            help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL)",
+        )
+        q.add_argument("--manifest-path", metavar="PATH", help="the crate's Cargo.toml")
+        q.add_argument("--prefix-key", metavar="S", default="v1-pyo3", help="first part of the key")
+        q.add_argument("--extra-key", metavar="S", help="added to the key, e.g. a matrix value")
+        q.add_argument("--python", metavar="PATH", help="interpreter the wheel is built for")
+        _wheel_build_flags(q)
+        q.add_argument("--format", choices=("text", "json"), default="text")
+        if op == "restore":
+            q.add_argument(
+                "--fail-on-miss",
+                action="store_true",
+                help="exit 1 on a miss, e.g. `wheel-cache restore ... || maturin build ...`",
+            )
+        q.set_defaults(handler=_cmd_wheel_cache)
+
+
+def _cmd_wheel_cache(args: argparse.Namespace) -> int:
+    from pyo3_cache.store import check_key, open_store
+    from pyo3_cache.wheel_cache import restore_wheels, save_wheels
+    from pyo3_cache.wheel_key import compute_wheel_key
+
+    manifest_bytes = None
+    if args.key:
+        key = check_key(args.key)
+    else:
+        manifest = compute_wheel_key(
+            args.manifest_path,
+            prefix_key=args.prefix_key,
+            extra_key=args.extra_key,
+            python=args.python,
+            target=args.target,
+            profile=args.profile,
+            features=args.features,
+        )
+        for warning in manifest.warnings:
+            log.warn(warning)
+        key = manifest.key
+        manifest_bytes = json.dumps(manifest.to_json(), indent=2).encode("utf-8")
+    store = open_store(args.store, endpoint_url=args.endpoint_url)
+    dist = Path(args.dist)
+    if args.op == "restore":
+        result = restore_wheels(store, key, dist)
+    else:
+        result = save_wheels(store, key, dist, manifest_bytes)
+    for warning in result.warnings:
+        log.warn(warning)
+    if args.format == "json":
+        _print_json(result.to_json())
+    else:
+        print(result.line())
+    if args.op == "restore" and args.fail_on_miss and not result.hit:
+        return 1
+    return 0
+
+
 # --- key / key-diff --------------------------------------------------------
 
 
@@ -514,9 +665,10 @@ def _add_key(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument(
         "--for",
         dest="kind",
-        choices=("rust", "venv"),
+        choices=("rust", "venv", "wheel"),
         default="rust",
-        help="rust: the target dir and cargo caches (default); venv: Python env/pip/uv caches",
+        help="rust: the target dir and cargo caches (default); venv: Python env/pip/uv caches; "
+        "wheel: the built wheels, keyed on the wheel build's inputs only",
     )
     p.add_argument(
         "--manifest-path",
@@ -542,20 +694,54 @@ def _add_key(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="PATH",
         help="write the key manifest here (default with --github: $RUNNER_TEMP/pyo3-cache/)",
     )
+    _wheel_build_flags(p)
     p.set_defaults(handler=_cmd_key)
+
+
+def _wheel_build_flags(p: argparse.ArgumentParser) -> None:
+    """What the wheel build passes to maturin, for ``--for wheel`` (see wheel_key.py)."""
+    p.add_argument(
+        "--target",
+        metavar="TRIPLE",
+        help="--for wheel: the build's target (default: CARGO_BUILD_TARGET, [tool.maturin], host)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="--for wheel: the cargo profile (default: [tool.maturin] profile, else release)",
+    )
+    p.add_argument(
+        "--features",
+        metavar="LIST",
+        help="--for wheel: the features passed to maturin (default: [tool.maturin] features)",
+    )
 
 
 def _cmd_key(args: argparse.Namespace) -> int:
     from pyo3_cache import github, keys
 
-    compute = keys.compute_venv_key if args.kind == "venv" else keys.compute_key
-    manifest = compute(
-        args.manifest_path,
-        prefix_key=args.prefix_key,
-        shared_key=args.shared_key,
-        extra_key=args.extra_key,
-        python=args.python,
-    )
+    if args.kind == "wheel":
+        from pyo3_cache.wheel_key import compute_wheel_key
+
+        manifest = compute_wheel_key(
+            args.manifest_path,
+            prefix_key=args.prefix_key,
+            shared_key=args.shared_key,
+            extra_key=args.extra_key,
+            python=args.python,
+            target=args.target,
+            profile=args.profile,
+            features=args.features,
+        )
+    else:
+        compute = keys.compute_venv_key if args.kind == "venv" else keys.compute_key
+        manifest = compute(
+            args.manifest_path,
+            prefix_key=args.prefix_key,
+            shared_key=args.shared_key,
+            extra_key=args.extra_key,
+            python=args.python,
+        )
     for warning in manifest.warnings:
         log.warn(warning)
     written = None
@@ -608,6 +794,109 @@ def _cmd_key_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- comment, summary (GitHub PR comment and job summary) ---------------------
+
+
+def _markdown_file(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {reason}") from None
+
+
+def _add_comment(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "comment",
+        help="put Markdown into this job's section of the sticky PR comment",
+        description=(
+            "Create or update the one pyo3-cache comment on the pull request (found by "
+            "<!-- pyo3-cache -->); this job owns one section of it, so matrix jobs share it. "
+            "Reads GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH (the PR number) and "
+            "GITHUB_API_URL. Not a pull request: nothing is posted, exit 0. A read-only token "
+            "(a fork's PR) gets 403: the Markdown goes to the job summary with one notice, "
+            "exit 0. Other failures exit 11, or warn and exit 0 with --soft."
+        ),
+    )
+    p.add_argument(
+        "--file", required=True, metavar="MD", type=_markdown_file, help="Markdown; - reads stdin"
+    )
+    p.add_argument(
+        "--section-id",
+        metavar="ID",
+        help="the section this job owns (default: from GITHUB_WORKFLOW, GITHUB_JOB, --matrix)",
+    )
+    p.add_argument(
+        "--title", metavar="T", help="the section's heading (default: GITHUB_JOB (matrix values))"
+    )
+    p.add_argument(
+        "--matrix", metavar="JSON", default="", help="the job's matrix, e.g. ${{ toJSON(matrix) }}"
+    )
+    p.add_argument("--soft", action="store_true", help="report a failure as a warning and exit 0")
+    p.set_defaults(handler=_cmd_comment)
+
+
+def _cmd_comment(args: argparse.Namespace) -> int:
+    from pyo3_cache import github
+
+    env = os.environ
+    try:
+        outcome = github.post_job_section(
+            args.file,
+            section_key=args.section_id or github.job_section_key(env, args.matrix),
+            title=args.title or github.job_title(env.get("GITHUB_JOB", ""), args.matrix),
+            env=env,
+        )
+    except Pyo3CacheError as exc:
+        if not args.soft:
+            raise
+        log.warn(f"the PR comment was not updated: {exc}")
+        return 0
+    if outcome.comment is not None:
+        print(f"{outcome.action} {outcome.comment.html_url}".rstrip())
+    elif outcome.action == "skipped":
+        log.info(outcome.message)
+    return 0
+
+
+def _add_summary(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "summary",
+        help="append Markdown to the job summary ($GITHUB_STEP_SUMMARY), under 1 MiB",
+        description=(
+            "Append Markdown to $GITHUB_STEP_SUMMARY. GitHub drops a step summary over "
+            "1 MiB, so what the step already wrote is measured and the Markdown is cut, "
+            "with a note, to fit. Failures exit 11, or warn and exit 0 with --soft."
+        ),
+    )
+    p.add_argument(
+        "--file", required=True, metavar="MD", type=_markdown_file, help="Markdown; - reads stdin"
+    )
+    p.add_argument("--soft", action="store_true", help="report a failure as a warning and exit 0")
+    p.set_defaults(handler=_cmd_summary)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from pyo3_cache import github
+
+    try:
+        result = github.append_summary(args.file)
+    except Pyo3CacheError as exc:
+        if not args.soft:
+            raise
+        log.warn(f"the job summary was not written: {exc}")
+        return 0
+    if result.truncated:
+        log.warn(
+            "the report was cut to fit GitHub's 1 MiB job summary limit"
+            + ("" if result.written_bytes else " and nothing of it fit")
+        )
+    return 0
+
+
 # --- the parser -------------------------------------------------------------
 
 
@@ -625,10 +914,13 @@ def build_parser() -> _Parser:
     _add_save(sub)
     _add_restore(sub)
     _add_audit_bytecode(sub)
+    _add_wheel_cache(sub)
     _add_explain(sub)
     _add_run(sub)
     _add_cargo_wrapper(sub)
     _add_action(sub)
+    _add_comment(sub)
+    _add_summary(sub)
     return parser
 
 

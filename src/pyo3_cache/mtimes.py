@@ -26,6 +26,8 @@ from pathlib import Path
 from pyo3_cache.errors import OutputLocationError
 
 RECORD_VERSION = 1
+# Where the record lives: inside the target dir, so it travels with the cache.
+RECORD_IN_TARGET = Path("pyo3-cache") / "source-mtimes.json"
 # Directories never recorded: build output, VCS data, caches, environments.
 _SKIP_DIRS = {
     ".git",
