@@ -1482,6 +1482,12 @@ def render_diff_text(diff: KeyDiff) -> str:
 def part_summary(part: KeyPart, kind: str = "rust") -> str:
     """A few words on a part for the key's table of parts."""
     inputs = part.inputs
+    if kind == "wheel":
+        from pyo3_cache.wheel_key import part_summary as wheel_part_summary
+
+        words = wheel_part_summary(part)
+        if words is not None:
+            return words
     if kind == "venv" and part.name == "lock":
         names = list(inputs)
         return ", ".join(names) if names else "nothing locked"
