@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, BuildRun, fresh_copy, pyo3_cache, tool_env, uv_build
+from _common import BIN, REPO, BuildRun, fresh_copy, pyo3_cache, tool_env, uv_build
 
 
 def wheel_tag(dist: Path) -> str:
@@ -44,6 +44,78 @@ def row(label: str, build: BuildRun, dist: Path) -> str:
     return (
         f"{label:<24}{len(build.compiled):>6}{build.cargo_s:>10.2f}  {wheel_tag(dist):<28}{crates}"
     )
+
+
+def part_store(workdir: Path) -> None:
+    """Off GitHub (GitLab, self-hosted, a laptop): the same flow with a dir: store."""
+    print("\n== Part 3: off GitHub, the CLI with a dir: store, two jobs ==")
+    root = workdir / "store-flow"
+    if root.exists():
+        shutil.rmtree(root)
+    store = f"dir:{root / 'store'}"
+    checkout = root / "checkout" / "hello-pyo3"
+    cargo_home = root / "cargo-home"
+    cargo_home.mkdir(parents=True)
+    for n in (1, 2):
+        fresh_copy(checkout, copy=shutil.copy)  # a fresh checkout: new mtimes, no target
+        env = tool_env(CARGO_HOME=str(cargo_home))
+        manifest = root / f"key-manifest-{n}.json"
+        key = json.loads(
+            pyo3_cache(
+                "key", "--format", "json", "--manifest-out", str(manifest), cwd=checkout, env=env
+            )
+        )
+        restore_args = ["restore", "--store", store, "--key", key["key"], "--format", "json"]
+        for prefix in key["restore_keys"]:
+            restore_args += ["--restore-key", prefix]
+        restored = json.loads(pyo3_cache(*restore_args, cwd=checkout, env=env))
+        pinned = json.loads(pyo3_cache("pin", "--format", "json", cwd=checkout, env=env))
+        build_env = dict(env, **pinned["env"])
+        log = root / f"build-{n}.log"
+        explain = pyo3_cache(
+            "run",
+            "--log",
+            str(log),
+            "--format",
+            "json",
+            "--output",
+            str(root / f"explain-{n}.json"),
+            "--",
+            str(BIN / "uv"),
+            "build",
+            "--wheel",
+            "--out-dir",
+            str(root / "dist"),
+            cwd=checkout,
+            env=build_env,
+        )
+        del explain
+        report = json.loads((root / f"explain-{n}.json").read_text())
+        pruned = json.loads(pyo3_cache("prune", "--format", "json", cwd=checkout, env=env))
+        saved = json.loads(
+            pyo3_cache(
+                "save",
+                "--store",
+                store,
+                "--key",
+                key["key"],
+                "--manifest",
+                str(manifest),
+                "--format",
+                "json",
+                cwd=checkout,
+                env=env,
+            )
+        )
+        hit = (
+            "exact hit" if restored.get("exact") else ("partial" if restored.get("hit") else "miss")
+        )
+        counts = report["counts"]
+        print(
+            f"job {n}: restore {hit:<9} | build: {counts['fresh']} fresh, {counts['rebuilt']} "
+            f"rebuilt, {counts['new']} new | prune {pruned['bytes_before'] // 2**20} → "
+            f"{pruned['bytes_after'] // 2**20} MiB | save: {saved.get('reason')}"
+        )
 
 
 def part_two(workdir: Path) -> None:
@@ -87,12 +159,14 @@ def part_two(workdir: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo")
-    parser.add_argument("--part", choices=("1", "2", "all"), default="all")
+    parser.add_argument("--part", choices=("1", "2", "3", "all"), default="all")
     args = parser.parse_args()
-    if args.part != "2":
+    if args.part in ("1", "all"):
         part_one(args.workdir)
-    if args.part != "1":
+    if args.part in ("2", "all"):
         part_two(args.workdir)
+    if args.part in ("3", "all"):
+        part_store(args.workdir)
     return 0
 
 
