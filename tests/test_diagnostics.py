@@ -334,3 +334,18 @@ def test_bad_input_gives_a_report_that_says_so(data: bytes, fragment: str) -> No
     assert report.invocations == []
     assert report.headline.startswith("No cargo output found")
     assert fragment in report.headline
+
+
+def test_member_build_script_without_rerun_if_changed_is_named_with_its_fix() -> None:
+    # rpds-py 2026.9.1's build.rs prints no rerun-if-changed: editing rpds.pyi
+    # rebuilt the crate, and cargo only said "the precalculated components changed".
+    from pyo3_cache.diagnostics import PACKAGE_FILES
+
+    report = _report("human/build-script-package-files.log")
+    assert report.counts["rebuilt"] == 1
+    (cause,) = report.root_causes
+    assert (cause.package, cause.kind) == ("rpds-py", PACKAGE_FILES)
+    assert "rerun-if-changed" in cause.hint
+    assert "Python file" in cause.hint
+    # A registry package keeps the general classification (no package folder of yours).
+    assert classify_reason("the precalculated components changed").kind == DEPENDENCIES

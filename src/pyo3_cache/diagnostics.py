@@ -64,6 +64,10 @@ CHECKSUM = "checksum"
 FORCED = "forced"
 UNKNOWN = "unknown"
 CASCADE = "dependency-rebuilt"
+# A workspace package's build script that prints no rerun-if-changed: cargo
+# (1.95) then reruns it when any file of the package is newer, and says only
+# "the precalculated components changed" (seen on rpds-py 2026.9.1).
+PACKAGE_FILES = "package-files"
 # Kinds of groups of new units.
 NEW_COLD = "cold-cache"
 NEW_NOT_CACHED = "not-cached"
@@ -412,6 +416,14 @@ def hint_for(reason: Reason, *, workspace_member: bool = False) -> str:
             "The build script's rerun-if instructions changed, usually because it ran with "
             "different inputs (e.g. a different PyO3 config). Fix the input that changed "
             "first; this settles once builds are reproducible."
+        )
+    if kind == PACKAGE_FILES:
+        return (
+            "This package's build script prints no `cargo:rerun-if-changed`, so cargo reruns "
+            "it, and rebuilds the crate, whenever any file in the package's folder is newer "
+            "than the last build: a Python file, a test or docs as much as Rust code. Add "
+            '`println!("cargo:rerun-if-changed=build.rs")` (and one line per file it reads) '
+            "to build.rs so only its real inputs trigger a rebuild."
         )
     if kind == DEPENDENCIES:
         return (
@@ -953,6 +965,8 @@ class _Finisher:
                     unit.status = "rebuilt"
                     unit.reason = reason.text
                     unit.kind = reason.kind
+                    if reason.text == _PRECALCULATED and _is_member(unit):
+                        unit.kind = PACKAGE_FILES
                     unit.dependency = reason.dependency
                     unit.old_value, unit.new_value = reason.old_value, reason.new_value
                 elif acc.fp_new or inv.verbose or inv.fingerprint_log:
@@ -1086,6 +1100,9 @@ def _file_of(unit: Unit) -> str | None:
         r"^the file `(.*)` (?:has changed|is missing|could not be read)", unit.reason or ""
     )
     return match.group(1) if match else None
+
+
+_PRECALCULATED = "the precalculated components changed"
 
 
 def _is_member(unit: Unit) -> bool:
