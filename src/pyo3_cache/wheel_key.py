@@ -295,6 +295,12 @@ def _toml_path_deps(manifest: Path, data: Mapping[str, Any]) -> list[Path]:
     return out
 
 
+# The names cargo (since 1.46) takes as the readme when `package.readme` is unset;
+# `cargo metadata` reports the one it found, and maturin puts it into METADATA
+# when [project] names no readme.
+_CARGO_README_NAMES = ("README.md", "README.txt", "README")
+
+
 def _package_files(root: Path, readme: Any, license_file: Any) -> tuple[Path, ...]:
     out = []
     for value in (readme, license_file):
@@ -347,12 +353,15 @@ def build_crates(manifest: Path, metadata: Mapping[str, Any] | None) -> list[Bui
         data = load_toml(current, "Cargo.toml")
         table = data.get("package")
         info = table if isinstance(table, dict) else {}
+        readme = info.get("readme")
+        if readme is None:
+            readme = next((n for n in _CARGO_README_NAMES if (current.parent / n).is_file()), None)
         crates.append(
             BuildCrate(
                 str(info.get("name", current.parent.name)),
                 current,
                 tuple(_toml_targets(current, data)),
-                _package_files(current.parent, info.get("readme"), info.get("license-file")),
+                _package_files(current.parent, readme, info.get("license-file")),
             )
         )
         pending += _toml_path_deps(current, data)
