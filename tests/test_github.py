@@ -716,3 +716,28 @@ def test_cli_summary_outside_github_actions(tmp_path: Path) -> None:
     )
     soft = run_cli("summary", "--soft", "--file", str(report), env=env)
     assert soft.returncode == 0 and "warning" in soft.stderr
+
+
+def test_a_comment_deleted_under_a_write_is_read_again(fake: FakeGitHub) -> None:
+    upsert(fake, "first")
+    fake.fail("PATCH", ONE_COMMENT, 404, {"message": "Not Found"})
+    result = upsert(fake, "second")
+    assert (result.action, result.attempts) == ("updated", 2)
+    assert "second" in sticky_bodies(fake)[0]
+
+
+def test_a_rate_limited_write_waits_then_reads_again_before_writing(fake: FakeGitHub) -> None:
+    upsert(fake, "first")
+    fake.fail("PATCH", ONE_COMMENT, 429, {"message": "slow down"}, {"Retry-After": "5"})
+    before = len(fake.requests)
+    time = FakeTime()
+    result = upsert(fake, "second", time=time)
+    assert result.attempts == 2 and time.sleeps[0] == 5
+    seen = [(r.method, "list" if re.fullmatch(COMMENTS, r.path) else "one") for r in fake.requests]
+    assert seen[before:] == [
+        ("GET", "list"),
+        ("PATCH", "one"),  # refused: 429
+        ("GET", "list"),  # read again after Retry-After, never resend a stale body
+        ("PATCH", "one"),
+        ("GET", "one"),
+    ]

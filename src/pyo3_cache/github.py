@@ -963,6 +963,7 @@ def upsert_sticky_comment(
         if attempt > 1:
             gh.wait(pause, f"could not update PR #{pr_number}'s comment: {problem}")
         pause = gh.backoff(attempt)
+        started = gh.clock()
         # Reads were retried by the client already; their failures end here.
         sticky = find_sticky_comments(gh.list_issue_comments(repository, pr_number))
         try:
@@ -980,7 +981,6 @@ def upsert_sticky_comment(
                 problem, pause = "another job created the comment at the same time", 0.0
                 continue
             target = sticky[0]
-            started = gh.clock()
             body, truncated = merge_section(target.body, section)
             if body == target.body:
                 _drop_duplicates(gh, repository, ours, keep=target.id)
@@ -997,7 +997,7 @@ def upsert_sticky_comment(
             # stale copy; wait longer than a read-to-write round trip.
             elapsed = max(0.0, gh.clock() - started)
             gh.wait(
-                max(settle_seconds, 2 * elapsed) * (1 + gh.rng()),
+                min(10.0, max(settle_seconds, 2 * elapsed)) * (1 + gh.rng()),
                 "waiting to check the PR comment",
             )
             now = _write(gh.get_issue_comment, repository, target.id, reads=True)
@@ -1136,7 +1136,8 @@ class CommentOutcome:
 
 FORK_NOTICE = (
     "this token cannot comment on the pull request (a pull request from a fork gets a "
-    "read-only GITHUB_TOKEN); the report is in the job summary instead"
+    "read-only GITHUB_TOKEN; otherwise give the job `permissions: pull-requests: write`); "
+    "the report is in the job summary instead"
 )
 
 
