@@ -1,0 +1,139 @@
+"""The wheel key with the real tools: `cargo metadata`, a git checkout, the example's real wheel.
+
+The warm example's wheel (built once per session by the shared fixture) goes
+through `wheel-cache save`, a tests-only change, `wheel-cache restore`, and is
+installed into a fresh venv and imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyo3_cache.keys import diff_manifests
+from pyo3_cache.wheel_key import WheelInputs, compute_wheel_key
+from tests.conftest import EXAMPLE, run_cli
+from tests.integration.conftest import BIN, WarmExample, tool_env
+
+pytestmark = pytest.mark.integration
+
+
+def _git(cwd: Path, *args: str) -> None:
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.invalid",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.invalid",
+    )
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def _copy(dst: Path) -> Path:
+    shutil.copytree(EXAMPLE, dst, ignore=shutil.ignore_patterns("target", "dist", "__pycache__"))
+    return dst
+
+
+def _key(project: Path, inputs: WheelInputs | None = None):
+    return compute_wheel_key(project, python=sys.executable, environ=tool_env(), inputs_out=inputs)
+
+
+def test_git_checkout_and_plain_copy_give_one_key(tmp_path: Path) -> None:
+    plain = _copy(tmp_path / "plain" / "hello-pyo3")
+    repo = _copy(tmp_path / "repo" / "hello-pyo3")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "init")
+    plain_inputs, git_inputs = WheelInputs(), WheelInputs()
+    a, b = _key(plain, plain_inputs), _key(repo, git_inputs)
+    assert git_inputs.used_git and not plain_inputs.used_git
+    assert a.key == b.key
+    assert not any("cargo metadata" in w for w in a.warnings + b.warnings)  # cargo answered
+    # git decides in a checkout: an ignored generated file is not an input,
+    # an untracked one that is not ignored is (cargo package takes it too).
+    (repo / ".gitignore").write_text("src/generated.rs\n")
+    (repo / "src" / "generated.rs").write_text("// generated\n")
+    assert "src/generated.rs" not in _key(repo).part("rust-sources").inputs
+    (repo / "src" / "new_module.rs").write_text("pub fn f() {}\n")
+    assert "src/new_module.rs" in _key(repo).part("rust-sources").inputs
+
+
+def test_workspace_with_path_dependency_from_cargo_metadata(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    hello = _copy(root / "hello-pyo3")
+    (root / "Cargo.toml").write_text(
+        '[workspace]\nmembers = ["hello-pyo3", "shared", "cli"]\nresolver = "2"\n'
+    )
+    for name in ("shared", "cli"):
+        (root / name / "src").mkdir(parents=True)
+        (root / name / "Cargo.toml").write_text(
+            f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n'
+        )
+        (root / name / "src" / "lib.rs").write_text("pub fn one() -> u8 { 1 }\n")
+    text = (hello / "Cargo.toml").read_text()
+    (hello / "Cargo.toml").write_text(
+        text.replace("[dependencies]", '[dependencies]\nshared = { path = "../shared" }')
+    )
+    shutil.move(str(hello / "Cargo.lock"), str(root / "Cargo.lock"))
+    inputs = WheelInputs()
+    before = _key(hello, inputs)
+    assert not any("cargo metadata" in w for w in before.warnings), before.warnings
+    assert sorted(c.name for c in inputs.crates) == ["hello-pyo3", "shared"]  # not cli
+    (root / "cli" / "src" / "lib.rs").write_text("pub fn two() -> u8 { 2 }\n")
+    assert _key(hello).key == before.key
+    (root / "shared" / "src" / "lib.rs").write_text("pub fn one() -> u8 { 3 }\n")
+    assert diff_manifests(before, _key(hello)).lines() == [
+        "rust-sources: shared/src/lib.rs changed"
+    ]
+
+
+def test_wheel_cache_restores_the_real_wheel_after_a_tests_only_change(
+    warm_example: WarmExample, tmp_path: Path
+) -> None:
+    project = warm_example.path
+    (wheel,) = (warm_example.session_dir / "dist0").glob("*.whl")
+    store = f"dir:{tmp_path / 'store'}"
+    env = tool_env(GITHUB_ACTIONS="")
+    args = ("--store", store, "--python", sys.executable, "--format", "json")
+    (project / "dist").mkdir()
+    shutil.copy2(wheel, project / "dist" / wheel.name)
+    saved = run_cli("wheel-cache", "save", *args, cwd=project, env=env)
+    assert saved.returncode == 0 and json.loads(saved.stdout)["saved"], saved.stderr
+
+    shutil.rmtree(project / "dist")
+    test_file = project / "tests" / "test_hello.py"
+    test_file.write_text(test_file.read_text() + "\n# a tests-only change\n")
+    hit = run_cli("wheel-cache", "restore", *args, "--fail-on-miss", cwd=project, env=env)
+    assert hit.returncode == 0, hit.stdout + hit.stderr
+    assert json.loads(hit.stdout)["wheels"] == [wheel.name]
+
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    python = str(venv / "bin" / "python")
+    restored = str(project / "dist" / wheel.name)
+    install = [str(BIN / "uv"), "pip", "install", "--offline", "--python", python, restored]
+    done = subprocess.run(install, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    code = "import hello_pyo3; print(hello_pyo3.greet('wheel'), hello_pyo3.checked_sum([1, 2]))"
+    ran = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "Hello, wheel! 3"
+
+    # An edit to the extension's source is a miss: the wheel must be built again.
+    lib = project / "src" / "lib.rs"
+    lib.write_text(lib.read_text().replace("Hello,", "Hi,"))
+    shutil.rmtree(project / "dist")
+    miss = run_cli("wheel-cache", "restore", *args, "--fail-on-miss", cwd=project, env=env)
+    assert miss.returncode == 1 and json.loads(miss.stdout)["hit"] is False
+    assert not (project / "dist").exists() or not list((project / "dist").glob("*.whl"))
