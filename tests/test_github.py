@@ -741,3 +741,52 @@ def test_a_rate_limited_write_waits_then_reads_again_before_writing(fake: FakeGi
         ("PATCH", "one"),
         ("GET", "one"),
     ]
+
+
+# --- explain --summary / --comment ------------------------------------------------------
+
+CARGO_LOGS = Path(__file__).parent / "fixtures" / "cargo-logs" / "human"
+
+
+def test_explain_comment_posts_the_report_when_something_rebuilt(
+    fake: FakeGitHub, tmp_path: Path
+) -> None:
+    log_file = CARGO_LOGS / "pyo3-python-changed.log"
+    env = cli_env(fake, tmp_path, GITHUB_JOB="wheels")
+    result = run_cli(
+        "explain", str(log_file), "--format", "json", "--summary", "--comment", env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["counts"]["rebuilt"] > 0  # stdout keeps its format
+    [body] = sticky_bodies(fake)
+    assert "PYO3&#95;PYTHON" in body or "PYO3_PYTHON" in body
+    assert "pyo3-ffi" in body
+    assert "pyo3-ffi" in (tmp_path / "summary.md").read_text()
+    assert_no_token(result)
+
+
+def test_explain_comment_on_rebuild_posts_nothing_for_a_fresh_build(
+    fake: FakeGitHub, tmp_path: Path
+) -> None:
+    log_file = CARGO_LOGS / "noop.log"
+    env = cli_env(fake, tmp_path)
+    result = run_cli("explain", str(log_file), "--comment", env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert sticky_bodies(fake) == []
+
+
+def test_explain_comment_api_failure_is_a_warning_not_a_failure(
+    fake: FakeGitHub, tmp_path: Path
+) -> None:
+    env = cli_env(fake, tmp_path, GITHUB_TOKEN="ghs_wrongtokenvalue000000000000000000")
+    result = run_cli(
+        "explain",
+        str(CARGO_LOGS / "pyo3-python-changed.log"),
+        "--comment",
+        "always",
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert "the PR comment was not updated" in result.stderr
+    assert "ghs_wrongtokenvalue" not in result.stderr

@@ -304,9 +304,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if state is None:
         state = FlowState(key=env.get("PRIMARY_KEY", ""), notes=[])
     state.notes.extend(notes)
-    job = env.get("GITHUB_JOB", "job")
-    if state.matrix:
-        job = f"{job} {_matrix_label(state.matrix)}"
+    job = github.job_title(env.get("GITHUB_JOB", ""), state.matrix)
 
     report = None
     logs = [p for p in [*_extra_logs(env), state.cargo_log] if p and Path(p).is_file()]
@@ -384,19 +382,12 @@ def _extra_logs(env: Mapping[str, str]) -> list[str]:
     return [line.strip() for line in raw.splitlines() if line.strip()]
 
 
-def _matrix_label(matrix: str) -> str:
-    try:
-        values = json.loads(matrix)
-    except (ValueError, RecursionError):
-        return matrix.strip()
-    if isinstance(values, dict):
-        return "(" + ", ".join(f"{v}" for v in values.values() if v not in (None, "")) + ")"
-    return str(values)
-
-
 def _comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) -> None:
-    section = f"{env.get('GITHUB_JOB', 'job')}:{matrix}"
-    github.post_job_section(markdown, section_key=section, title=job, env=env)
+    # The same section key as `pyo3-cache explain --comment`, so both write one section.
+    outcome = github.post_job_section(
+        markdown, section_key=github.job_section_key(env, matrix), title=job, env=env
+    )
+    log.info(outcome.message)
 
 
 def cache_paths(cache_targets: bool = True) -> list[str]:

@@ -364,6 +364,20 @@ def _add_explain(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("logs", nargs="+", metavar="LOG", help="log files; - reads stdin")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument(
+        "--summary",
+        action="store_true",
+        help="also append the Markdown report to the job summary ($GITHUB_STEP_SUMMARY)",
+    )
+    p.add_argument(
+        "--comment",
+        nargs="?",
+        const="on-rebuild",
+        choices=("on-rebuild", "always", "never"),
+        help="also put the Markdown report in the PR's sticky comment "
+        "(default when given: on-rebuild, only when something rebuilt)",
+    )
+    p.add_argument("--matrix", default="", help="the job's matrix values (toJSON(matrix))")
     p.set_defaults(handler=_cmd_explain)
 
 
@@ -387,7 +401,33 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     report = explain_recompiles(args.logs)
     _write_report(render(report, args.format), args.output)
+    if args.summary or (args.comment and args.comment != "never"):
+        _publish_report(report, render(report, "markdown"), args)
     return 0
+
+
+def _publish_report(report: Any, markdown: str, args: argparse.Namespace) -> None:
+    """--summary / --comment: GitHub trouble is a warning; the report was still printed."""
+    from pyo3_cache import github
+
+    if args.summary:
+        try:
+            github.append_summary(markdown)
+        except Pyo3CacheError as exc:
+            log.warn(f"the job summary was not written: {exc}")
+    rebuilt = report.counts.get("rebuilt", 0) + report.counts.get("new", 0)
+    if args.comment == "always" or (args.comment == "on-rebuild" and rebuilt):
+        env = os.environ
+        try:
+            outcome = github.post_job_section(
+                markdown,
+                section_key=github.job_section_key(env, args.matrix),
+                title=github.job_title(env.get("GITHUB_JOB", ""), args.matrix),
+                env=env,
+            )
+            log.info(outcome.message)
+        except Pyo3CacheError as exc:
+            log.warn(f"the PR comment was not updated: {exc}")
 
 
 def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
