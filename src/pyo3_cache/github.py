@@ -21,9 +21,12 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
+# requests is imported where the REST client needs it: every CLI command
+# loads this module (for workflow commands), few of them talk to the API.
+if TYPE_CHECKING:
+    import requests
 
 from pyo3_cache.errors import GitHubError
 
@@ -350,8 +353,11 @@ def check_repository(repository: str) -> str:
     return repository
 
 
-class _BearerAuth(requests.auth.AuthBase):
-    """Sets the Authorization header; given as ``auth=`` so ~/.netrc never overrides it."""
+class _BearerAuth:
+    """Sets the Authorization header; given as ``auth=`` so ~/.netrc never overrides it.
+
+    requests accepts any callable as ``auth``; no base class is needed.
+    """
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -410,7 +416,11 @@ class GitHubClient:
         self.api_url = check_api_url(api_url)
         # Held only inside the auth object, whose repr is redacted.
         self._auth = _BearerAuth(token.strip())
-        self._session = session if session is not None else requests.Session()
+        if session is None:
+            import requests
+
+            session = requests.Session()
+        self._session = session
         self._headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
@@ -538,6 +548,8 @@ class GitHubClient:
         retry: bool = True,
     ) -> requests.Response:
         """One REST call; with ``retry``, transient failures are retried within the budget."""
+        import requests
+
         attempt = 0
         while True:
             attempt += 1
