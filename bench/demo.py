@@ -10,7 +10,11 @@ machine with tests/action_runner.py, each on a fresh checkout, with
 actions/cache served by a local directory: key → restore → pin → build →
 explain → prune → save. It prints the job summary each job writes.
 
-Usage: python bench/demo.py [--workdir DIR] [--part 1|2]   (default: .demo/)
+Part 4, the wheel cache: `pyo3-cache wheel-cache restore --fail-on-miss ||
+uv build` on a copy of the example, then a tests-only change (the wheel is
+restored, cargo does not run at all) and a src/lib.rs change (a miss, built).
+
+Usage: python bench/demo.py [--workdir DIR] [--part 1|2|3|4]   (default: .demo/)
 """
 
 from __future__ import annotations
@@ -159,7 +163,7 @@ def part_two(workdir: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo")
-    parser.add_argument("--part", choices=("1", "2", "3", "all"), default="all")
+    parser.add_argument("--part", choices=("1", "2", "3", "4", "all"), default="all")
     args = parser.parse_args()
     if args.part in ("1", "all"):
         part_one(args.workdir)
@@ -167,6 +171,8 @@ def main() -> int:
         part_two(args.workdir)
     if args.part in ("3", "all"):
         part_store(args.workdir)
+    if args.part in ("4", "all"):
+        part_wheel_cache(args.workdir)
     return 0
 
 
@@ -198,6 +204,58 @@ def part_one(workdir: Path) -> None:
         "\nThe first pinned rebuild recompiles once (PYO3_CONFIG_FILE is new to cargo);"
         " from then on a warm rebuild compiles nothing."
     )
+
+
+def part_wheel_cache(workdir: Path) -> None:
+    """A tests-only change restores the wheel from the wheel cache: cargo never runs."""
+    import subprocess
+
+    print("\n== Part 4: the wheel cache (key --for wheel) ==")
+    base = workdir / "wheel-cache"
+    project = fresh_copy(base / "hello-pyo3")
+    store = f"dir:{base / 'store'}"
+    shutil.rmtree(base / "store", ignore_errors=True)
+    env = tool_env()
+    warm = workdir / "hello-pyo3" / "target"
+    if warm.is_dir():  # part 1's target dir: only the example's own crate compiles
+        env["CARGO_TARGET_DIR"] = str(warm)
+    dist = project / "dist"
+
+    def job(label: str) -> str:
+        command = [sys.executable, "-m", "pyo3_cache", "wheel-cache", "restore"]
+        restore = subprocess.run(
+            [*command, "--store", store, "--dist", str(dist), "--fail-on-miss"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if restore.returncode == 0:
+            line = f"{label:<28}{'hit':<6}{'-':>8}{'0':>9}  cargo not run"
+        else:
+            build = uv_build(project, env, dist)
+            pyo3_cache("wheel-cache", "save", "--store", store, "--dist", str(dist), cwd=project)
+            line = (
+                f"{label:<28}{'miss':<6}{len(build.compiled):>8}{build.cargo_s:>9.2f}  "
+                "built, then saved"
+            )
+        print(f"demo: {line}", flush=True)
+        return line
+
+    rows = [job("first build")]
+    shutil.rmtree(dist)
+    test_file = project / "tests" / "test_hello.py"
+    test_file.write_text(test_file.read_text() + "\n# a tests-only commit\n")
+    rows.append(job("tests/ changed"))
+    shutil.rmtree(dist)
+    lib = project / "src" / "lib.rs"
+    lib.write_text(lib.read_text().replace("Hello,", "Hi,"))
+    rows.append(job("src/lib.rs changed"))
+    print()
+    print(f"{'commit':<28}{'wheel':<6}{'crates':>8}{'cargo s':>9}")
+    print("\n".join(rows))
+    key = pyo3_cache("key", "--for", "wheel", cwd=project).splitlines()
+    print("\n" + "\n".join(key))
 
 
 if __name__ == "__main__":
