@@ -20,12 +20,15 @@ by skipping a step it did not understand.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,7 +163,7 @@ class _Parser:
         if name == "always":
             return True
         if name == "cancelled":
-            return False
+            return self.ctx.get("__job_status__", status) == "cancelled"
         if name == "toJSON":
             return json.dumps(args[0], indent=2)
         if name == "contains":
@@ -377,23 +380,44 @@ class Job:
         return env
 
     def run_shell(
-        self, script: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None
+        self,
+        script: str,
+        cwd: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        cancel_when: Callable[[], bool] | None = None,
     ) -> int:
-        """A user's `run:` step (e.g. the build) between our actions."""
+        """A user's `run:` step (e.g. the build) between our actions.
+
+        ``cancel_when``: polled while the step runs; once true, the job is
+        cancelled as the runner does it (SIGINT to the step's processes) and
+        the job's status becomes ``cancelled``.
+        """
         files = self._files(len(self.log) + 1000)
         env = self.process_env(files)
         env.update(extra_env or {})
-        proc = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-            cwd=cwd or self.workspace,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.log.append(proc.stdout)
+        out = self.runner_temp / f"step-{len(self.log)}.out"
+        with out.open("w") as sink:
+            proc = subprocess.Popen(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                cwd=cwd or self.workspace,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            cancelled = False
+            while proc.poll() is None:
+                if cancel_when is not None and not cancelled and cancel_when():
+                    os.killpg(proc.pid, signal.SIGINT)
+                    cancelled = True
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=0.05)
+        self.log.append(out.read_text(errors="replace"))
         self._absorb(files)
-        if proc.returncode != 0:
+        if cancelled:
+            self.status = "cancelled"
+        elif proc.returncode != 0:
             self.status = "failure"
         return proc.returncode
 
@@ -421,9 +445,14 @@ class Job:
             raise ValueError(f"unknown inputs for {action_dir.name}: {sorted(given)}")
         steps: dict[str, dict[str, Any]] = {}
         results: list[StepResult] = []
+        # Inside a composite action success()/failure() test the action's own
+        # steps (github.action_status), not the job: a save action run with
+        # `if: always()` after a failed build still runs its steps.
+        action_status = "success"
         for n, step in enumerate(spec["runs"]["steps"]):
             sid = step.get("id") or f"__step{n}"
             ctx = self._ctx(resolved_inputs, steps)
+            ctx["__status__"] = action_status
             name = str(step.get("name", sid))
             if "if" in step and not _condition(str(step["if"]), ctx):
                 steps[sid] = {"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}
@@ -473,6 +502,7 @@ class Job:
             steps[sid] = {"outputs": outputs, "outcome": outcome, "conclusion": conclusion}
             results.append(StepResult(sid, name, outcome, conclusion, outputs, text))
             if conclusion == "failure":
+                action_status = "failure"
                 self.status = "failure"
                 break
         self.outputs = {
@@ -496,6 +526,7 @@ class Job:
             "runner": {"os": "Linux", "temp": str(self.runner_temp)},
             "matrix": self.github.get("matrix", {}),
             "__status__": self.status,
+            "__job_status__": self.status,
         }
 
 
