@@ -1,0 +1,116 @@
+"""bench/ci_job.py: its root-cause checks, and one short real run of our CI flow.
+
+The full benchmark (three projects, both flows, six scenarios) runs by hand
+(docs/benchmarks.md); here one warm job after a cold one proves the flow
+end to end on examples/hello-pyo3 within CI's budget. No timing assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import ci_job  # noqa: E402
+from _ci_projects import PROJECTS, package_watching  # noqa: E402
+
+HELLO = PROJECTS["hello-pyo3"]
+
+
+def _report(
+    causes: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    new: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    fresh: int = 14,
+    rebuilt: int = 0,
+) -> dict[str, Any]:
+    return {
+        "counts": {"fresh": fresh, "rebuilt": rebuilt, "new": sum(len(g["packages"]) for g in new)},
+        "root_causes": list(causes),
+        "new": list(new),
+        "headline": "test report",
+    }
+
+
+def _cause(kind: str, package: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "package": package,
+        "reason": "r",
+        "variable": None,
+        "file": None,
+        **extra,
+    }
+
+
+def test_check_fails_a_warm_job_that_rebuilt_the_pyo3_chain() -> None:
+    report = _report([_cause("interpreter-env", "pyo3-ffi", variable="PYO3_PYTHON")], rebuilt=3)
+    problem = ci_job.check_explanation("warm", report, HELLO, "", None)
+    assert problem is not None and "nothing rebuilt" in problem
+
+
+def test_check_passes_a_warm_job_with_only_fresh_units() -> None:
+    assert ci_job.check_explanation("warm", _report(), HELLO, "", None) is None
+
+
+def test_check_wants_the_edited_file_named_for_a_rust_change() -> None:
+    right = _report([_cause("file-changed", "hello-pyo3", file="src/lib.rs")], rebuilt=1)
+    wrong = _report([_cause("dependencies", "hello-pyo3")], rebuilt=1)
+    assert ci_job.check_explanation("rust-change", right, HELLO, "src/lib.rs", None) is None
+    problem = ci_job.check_explanation("rust-change", wrong, HELLO, "src/lib.rs", None)
+    assert problem is not None and "file-changed" in problem
+
+
+def test_check_expects_package_files_where_a_build_script_watches_the_folder() -> None:
+    report = _report([_cause("package-files", "rpds-py")], rebuilt=1)
+    rpds = PROJECTS["rpds-py"]
+    assert ci_job.check_explanation("python-change", report, rpds, "rpds.pyi", "rpds-py") is None
+    problem = ci_job.check_explanation("python-change", report, rpds, "rpds.pyi", None)
+    assert problem is not None
+
+
+def test_check_wants_the_bumped_crate_named_and_nothing_else() -> None:
+    new = [{"kind": "not-cached", "packages": ["unicode-ident", "proc-macro2"]}]
+    good = _report(new=new)
+    stray = _report([_cause("rustflags", "hello-pyo3")], new=new, rebuilt=1)
+    change = "unicode-ident 1.0.27 → 1.0.26"
+    assert ci_job.check_explanation("lock-bump", good, HELLO, change, None) is None
+    assert ci_job.check_explanation("lock-bump", stray, HELLO, change, None) is not None
+    other = "libc 0.2.191 → 0.2.190"
+    assert ci_job.check_explanation("lock-bump", good, HELLO, other, None) is not None
+
+
+def test_package_watching_finds_a_build_script_without_rerun_if(tmp_path: Path) -> None:
+    (tmp_path / "Cargo.toml").write_text('[package]\nname = "demo"\nversion = "0.1.0"\n')
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("")
+    assert package_watching(tmp_path, "pkg/mod.py") is None
+    (tmp_path / "build.rs").write_text("fn main() {}\n")
+    assert package_watching(tmp_path, "pkg/mod.py") == "demo"
+    (tmp_path / "build.rs").write_text('fn main() { println!("cargo:rerun-if-changed=build.rs"); }')
+    assert package_watching(tmp_path, "pkg/mod.py") is None
+
+
+@pytest.mark.integration
+def test_warm_job_of_our_flow_compiles_nothing_and_says_why(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    cmd = [sys.executable, str(REPO / "bench" / "ci_job.py"), "--projects", "hello-pyo3"]
+    cmd += ["--scenarios", "cold,warm", "--flows", "ours", "--work", str(tmp_path / "work")]
+    cmd += ["--json", str(results)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = {j["scenario"]: j for j in json.loads(results.read_text())["jobs"]}
+    cold, warm = jobs["cold"], jobs["warm"]
+    assert cold["restore"] == "miss" and cold["saved_bytes"] > 0
+    assert cold["check"] == "ok" and cold["compiled"]
+    assert warm["restore"] == "exact"
+    assert warm["compiled"] == []
+    assert warm["check"] == "ok"
+    assert warm["root_cause"] == "nothing rebuilt"
+    assert "| warm |" in proc.stdout  # the report table
