@@ -1522,9 +1522,7 @@ def part_summary(part: KeyPart, kind: str = "rust") -> str:
     if part.name == "lock":
         crates = [k for k in inputs if "." not in k and "/" not in k]
         crate_names = set(crates)  # a list here made `key` quadratic in Cargo.lock's size
-        files = [
-            k for k in inputs if k not in crate_names and k.endswith(("Cargo.toml", "config"))
-        ]
+        files = [k for k in inputs if k not in crate_names and k.endswith(("Cargo.toml", "config"))]
         return (
             f"{len(crates)} locked crates, {len(files)} manifest/config file"
             f"{'s' if len(files) != 1 else ''}"
