@@ -252,7 +252,10 @@ class LocalActionsCache:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.saves: list[str] = []
+        # Injected faults: `fail` breaks both calls, the others one each.
         self.fail = False
+        self.fail_restore = False
+        self.fail_save = False
 
     def _entry(self, key: str) -> Path:
         return self.root / (key.replace("/", "%2F") + ".tar")
@@ -261,7 +264,7 @@ class LocalActionsCache:
         return [Path(os.path.expanduser(p.strip())) for p in spec.splitlines() if p.strip()]
 
     def restore(self, with_: dict[str, str]) -> dict[str, str]:
-        if self.fail:
+        if self.fail or self.fail_restore:
             raise RuntimeError("cache service unavailable (injected fault)")
         key = with_["key"]
         restore_keys = [k.strip() for k in with_.get("restore-keys", "").splitlines() if k.strip()]
@@ -288,7 +291,7 @@ class LocalActionsCache:
         }
 
     def save(self, with_: dict[str, str]) -> dict[str, str]:
-        if self.fail:
+        if self.fail or self.fail_save:
             raise RuntimeError("cache service unavailable (injected fault)")
         key = with_["key"]
         entry = self._entry(key)
