@@ -927,7 +927,8 @@ def test_cli_key_for_venv_calls_out_a_pre_release(tmp_path: Path) -> None:
     fake.chmod(0o755)
     result = run_cli("key", "--for", "venv", "--manifest-path", str(project), "--python", str(fake))
     assert result.returncode == 0, result.stderr
-    assert "Python 3.14.0rc2 is a pre-release: its bytecode magic (3626)" in result.stderr
+    assert "Python 3.14.0rc2: bytecode magic 3626 is CPython 3.14rc2 pre-release" in result.stderr
+    assert "3.14 releases use 3627" in result.stderr
     assert "CPython 3.14.0rc2 (magic 3626, cpython-314" in result.stdout
     assert "candidate pre-release" in result.stdout
 
@@ -957,3 +958,11 @@ def test_cli_key_for_venv_github_writes_its_own_manifest(tmp_path: Path) -> None
     written = runner_temp / "pyo3-cache" / "venv-key-manifest.json"
     assert load_manifest(written).kind == "venv"
     assert f"manifest={written}\n" in out.read_text()
+
+
+def test_prerelease_magic_is_called_out_by_its_number() -> None:
+    from pyo3_cache.magic_numbers import prerelease_warning
+
+    note = prerelease_warning(3626)  # 3.14rc2, replaced by 3627 in 3.14.0
+    assert note is not None and "3627" in note
+    assert prerelease_warning(3627) is None

@@ -423,3 +423,12 @@ def test_cli_key_for_wheel_without_cargo_lock_gives_one_line(hello: Path, tools:
 def test_diff_of_same_wheel_manifest_says_nothing_changed(hello: Path, tools: Path) -> None:
     manifest = wheel_key(hello, tools)
     assert "nothing changed" in render_diff_text(diff_manifests(manifest, manifest))
+
+
+def test_key_diff_text_for_wheel_keys_says_the_wheel_is_rebuilt() -> None:
+    from pyo3_cache.keys import KeyDiff, render_diff_text
+
+    diff = KeyDiff("w-old", "w-new", (), ("build",), None, (), kind="wheel")
+    text = render_diff_text(diff)
+    assert "the wheel is built again" in text
+    assert "starts cold" not in text

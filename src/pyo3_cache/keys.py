@@ -1139,7 +1139,14 @@ def compute_venv_key(
         )
     info = probe_interpreter(python)
     warnings: list[str] = []
-    if info.is_prerelease:
+    from pyo3_cache.magic_numbers import prerelease_warning
+
+    # The magic table knows pre-release bytecode even where the interpreter
+    # calls itself final (a distro patch build); the release level covers the rest.
+    magic_note = prerelease_warning(info.magic_number) if info.magic_number else None
+    if magic_note:
+        warnings.append(f"Python {info.full_version}: {magic_note}; the key carries the magic")
+    elif info.is_prerelease:
         warnings.append(
             f"Python {info.full_version} is a pre-release: its bytecode magic "
             f"({info.magic_number}) may change before the final release, so the key "
@@ -1285,6 +1292,7 @@ class KeyDiff:
     restore_match: int | None
     """Which of the new restore keys (0-based) the old key starts with, if any."""
     new_restore_keys: tuple[str, ...] = ()
+    kind: str = "rust"
 
     @property
     def same(self) -> bool:
@@ -1381,7 +1389,13 @@ def diff_manifests(old: KeyManifest, new: KeyManifest) -> KeyDiff:
         (i for i, prefix in enumerate(new.restore_keys) if old.key.startswith(prefix)), None
     )
     return KeyDiff(
-        old.key, new.key, tuple(changed), tuple(unchanged), match, tuple(new.restore_keys)
+        old.key,
+        new.key,
+        tuple(changed),
+        tuple(unchanged),
+        match,
+        tuple(new.restore_keys),
+        kind=new.kind,
     )
 
 
@@ -1472,6 +1486,8 @@ def render_diff_text(diff: KeyDiff) -> str:
             f"The old cache still matches restore key {diff.restore_match + 1} (without the "
             f"{dropped} hash): it is restored and cargo rebuilds only what changed."
         )
+    elif diff.kind == "wheel":
+        lines.append("Wheel keys have no fallback: the wheel is built again and saved.")
     else:
         lines.append("No restore key matches the old cache: the build starts cold.")
     lines.append(f"old key: {diff.old_key}")
