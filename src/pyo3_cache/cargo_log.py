@@ -27,9 +27,10 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 256 * 1024
@@ -41,10 +42,12 @@ message can be tens of KiB, a status line is short)."""
 _KEYWORDS = re.compile(
     # No trailing spaces: coloured output puts an escape code after the word.
     rb"Fresh|Dirty|Compiling|Checking|Documenting|Scraping|Finished|"
-    rb'"reason":|fingerprint|could not compile|Running `'
+    # JSON messages other than these two (build-script-executed, compiler-message)
+    # say nothing we use.
+    rb'"reason":"compiler-artifact"|"reason":"build-finished"|'
+    rb"fingerprint|could not compile|Running `"
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_GITHUB_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) ")
 _STATUS = re.compile(
     r"^\s*(Fresh|Dirty|Compiling|Checking|Documenting|Scraping)\s+"
     r"([A-Za-z0-9_][A-Za-z0-9_.-]*) v(\d[^\s:]*)(.*)$"
@@ -69,18 +72,32 @@ _FP_UNIT = re.compile(
 
 
 # --- events -------------------------------------------------------------------
+#
+# Plain dataclasses with slots (Python >= 3.10), read-only by convention: a
+# frozen dataclass costs about six times as much to create (object.__setattr__
+# per field), and a dense log makes one event per line.
+_SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class Where:
-    """Where a line was: source name, 1-based line number, GitHub timestamp (epoch s)."""
+    """Where a line was: source name, 1-based line number, GitHub timestamp.
+
+    ``stamp`` is the timestamp as written (``2026-11-26T10:00:00.1234567Z``);
+    ``time`` turns it into epoch seconds only when asked, since the model
+    needs the time of two lines per cargo invocation, not of every line.
+    """
 
     source: str
     line: int
-    time: float | None = None
+    stamp: str | None = None
+
+    @property
+    def time(self) -> float | None:
+        return _github_time(self.stamp) if self.stamp is not None else None
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class UnitStatus:
     """A human status line: Fresh / Dirty / Compiling / Checking / Documenting / Scraping."""
 
@@ -92,7 +109,7 @@ class UnitStatus:
     at: Where
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class Finished:
     """``Finished `dev` profile [...] target(s) in 3.37s``: the end of an invocation."""
 
@@ -101,7 +118,7 @@ class Finished:
     at: Where
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class BuildFailed:
     """``error: could not compile `x```: cargo stops, no ``Finished`` follows."""
 
@@ -109,7 +126,7 @@ class BuildFailed:
     at: Where
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class JsonArtifact:
     """A ``compiler-artifact`` JSON message."""
 
@@ -122,13 +139,13 @@ class JsonArtifact:
     at: Where
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class JsonBuildFinished:
     success: bool
     at: Where
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class FingerprintLine:
     """One line of ``CARGO_LOG=cargo::core::compiler::fingerprint=info`` output.
 
@@ -144,7 +161,7 @@ class FingerprintLine:
     at: Where
 
 
-@dataclass(frozen=True)
+@dataclass(**_SLOTS)
 class Running:
     """``Running `rustc ...``` (verbose output): proves the log is verbose, so a
     ``Compiling`` without ``Dirty`` means a unit with no previous build."""
@@ -222,24 +239,39 @@ def _split_status_rest(rest: str) -> tuple[str | None, str | None]:
     return path, reason or None
 
 
+_PACKAGE_IDS: dict[str, tuple[str, str]] = {}
+
+
 def _package_from_id(package_id: str) -> tuple[str, str]:
     """Name and version from any cargo package id spelling.
 
     cargo >= 1.77: ``registry+https://...#pyo3@0.30.1``, ``path+file:///x/hello-pyo3#0.1.0``
     (name left out when it equals the directory name); older:
-    ``pyo3 0.17.3 (registry+https://...)``.
+    ``pyo3 0.17.3 (registry+https://...)``.  Each package comes back once per
+    cargo invocation, so the answers are cached.
     """
+    known = _PACKAGE_IDS.get(package_id)
+    if known is not None:
+        return known
     if "#" in package_id:
         url, _, frag = package_id.rpartition("#")
         if "@" in frag:
             name, _, version = frag.rpartition("@")
-            return name, version
-        tail = url.rstrip("/").rsplit("/", 1)[-1]
-        return tail.split("?", 1)[0], frag
-    parts = package_id.split(" ")
-    if len(parts) >= 2:
-        return parts[0], parts[1]
-    return package_id, ""
+        else:
+            name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+            version = frag
+    else:
+        parts = package_id.split(" ")
+        name, version = (parts[0], parts[1]) if len(parts) >= 2 else (package_id, "")
+    if len(_PACKAGE_IDS) > 4096:
+        _PACKAGE_IDS.clear()
+    _PACKAGE_IDS[package_id] = (name, version)
+    return name, version
+
+
+def _json_value(value: object) -> str:
+    """A profile value as JSON spells it (``true``, ``0``, ``"3"``), whichever way it was read."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _json_event(text: str, at: Where) -> Event | None:
@@ -268,7 +300,7 @@ def _json_event(text: str, at: Where) -> Event | None:
             fresh=data.get("fresh") is True,
             target_kind=tuple(str(k) for k in kinds) if isinstance(kinds, list) else (),
             features=tuple(sorted(str(f) for f in features)) if isinstance(features, list) else (),
-            profile=tuple(sorted((str(k), str(v)) for k, v in profile.items()))
+            profile=tuple(sorted((str(k), _json_value(v)) for k, v in profile.items()))
             if isinstance(profile, dict)
             else (),
             at=at,
@@ -281,6 +313,120 @@ def _json_event(text: str, at: Where) -> Event | None:
         if isinstance(data, dict) and data.get("reason") == "build-finished":
             return JsonBuildFinished(success=data.get("success") is True, at=at)
     return None
+
+
+# cargo's compiler-artifact message, in the order cargo 1.x serializes it:
+# {"reason":"compiler-artifact","package_id":"..","manifest_path":"..",
+#  "target":{"kind":[..],..},"profile":{..},"features":[..],"filenames":[..],
+#  "executable":..,"fresh":true}
+# A quote inside a JSON string is always escaped, so `,"target":{"kind":[` and
+# the like can only be the real keys.  Anything else (another order, escapes in
+# the parts we read) goes through json.loads.
+_ARTIFACT_HEAD = b'{"reason":"compiler-artifact","package_id":"'
+_ARTIFACT_MANIFEST = b'","manifest_path":"'
+_ARTIFACT_KIND = b'","target":{"kind":['
+_ARTIFACT_PROFILE = b'},"profile":{'
+_ARTIFACT_FEATURES = b'},"features":['
+_PROFILE_ITEM = re.compile(rb'"(\w+)":("[\w.+-]*"|true|false|null|-?\d+)(?:,|$)')
+# A log has a handful of distinct kind lists, feature lists and profiles.
+_PARTS: dict[tuple[bytes, bool], tuple[str, ...]] = {}
+_PROFILES: dict[bytes, tuple[tuple[str, str], ...] | None] = {}
+
+
+def _string_list(raw: bytes, sort: bool = False) -> tuple[str, ...]:
+    """``"a","b"`` (a JSON string list's inside, no escapes) -> ("a", "b"), cached."""
+    key = (raw, sort)
+    known = _PARTS.get(key)
+    if known is None:
+        if len(_PARTS) > 4096:
+            _PARTS.clear()
+        items = raw.decode("utf-8", "replace")[1:-1].split('","') if raw else []
+        known = _PARTS[key] = tuple(sorted(items) if sort else items)
+    return known
+
+
+def _profile_items(raw: bytes) -> tuple[tuple[str, str], ...] | None:
+    """The inside of cargo's profile object -> sorted (key, JSON value) pairs,
+    or None when it holds anything but flat keys and simple values."""
+    if raw in _PROFILES:
+        return _PROFILES[raw]
+    items = _PROFILE_ITEM.findall(raw)
+    # Every byte must belong to an item, or json.loads should read it.
+    if sum(len(k) + len(v) + 4 for k, v in items) != len(raw) + (1 if items else 0):
+        parsed = None
+    else:
+        parsed = tuple(sorted((k.decode(), v.decode()) for k, v in items))
+    if len(_PROFILES) > 4096:
+        _PROFILES.clear()
+    _PROFILES[raw] = parsed
+    return parsed
+
+
+def _artifact_event(line: bytes, start: int, at: Where) -> Event | None:
+    """A compiler-artifact message starting at ``line[start]`` -> a ``JsonArtifact``.
+
+    json.loads costs ~8 us on a typical 800-byte artifact message and a dense
+    log has one every third line; finding the five fields we use with
+    ``bytes.find`` costs a fraction of that.
+    """
+    event = _artifact_fast(line, start, at)
+    if event is not None:
+        return event
+    return _json_event(line[start:].decode("utf-8", "replace"), at)
+
+
+def _artifact_fast(line: bytes, start: int, at: Where) -> JsonArtifact | None:
+    # Walk the message in cargo's field order with one-byte finds (memchr) and
+    # fixed-position checks; any surprise returns None and json.loads decides.
+    find = line.find
+    id_at = start + len(_ARTIFACT_HEAD)
+    id_end = find(b'"', id_at)
+    if id_end == -1 or not line.startswith(_ARTIFACT_MANIFEST, id_end):
+        return None
+    manifest_end = find(b'"', id_end + len(_ARTIFACT_MANIFEST))
+    if manifest_end == -1 or not line.startswith(_ARTIFACT_KIND, manifest_end):
+        return None
+    kind_at = manifest_end + len(_ARTIFACT_KIND)
+    kind_end = find(b"]", kind_at)
+    target_end = find(b"}", kind_end)
+    if kind_end == -1 or target_end == -1 or not line.startswith(_ARTIFACT_PROFILE, target_end):
+        return None
+    profile_at = target_end + len(_ARTIFACT_PROFILE)
+    profile_end = find(b"}", profile_at)
+    if profile_end == -1 or not line.startswith(_ARTIFACT_FEATURES, profile_end):
+        return None
+    features_at = profile_end + len(_ARTIFACT_FEATURES)
+    features_end = find(b"]", features_at)
+    if line.endswith(b',"fresh":true}'):
+        fresh = True
+    elif line.endswith(b',"fresh":false}'):
+        fresh = False
+    else:
+        tail = line.rstrip()
+        if tail.endswith(b',"fresh":true}'):
+            fresh = True
+        elif tail.endswith(b',"fresh":false}'):
+            fresh = False
+        else:
+            return None
+    package_id = line[id_at:id_end]
+    kinds = line[kind_at:kind_end]
+    features = line[features_at:features_end]
+    if (
+        features_end == -1
+        or line[manifest_end - 1] == 0x5C  # an escaped quote: not the path's end
+        or _BACKSLASH in package_id
+        or _BACKSLASH in kinds
+        or _BACKSLASH in features
+    ):
+        return None
+    profile = _profile_items(line[profile_at:profile_end])
+    if profile is None:
+        return None
+    name, version = _package_from_id(package_id.decode("utf-8", "replace"))
+    return JsonArtifact(
+        name, version, fresh, _string_list(kinds), _string_list(features, True), profile, at
+    )
 
 
 def _fingerprint_event(text: str, at: Where, last: list[str | None]) -> Event | None:
@@ -350,36 +496,141 @@ def parse_line(text: str, at: Where, last_unit: list[str | None] | None = None) 
 
 # --- the stream ---------------------------------------------------------------
 
-
-def _decode(raw: bytes, stats: LogStats) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        stats.undecodable_lines += 1
-        return raw.decode("utf-8", "replace")
+_STAMP_BYTES = rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) "
+_GITHUB_STAMP_BYTES = re.compile(_STAMP_BYTES)
+_ANSI_BYTES = re.compile(
+    rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
+)
+_ESC, _CR, _BACKSLASH = 0x1B, 0x0D, 0x5C
+_JSON_REASON = b'{"reason":"'
+_ARTIFACT_REASON = b'compiler-artifact"'
+_BUILD_FINISHED_REASON = b'build-finished"'
+_RUNNING = b"Running `"
+# The lines a dense log is made of, recognised in one match on the raw bytes
+# of a line without ANSI codes or `\r`: an optional GitHub timestamp, blanks,
+# then a status line (_STATUS on bytes: names and versions are ASCII, a
+# version ends where _STATUS's would), a compiler-artifact message or a
+# `Running` line.  Everything else takes the general path.
+_COMMON_LINE = re.compile(
+    rb"(?:" + _STAMP_BYTES + rb")?[ \t\x0b\x0c]*(?:"
+    rb"(Fresh|Dirty|Compiling|Checking|Documenting|Scraping)[ \t]+"
+    rb"([A-Za-z0-9_][A-Za-z0-9_.-]*) v(\d[^\s:\x80-\xff]*)(.*)"
+    rb'|(\{"reason":"compiler-artifact",)'
+    rb"|(Running `))",
+    re.DOTALL,
+)
+_STATUS_WORDS = {
+    w.encode(): w for w in ("Fresh", "Dirty", "Compiling", "Checking", "Documenting", "Scraping")
+}
 
 
 def _line_events(
-    raw: bytes, line_no: int, stats: LogStats, last_unit: list[str | None]
-) -> Iterator[Event]:
-    text = _decode(raw, stats)
-    stamp = _GITHUB_STAMP.match(text)
-    when: float | None = None
-    if stamp:
-        stats.timestamped = True
-        when = _github_time(stamp.group(1))
-        text = text[stamp.end() :]
-    if "\x1b" in text:
-        stats.ansi = True
-        text = strip_ansi(text)
-    at = Where(stats.source, line_no, when)
-    # `\r` redraws (cargo's progress bar, CRLF): each segment is a line of its own.
-    for segment in text.split("\r") if "\r" in text else (text,):
-        event = parse_line(segment, at, last_unit)
-        if event is not None:
+    raw: bytes,
+    line_no: int,
+    stats: LogStats,
+    last_unit: list[str | None],
+    out: list[Event],
+    unchecked: bool = False,
+) -> None:
+    """Append the events of one raw line (no newline) to ``out``.
+
+    Bytes are looked at before anything is decoded: the most common line kinds
+    of a dense log (status lines, JSON messages, ``Running `rustc ...```) are
+    recognised by one match on the raw line; everything else is decoded and
+    given to ``parse_line``.  ``unchecked``: the line was not searched for a
+    keyword yet; the recognised kinds hold one, the others are searched here,
+    so a line gives the same events either way.
+    """
+    # `int in bytes` is a memchr; `bytes in bytes` first tries the int
+    # conversion and pays for the TypeError (CPython 3.11).
+    if _ESC not in raw and _CR not in raw:
+        common = _COMMON_LINE.match(raw)
+        if common is not None:
+            stamp = common.group(1)
+            if stamp is not None:
+                stats.timestamped = True
+            at = Where(stats.source, line_no, stamp.decode("ascii") if stamp else None)
+            which = common.lastindex
+            event: Event | None
+            if which == 5:  # a status line
+                _, word_raw, name, version, rest_raw = common.groups()[:5]
+                word = _STATUS_WORDS[word_raw]
+                if rest_raw:
+                    try:
+                        rest = rest_raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        stats.undecodable_lines += 1
+                        rest = rest_raw.decode("utf-8", "replace")
+                    path, reason = _split_status_rest(rest)
+                else:
+                    path = reason = None
+                if word != "Dirty":
+                    reason = None
+                elif reason is None:
+                    return
+                event = UnitStatus(word, name.decode(), version.decode(), path, reason, at)
+                kind = "human"
+            elif which == 6:
+                event = _artifact_event(raw, common.start(6), at)
+                if event is None:
+                    return
+                kind = "json"
+            else:
+                # cargo runs rustc or a build script; other tools (uv) say "Running" too.
+                start = common.start(7)
+                head = raw[start : start + 400]
+                if not (b"rustc " in head or b"build-script-" in head or b"build_script_" in head):
+                    return
+                event = Running(at)
+                kind = "human"
             stats.cargo_lines += 1
-            stats.kinds.add(_kind_of(event))
-            yield event
+            stats.kinds.add(kind)
+            out.append(event)
+            return
+    if unchecked and _KEYWORDS.search(raw) is None:
+        return
+    stamp_text = None
+    if raw[:1].isdigit():
+        found = _GITHUB_STAMP_BYTES.match(raw)
+        if found is not None:
+            stats.timestamped = True
+            stamp_text = found.group(1).decode("ascii")
+            raw = raw[found.end() :]
+    if _ESC in raw:
+        stats.ansi = True
+        raw = _ANSI_BYTES.sub(b"", raw)
+    at = Where(stats.source, line_no, stamp_text)
+    undecodable = False
+    # `\r` redraws (cargo's progress bar, CRLF): each segment is a line of its own.
+    for segment in raw.split(b"\r") if _CR in raw else (raw,):
+        body = segment.lstrip()
+        if not body:
+            continue
+        if body.startswith(_JSON_REASON):
+            if body.startswith(_ARTIFACT_REASON, 11):
+                event = _artifact_event(body, 0, at)
+            elif body.startswith(_BUILD_FINISHED_REASON, 11):
+                event = _json_event(body.decode("utf-8", "replace"), at)
+            else:
+                continue  # build-script-executed, compiler-message...: nothing we use
+            if event is None:
+                continue
+            kind = "json"
+        else:
+            try:
+                text = segment.decode("utf-8")
+            except UnicodeDecodeError:
+                undecodable = True
+                text = segment.decode("utf-8", "replace")
+            event = parse_line(text, at, last_unit)
+            if event is None:
+                continue
+            kind = _kind_of(event)
+        stats.cargo_lines += 1
+        stats.kinds.add(kind)
+        out.append(event)
+    if undecodable:
+        stats.undecodable_lines += 1
 
 
 def _kind_of(event: Event) -> str:
@@ -395,11 +646,19 @@ def iter_events(stream: BinaryIO, stats: LogStats) -> Iterator[Event]:
 
     ``stats`` is filled in as the stream is read (size, lines, cut lines...).
     """
+    for batch in iter_event_batches(stream, stats):
+        yield from batch
+
+
+def iter_event_batches(stream: BinaryIO, stats: LogStats) -> Iterator[list[Event]]:
+    """``iter_events`` a block at a time: one list of events per chunk read, so
+    a consumer pays for one loop step per event rather than a generator step."""
     carry = b""
     skipping = False  # inside an over-long line: drop bytes up to its newline
     line_no = 0  # lines before the current chunk
     last_unit: list[str | None] = [None, None, None]
     nul_budget = 64 * 1024
+    scanner = _BlockScanner(stats, last_unit)
     while True:
         chunk = stream.read(CHUNK_BYTES)
         if not chunk:
@@ -423,46 +682,85 @@ def iter_events(stream: BinaryIO, stats: LogStats) -> Iterator[Event]:
                 carry = carry[:MAX_LINE_BYTES]
                 skipping = True
                 stats.cut_lines += 1
-                yield from _scan_block(carry + b"\n", line_no, stats, last_unit)
+                yield scanner.scan(carry + b"\n", line_no)
                 carry = b""
             continue
         block, carry = data[: end + 1], data[end + 1 :]
-        yield from _scan_block(block, line_no, stats, last_unit)
-        line_no += block.count(b"\n")
+        yield scanner.scan(block, line_no)
+        line_no += scanner.block_lines
         if len(carry) > MAX_LINE_BYTES:
             stats.cut_lines += 1
-            yield from _scan_block(carry[:MAX_LINE_BYTES] + b"\n", line_no, stats, last_unit)
+            yield scanner.scan(carry[:MAX_LINE_BYTES] + b"\n", line_no)
             carry = b""
             skipping = True
     if carry and not skipping:
         # Truncated mid-line: parse what is there.
-        yield from _scan_block(carry + b"\n", line_no, stats, last_unit)
+        yield scanner.scan(carry + b"\n", line_no)
         line_no += 1
     stats.lines = line_no + (1 if skipping else 0)
 
 
-def _scan_block(
-    block: bytes, first_line: int, stats: LogStats, last_unit: list[str | None]
-) -> Iterator[Event]:
-    """Events from a block of whole lines (ending in a newline)."""
-    pos = 0
-    counted_to = 0
-    line_no = first_line
-    search = _KEYWORDS.search
-    size = len(block)
-    while pos < size:
-        match = search(block, pos)
-        if match is None:
-            break
-        start = block.rfind(b"\n", 0, match.start()) + 1
-        stop = block.find(b"\n", match.end())
-        if stop == -1:
-            stop = size
-        line_no += block.count(b"\n", counted_to, start)
-        counted_to = start
-        raw = block[start:stop]
-        if len(raw) > MAX_LINE_BYTES:
-            stats.cut_lines += 1
-            raw = raw[:MAX_LINE_BYTES]
-        yield from _line_events(raw, line_no + 1, stats, last_unit)
-        pos = stop + 1
+class _BlockScanner:
+    """Finds the lines worth parsing in a block of whole lines.
+
+    Two ways, chosen from the previous block: where cargo lines are sparse (a
+    CI log with test output, warnings, pip...), one regex search jumps from
+    keyword to keyword over the bytes in between; where nearly all lines are
+    cargo's (``cargo -v`` output, JSON messages), the block is split into lines
+    and each goes to ``_line_events`` unchecked: the keyword search (slow on a
+    timestamped line: the regex tries every keyword at every position) is then
+    only made for lines that its fast paths do not recognise.
+    """
+
+    def __init__(self, stats: LogStats, last_unit: list[str | None]) -> None:
+        self.stats = stats
+        self.last_unit = last_unit
+        self.dense = False
+        self.block_lines = 0  # newlines in the last block scanned
+
+    def scan(self, block: bytes, first_line: int) -> list[Event]:
+        """Events from a block of whole lines (ending in a newline), in a list:
+        one list per block costs less than a generator per line."""
+        out: list[Event] = []
+        stats, last_unit = self.stats, self.last_unit
+        search = _KEYWORDS.search
+        hits = 0
+        if self.dense:
+            line_no = first_line
+            for raw in block.split(b"\n"):
+                line_no += 1
+                if raw:
+                    if len(raw) > MAX_LINE_BYTES:
+                        stats.cut_lines += 1
+                        raw = raw[:MAX_LINE_BYTES]
+                    _line_events(raw, line_no, stats, last_unit, out, True)
+            lines = line_no - first_line - 1
+            hits = len(out)
+        else:
+            pos = 0
+            counted_to = 0
+            line_no = first_line
+            find = block.find
+            size = len(block)
+            while pos < size:
+                match = search(block, pos)
+                if match is None:
+                    break
+                hits += 1
+                start = block.rfind(b"\n", 0, match.start()) + 1
+                stop = find(b"\n", match.end())
+                if stop == -1:
+                    stop = size
+                line_no += block.count(b"\n", counted_to, start)
+                counted_to = start
+                raw = block[start:stop]
+                if len(raw) > MAX_LINE_BYTES:
+                    stats.cut_lines += 1
+                    raw = raw[:MAX_LINE_BYTES]
+                _line_events(raw, line_no + 1, stats, last_unit, out)
+                pos = stop + 1
+            lines = line_no - first_line + block.count(b"\n", counted_to)
+        self.block_lines = lines
+        # Dense when at least 3 lines in 4 are cargo's.
+        self.dense = hits > 64 and hits * 4 >= lines * 3
+        return out

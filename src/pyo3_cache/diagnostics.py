@@ -26,6 +26,7 @@ import io
 import os
 import re
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,8 @@ from pyo3_cache.cargo_log import (
     LogStats,
     Running,
     UnitStatus,
-    iter_events,
+    Where,
+    iter_event_batches,
 )
 from pyo3_cache.errors import LogError
 
@@ -445,8 +447,18 @@ def hint_for(reason: Reason, *, workspace_member: bool = False) -> str:
 
 # --- the report ----------------------------------------------------------------
 
+# Units and invocations are the records a long log makes many of: slots keep
+# each one small (Python >= 3.10; on 3.9 they are ordinary dataclasses).
+_SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
-@dataclass
+FRESH_UNITS_INVOCATIONS = 20
+"""Fresh units are listed for the last this many cargo invocations only; older
+ones are counted (``counts``, ``units_truncated``) but not listed, so a log of
+thousands of invocations gives a report of the units that matter.  Rebuilt and
+new units are always listed."""
+
+
+@dataclass(**_SLOTS)
 class Unit:
     """One package in one cargo invocation, as cargo's status lines count them."""
 
@@ -488,6 +500,8 @@ class RootCause:
     invocations: list[int] = field(default_factory=list)
     cascade: list[str] = field(default_factory=list)
     """Packages rebuilt only because of this one (in the same invocations)."""
+    rebuilt_units: int = 0
+    """Units rebuilt because of this cause, itself included, over all its invocations."""
 
     @property
     def phrase(self) -> str:
@@ -534,7 +548,7 @@ class NewGroup:
         }
 
 
-@dataclass
+@dataclass(**_SLOTS)
 class Invocation:
     index: int
     source: str
@@ -543,7 +557,13 @@ class Invocation:
     seconds: float | None = None  # cargo's own "Finished ... in Xs"
     rebuild_seconds: float | None = None  # from GitHub timestamps, if any
     failed: bool = False
-    counts: dict[str, int] = field(default_factory=dict)
+    fresh: int = 0
+    rebuilt: int = 0
+    new: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"fresh": self.fresh, "rebuilt": self.rebuilt, "new": self.new}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -584,6 +604,8 @@ class SourceSummary:
 class RecompileReport:
     invocations: list[Invocation]
     units: list[Unit]
+    """Every rebuilt and new unit; fresh units of the last ``FRESH_UNITS_INVOCATIONS``
+    invocations only (``units_truncated`` counts the others)."""
     root_causes: list[RootCause]
     new_groups: list[NewGroup]
     sources: list[SourceSummary]
@@ -591,13 +613,10 @@ class RecompileReport:
     """Compiled units whose log says nothing about why (not verbose, JSON only)."""
     time_lost_seconds: float | None = None
     time_basis: str | None = None  # "timestamps" | "cargo" | None
-
-    @property
-    def counts(self) -> dict[str, int]:
-        out = {"fresh": 0, "rebuilt": 0, "new": 0}
-        for unit in self.units:
-            out[unit.status] += 1
-        return out
+    counts: dict[str, int] = field(default_factory=lambda: {"fresh": 0, "rebuilt": 0, "new": 0})
+    """Units per status over the whole log, listed or not."""
+    units_truncated: int = 0
+    """Fresh units counted in ``counts`` but not listed in ``units``."""
 
     @property
     def found_cargo_output(self) -> bool:
@@ -605,13 +624,7 @@ class RecompileReport:
 
     def cascade_size(self, cause: RootCause) -> int:
         """Units rebuilt because of this cause, itself included."""
-        return sum(
-            1
-            for u in self.units
-            if u.status == "rebuilt"
-            and u.root_cause == cause.package
-            and u.invocation in cause.invocations
-        )
+        return cause.rebuilt_units
 
     @property
     def headline(self) -> str:
@@ -646,8 +659,9 @@ class RecompileReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "invocations": len(self.invocations),
-            "counts": self.counts,
+            "counts": dict(self.counts),
             "units": [u.to_json() for u in self.units],
+            "units_truncated": self.units_truncated,
             "root_causes": [c.to_json() for c in self.root_causes],
             "new": [g.to_json() for g in self.new_groups],
             "headline": self.headline,
@@ -666,7 +680,7 @@ def _plural(n: int, word: str) -> str:
 # --- building the model ----------------------------------------------------------
 
 
-@dataclass
+@dataclass(**_SLOTS)
 class _Acc:
     """Everything seen about one package in one invocation."""
 
@@ -676,14 +690,12 @@ class _Acc:
     fresh: bool = False
     compiled: bool = False
     dirty: Reason | None = None  # from a `Dirty` line
-    fp_reasons: list[Reason] = field(default_factory=list)  # from CARGO_LOG
+    fp_reasons: list[Reason] | None = None  # from CARGO_LOG
     fp_new: bool = False
     json_stale: bool = False
     json_fresh: bool = False
     features: tuple[str, ...] | None = None
     profile: tuple[tuple[str, str], ...] | None = None
-    first_time: float | None = None
-    env_values: tuple[str | None, str | None] | None = None
 
 
 @dataclass
@@ -696,8 +708,10 @@ class _Inv:
     fingerprint_log: bool = False
     finished: Finished | None = None
     failed: bool = False
-    first_work_time: float | None = None
-    last_time: float | None = None
+    # Where the first unit started compiling and the last cargo line: their
+    # GitHub timestamps are read only when the invocation closes.
+    first_work_at: Where | None = None
+    last_at: Where | None = None
 
     def acc(self, package: str, version: str, source_path: str | None) -> _Acc:
         key = (package, version)
@@ -711,6 +725,19 @@ class _Inv:
 
 _ENV_STALE = re.compile(r'^stale: changed env "?([^"]+)"?$')
 _ENV_VALUES = re.compile(rf"^{_DEBUG_OPTION} != {_DEBUG_OPTION}$")
+
+_REASONS: dict[str, Reason] = {}
+
+
+def _classify_cached(text: str) -> Reason:
+    """``classify_reason`` for Dirty lines: the same few reasons repeat in every
+    invocation, and sharing one ``Reason`` keeps one copy of its text."""
+    reason = _REASONS.get(text)
+    if reason is None:
+        if len(_REASONS) > 4096:
+            _REASONS.clear()
+        reason = _REASONS[text] = classify_reason(text)
+    return reason
 
 
 class _Builder:
@@ -734,78 +761,121 @@ class _Builder:
         if inv is not None and (inv.units or inv.finished):
             self.finisher.add(inv)
 
+    def feed_all(self, events: list[Event]) -> None:
+        """``feed`` each event; status lines, the most frequent, handled inline."""
+        for event in events:
+            if type(event) is not UnitStatus:
+                self.feed(event)
+                continue
+            self.just_closed = False
+            at = event.at
+            inv = self.current or self._open(at.source, at.line)
+            key = (event.package, event.version)
+            unit = inv.units.get(key)
+            if unit is not None and (unit.fresh or unit.compiled):
+                # cargo prints one status per package and invocation: a second one
+                # means another cargo run began without a Finished line in between.
+                self.close()
+                inv = self._open(at.source, at.line)
+                unit = None
+            if unit is None:
+                unit = inv.units[key] = _Acc(event.package, event.version, event.source_path)
+            elif event.source_path and not unit.source_path:
+                unit.source_path = event.source_path
+            word = event.word
+            if word == "Fresh":
+                inv.verbose = True
+                unit.fresh = True
+            else:
+                if word == "Dirty":
+                    inv.verbose = True
+                    unit.dirty = _classify_cached(event.reason or "")
+                else:
+                    unit.compiled = True
+                if inv.first_work_at is None and at.stamp is not None:
+                    inv.first_work_at = at
+            if at.stamp is not None:
+                inv.last_at = at
+
     def feed(self, event: Event) -> None:
-        at = event.at
-        if isinstance(event, (Finished, JsonBuildFinished)):
+        # Most frequent kinds first; `type() is` is cheaper than isinstance chains.
+        kind = type(event)
+        if kind is UnitStatus:
+            self.just_closed = False
+            self._status(cast(UnitStatus, event))
+        elif kind is JsonArtifact:
+            self.just_closed = False
+            self._artifact(cast(JsonArtifact, event))
+        elif kind is Running:
+            self.just_closed = False
+            self._open(event.at.source, event.at.line).verbose = True
+            return
+        elif kind is FingerprintLine:
+            self.just_closed = False
+            self._fingerprint(cast(FingerprintLine, event))
+        elif kind is Finished or kind is JsonBuildFinished:
             # A log holding both cargo's stderr and its JSON stdout ends one
             # invocation twice; the second end marker belongs to the first.
             if self.current is None and self.just_closed:
                 return
-            inv = self._open(at.source, at.line)
+            inv = self._open(event.at.source, event.at.line)
             if isinstance(event, Finished):
                 inv.finished = event
-            elif not event.success:
+            elif isinstance(event, JsonBuildFinished) and not event.success:
                 inv.failed = True
-            inv.last_time = at.time if at.time is not None else inv.last_time
+            if event.at.stamp is not None:
+                inv.last_at = event.at
             self.close()
             self.just_closed = True
             return
-        if isinstance(event, BuildFailed):
-            inv = self._open(at.source, at.line)
+        elif kind is BuildFailed:
+            inv = self._open(event.at.source, event.at.line)
             inv.failed = True
-            inv.last_time = at.time if at.time is not None else inv.last_time
+            if event.at.stamp is not None:
+                inv.last_at = event.at
             self.close()
             self.just_closed = True
             return
-        self.just_closed = False
-        if isinstance(event, Running):
-            self._open(at.source, at.line).verbose = True
-            return
-        if isinstance(event, UnitStatus):
-            self._status(event)
-        elif isinstance(event, JsonArtifact):
-            self._artifact(event)
-        elif isinstance(event, FingerprintLine):
-            self._fingerprint(event)
-        if self.current is not None and at.time is not None:
-            self.current.last_time = at.time
+        if self.current is not None and event.at.stamp is not None:
+            self.current.last_at = event.at
 
     def _status(self, event: UnitStatus) -> None:
-        inv = self._open(event.at.source, event.at.line)
-        existing = inv.units.get((event.package, event.version))
-        if existing is not None and (existing.fresh or existing.compiled):
+        at = event.at
+        inv = self.current or self._open(at.source, at.line)
+        key = (event.package, event.version)
+        unit = inv.units.get(key)
+        if unit is not None and (unit.fresh or unit.compiled):
             # cargo prints one status per package and invocation: a second one
             # means another cargo run began without a Finished line in between.
             self.close()
-            inv = self._open(event.at.source, event.at.line)
-        unit = inv.acc(event.package, event.version, event.source_path)
-        if event.word == "Fresh":
+            inv = self._open(at.source, at.line)
+            unit = None
+        if unit is None:
+            unit = inv.units[key] = _Acc(event.package, event.version, event.source_path)
+        elif event.source_path and not unit.source_path:
+            unit.source_path = event.source_path
+        word = event.word
+        if word == "Fresh":
             inv.verbose = True
             unit.fresh = True
-        elif event.word == "Dirty":
+            return
+        if word == "Dirty":
             inv.verbose = True
-            unit.dirty = classify_reason(event.reason or "")
-            self._work_started(inv, unit, event.at.time)
+            unit.dirty = _classify_cached(event.reason or "")
         else:
             unit.compiled = True
-            self._work_started(inv, unit, event.at.time)
-
-    @staticmethod
-    def _work_started(inv: _Inv, unit: _Acc, when: float | None) -> None:
-        if when is not None:
-            if inv.first_work_time is None:
-                inv.first_work_time = when
-            if unit.first_time is None:
-                unit.first_time = when
+        if inv.first_work_at is None and at.stamp is not None:
+            inv.first_work_at = at
 
     def _artifact(self, event: JsonArtifact) -> None:
-        inv = self._open(event.at.source, event.at.line)
+        inv = self.current or self._open(event.at.source, event.at.line)
         unit = inv.acc(event.package, event.version, None)
         if event.fresh:
             unit.json_fresh = True
         else:
             unit.json_stale = True
-            self._work_started(inv, unit, event.at.time)
+            if inv.first_work_at is None and event.at.stamp is not None:
+                inv.first_work_at = event.at
         if "custom-build" not in event.target_kind:
             unit.features = event.features
             unit.profile = event.profile
@@ -816,6 +886,8 @@ class _Builder:
         inv = self._open(event.at.source, event.at.line)
         inv.fingerprint_log = True
         unit = inv.acc(event.package, event.version, event.source_path)
+        if unit.fp_reasons is None:
+            unit.fp_reasons = []
         message = event.message.strip()
         if message.startswith("dirty:"):
             reason = reason_from_debug(message[len("dirty:") :])
@@ -859,7 +931,8 @@ def _pick_reason(unit: _Acc) -> Reason | None:
     cause if any of them changed by itself, which the log may list after a
     cascade line of another unit.
     """
-    roots = [r for r in unit.fp_reasons if not r.is_cascade]
+    fp_reasons = unit.fp_reasons or []
+    roots = [r for r in fp_reasons if not r.is_cascade]
     detailed = next((r for r in roots if r.old_value or r.new_value), None)
     if unit.dirty is not None:
         if unit.dirty.is_cascade and roots:
@@ -878,7 +951,7 @@ def _pick_reason(unit: _Acc) -> Reason | None:
         return unit.dirty
     if roots:
         return detailed if detailed is not None else roots[0]
-    return unit.fp_reasons[0] if unit.fp_reasons else None
+    return fp_reasons[0] if fp_reasons else None
 
 
 def _resolve_roots(units: dict[str, Unit]) -> None:
@@ -939,11 +1012,20 @@ def _new_reason(inv_roots: list[Unit], has_fresh: bool) -> tuple[str, str, str]:
 
 
 class _Finisher:
-    """Turns each closed invocation into units, causes and groups, then drops it."""
+    """Turns each closed invocation into units, causes and groups, then drops it.
+
+    What it keeps grows with what a report must show: every rebuilt and new
+    unit, one small record per invocation, the root causes.  Fresh units are
+    kept for the last ``FRESH_UNITS_INVOCATIONS`` invocations only and counted
+    for the others.
+    """
 
     def __init__(self) -> None:
         self.invocations: list[Invocation] = []
-        self.all_units: list[Unit] = []
+        self.settled_units: list[Unit] = []  # rebuilt/new units of older invocations
+        self.recent: deque[list[Unit]] = deque()  # all units of the last invocations
+        self.units_truncated = 0
+        self.counts = {"fresh": 0, "rebuilt": 0, "new": 0}
         self.causes: dict[tuple[str, str, str, str], RootCause] = {}
         self.groups: dict[tuple[str, str], NewGroup] = {}
         # For JSON-only logs: each package's previous features and profile.
@@ -956,40 +1038,105 @@ class _Finisher:
         number = len(self.invocations) + 1
         units: dict[str, Unit] = {}
         inv_units: list[Unit] = []
+        fresh = rebuilt = new = 0
+        history = self.history
         for acc in inv.units.values():
-            stale = acc.compiled or acc.dirty is not None or acc.fp_reasons or acc.json_stale
-            unit = Unit(number, acc.package, acc.version, "fresh", source_path=acc.source_path)
-            if stale or acc.fp_new:
-                reason = _pick_reason(acc)
-                if reason is not None:
-                    unit.status = "rebuilt"
-                    unit.reason = reason.text
-                    unit.kind = reason.kind
-                    if reason.text == _PRECALCULATED and _is_member(unit):
-                        unit.kind = PACKAGE_FILES
-                    unit.dependency = reason.dependency
-                    unit.old_value, unit.new_value = reason.old_value, reason.new_value
-                elif acc.fp_new or inv.verbose or inv.fingerprint_log:
-                    unit.status = "new"
-                elif acc.json_stale and _json_changed(
-                    self.history.get((acc.package, acc.version)), acc
-                ):
-                    unit.status = "new"
-                    unit.kind = _json_change_kind(self.history[(acc.package, acc.version)], acc)
-                else:
-                    unit.status = "rebuilt"
-                    self.unexplained += 1
-            elif not (acc.fresh or acc.json_fresh):
+            if acc.compiled or acc.dirty is not None or acc.fp_reasons or acc.json_stale:
+                stale = True
+            elif acc.fp_new:
+                stale = False
+            elif acc.fresh or acc.json_fresh:
+                # The common case, kept short: a unit reused from the cache.
+                unit = Unit(
+                    number, acc.package, acc.version, "fresh", None, None, None, acc.source_path
+                )
+                fresh += 1
+                if acc.features is not None:
+                    history[(acc.package, acc.version)] = acc
+                units.setdefault(unit.package, unit)
+                inv_units.append(unit)
                 continue
+            else:
+                continue
+            unit = Unit(number, acc.package, acc.version, "fresh", source_path=acc.source_path)
+            reason = _pick_reason(acc)
+            if reason is not None:
+                unit.status = "rebuilt"
+                unit.reason = reason.text
+                unit.kind = reason.kind
+                if reason.text == _PRECALCULATED and _is_member(unit):
+                    unit.kind = PACKAGE_FILES
+                unit.dependency = reason.dependency
+                unit.old_value, unit.new_value = reason.old_value, reason.new_value
+            elif acc.fp_new or inv.verbose or inv.fingerprint_log:
+                unit.status = "new"
+            elif stale and _json_changed(history.get((acc.package, acc.version)), acc):
+                unit.status = "new"
+                unit.kind = _json_change_kind(history[(acc.package, acc.version)], acc)
+            else:
+                unit.status = "rebuilt"
+                self.unexplained += 1
+            if unit.status == "rebuilt":
+                rebuilt += 1
+            else:
+                new += 1
             if acc.features is not None:
-                self.history[(acc.package, acc.version)] = acc
+                history[(acc.package, acc.version)] = acc
             # Two versions of one package: key by name for cascades (cargo names packages).
             units.setdefault(unit.package, unit)
             inv_units.append(unit)
+        if rebuilt or new:
+            self._explain(number, units, inv_units, fresh > 0)
+        self._keep(inv_units)
+        counts = self.counts
+        counts["fresh"] += fresh
+        counts["rebuilt"] += rebuilt
+        counts["new"] += new
+        rebuild_seconds = None
+        if inv.first_work_at is not None and inv.last_at is not None:
+            first, last = inv.first_work_at.time, inv.last_at.time
+            if first is not None and last is not None:
+                rebuild_seconds = max(0.0, last - first)
+        seconds = inv.finished.seconds if inv.finished else None
+        self.invocations.append(
+            Invocation(
+                number,
+                inv.source,
+                inv.first_line,
+                inv.finished.profile if inv.finished else None,
+                seconds,
+                rebuild_seconds,
+                inv.failed,
+                fresh,
+                rebuilt,
+                new,
+            )
+        )
+        if rebuilt:
+            if rebuild_seconds is not None:
+                self.time_lost += rebuild_seconds
+                self.basis = "timestamps" if self.basis in (None, "timestamps") else "mixed"
+            elif seconds is not None:
+                self.time_lost += seconds
+                self.basis = "cargo" if self.basis in (None, "cargo") else "mixed"
+
+    def _keep(self, inv_units: list[Unit]) -> None:
+        """Keep this invocation's units; drop fresh ones of invocations that fall
+        out of the window of the last ``FRESH_UNITS_INVOCATIONS``."""
+        self.recent.append(inv_units)
+        while len(self.recent) > FRESH_UNITS_INVOCATIONS:
+            for unit in self.recent.popleft():
+                if unit.status == "fresh":
+                    self.units_truncated += 1
+                else:
+                    self.settled_units.append(unit)
+
+    def _explain(
+        self, number: int, units: dict[str, Unit], inv_units: list[Unit], has_fresh: bool
+    ) -> None:
+        """Root causes, cascades and groups of new units of one invocation."""
         _resolve_roots(units)
-        self.all_units.extend(inv_units)
         roots = [u for u in inv_units if u.status == "rebuilt" and u.kind != CASCADE and u.reason]
-        has_fresh = any(u.status == "fresh" for u in inv_units)
         new_units = [u for u in inv_units if u.status == "new"]
         if new_units:
             kind, new_reason, hint = _new_reason(roots, has_fresh)
@@ -1009,7 +1156,8 @@ class _Finisher:
                 )
                 if u.package not in group.packages:
                     group.packages.append(u.package)
-                if number not in group.invocations:
+                # Invocations are numbered in order: only the last can be this one.
+                if not group.invocations or group.invocations[-1] != number:
                     group.invocations.append(number)
         for u in roots:
             reason = Reason(
@@ -1036,49 +1184,26 @@ class _Finisher:
                 )
             cause.invocations.append(number)
             for other in inv_units:
-                if (
-                    other.root_cause == u.package
-                    and other.package != u.package
-                    and other.package not in cause.cascade
-                ):
-                    cause.cascade.append(other.package)
-        counts = {"fresh": 0, "rebuilt": 0, "new": 0}
-        for u in inv_units:
-            counts[u.status] += 1
-        rebuild_seconds = None
-        if inv.first_work_time is not None and inv.last_time is not None:
-            rebuild_seconds = max(0.0, inv.last_time - inv.first_work_time)
-        seconds = inv.finished.seconds if inv.finished else None
-        self.invocations.append(
-            Invocation(
-                number,
-                inv.source,
-                inv.first_line,
-                profile=inv.finished.profile if inv.finished else None,
-                seconds=seconds,
-                rebuild_seconds=rebuild_seconds,
-                failed=inv.failed,
-                counts=counts,
-            )
-        )
-        if counts["rebuilt"]:
-            if rebuild_seconds is not None:
-                self.time_lost += rebuild_seconds
-                self.basis = "timestamps" if self.basis in (None, "timestamps") else "mixed"
-            elif seconds is not None:
-                self.time_lost += seconds
-                self.basis = "cargo" if self.basis in (None, "cargo") else "mixed"
+                if other.root_cause == u.package and other.status == "rebuilt":
+                    cause.rebuilt_units += 1
+                    if other.package != u.package and other.package not in cause.cascade:
+                        cause.cascade.append(other.package)
 
     def report(self) -> RecompileReport:
+        units = list(self.settled_units)
+        for recent in self.recent:
+            units.extend(recent)
         return RecompileReport(
             invocations=self.invocations,
-            units=self.all_units,
+            units=units,
             root_causes=list(self.causes.values()),
             new_groups=list(self.groups.values()),
             sources=[],
             unexplained=self.unexplained,
             time_lost_seconds=round(self.time_lost, 2) if self.basis else None,
             time_basis=self.basis,
+            counts=dict(self.counts),
+            units_truncated=self.units_truncated,
         )
 
 
@@ -1140,12 +1265,14 @@ def _open_input(item: LogInput) -> tuple[str, BinaryIO, bool]:
     return str(name), item, False
 
 
-def _events(items: Iterable[LogInput], summaries: list[SourceSummary]) -> Iterator[Event]:
+def _event_batches(
+    items: Iterable[LogInput], summaries: list[SourceSummary]
+) -> Iterator[list[Event]]:
     for item in items:
         name, stream, owned = _open_input(item)
         stats = LogStats(name)
         try:
-            yield from iter_events(stream, stats)
+            yield from iter_event_batches(stream, stats)
         except OSError as exc:
             raise LogError(f"cannot read log {name}: {exc.strerror or exc}") from None
         finally:
@@ -1193,12 +1320,12 @@ def explain_recompiles(inputs: LogInput | Iterable[LogInput]) -> RecompileReport
     summaries: list[SourceSummary] = []
     finisher = _Finisher()
     builder = _Builder(finisher)
-    for event in _events(items, summaries):
-        if event is _FILE_END:
+    for batch in _event_batches(items, summaries):
+        if batch is _FILE_END:
             builder.close()
             builder.just_closed = False
             continue
-        builder.feed(event)
+        builder.feed_all(batch)
     builder.close()
     report = finisher.report()
     report.sources = summaries
