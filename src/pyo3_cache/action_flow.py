@@ -249,7 +249,8 @@ def decide_save(state: FlowState, job_status: str) -> SaveDecision:
     if state.cache_hit:
         return SaveDecision(False, "exact cache hit: the entry is already saved")
     if job_status not in ("success", "") and not state.cache_on_failure:
-        return SaveDecision(False, f"the job {job_status}; set cache-on-failure to save anyway")
+        happened = {"failure": "failed", "cancelled": "was cancelled"}.get(job_status, job_status)
+        return SaveDecision(False, f"the job {happened}; set cache-on-failure to save anyway")
     if not state.key:
         return SaveDecision(False, "no cache key was computed")
     return SaveDecision(True, "new entry")

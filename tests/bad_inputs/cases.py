@@ -86,6 +86,7 @@ class Case:
     max_rss_mib: int | None = None
     timeout: float = 60.0
     finding: str = ""  # what this case found and got fixed in the product
+    limit: str = ""  # what the product cannot do with this input, stated plainly
 
 
 # --- factories: building blocks ---------------------------------------------------
@@ -609,6 +610,10 @@ CASES: list[Case] = [
         log_interleaved,
         "because `src/lib.rs` changed",
         "because PYO3_PYTHON changed",
+        limit="cargo's human output carries no process id, so two runs interleaved line by "
+        "line cannot be told apart: both root causes are named, but the number of "
+        "invocations and which crates each cause dragged along are approximate; runs one "
+        "after another in one log are told apart",
     ),
     _log_case(
         "log-no-cargo",

@@ -69,7 +69,7 @@ FAULTS: list[Fault] = [
         "fails",
         "failure",
         False,
-        "the job failure; set cache-on-failure to save anyway",
+        "the job failed; set cache-on-failure to save anyway",
     ),
     Fault(
         "build-fails-cache-on-failure",
@@ -85,6 +85,6 @@ FAULTS: list[Fault] = [
         "cancelled",
         "cancelled",
         False,
-        "the job cancelled; set cache-on-failure to save anyway",
+        "the job was cancelled; set cache-on-failure to save anyway",
     ),
 ]

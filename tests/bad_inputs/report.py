@@ -141,6 +141,10 @@ def render() -> str:
     out += ["", "## Findings fixed", ""]
     for case in findings:
         out.append(f"- `{case.id}`: {case.finding}.")
+    limits = [c for c in CASES if c.limit]
+    if limits:
+        out += ["", "## Known limits", ""]
+        out += [f"- `{case.id}`: {case.limit}." for case in limits]
     out.append("")
     return "\n".join(out)
 
