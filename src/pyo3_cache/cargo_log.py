@@ -44,7 +44,8 @@ _KEYWORDS = re.compile(
     rb"Fresh|Dirty|Compiling|Checking|Documenting|Scraping|Finished|"
     # JSON messages other than these two (build-script-executed, compiler-message)
     # say nothing we use.
-    rb'"reason":"compiler-artifact"|"reason":"build-finished"|'
+    # Any JSON spacing: a message re-written by another tool has `"reason": "..."`.
+    rb'"reason":\s*"compiler-artifact"|"reason":\s*"build-finished"|'
     rb"fingerprint|could not compile|Running `"
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
