@@ -548,8 +548,6 @@ def _line_events(
         common = _COMMON_LINE.match(raw)
         if common is not None:
             stamp = common.group(1)
-            if stamp is not None:
-                stats.timestamped = True
             at = Where(stats.source, line_no, stamp.decode("ascii") if stamp else None)
             which = common.lastindex
             event: Event | None
@@ -584,24 +582,26 @@ def _line_events(
                     return
                 event = Running(at)
                 kind = "human"
+            if stamp is not None:
+                stats.timestamped = True
             stats.cargo_lines += 1
             stats.kinds.add(kind)
             out.append(event)
             return
-    if unchecked and _KEYWORDS.search(raw) is None:
-        return
+    original = raw
     stamp_text = None
     if raw[:1].isdigit():
         found = _GITHUB_STAMP_BYTES.match(raw)
         if found is not None:
-            stats.timestamped = True
             stamp_text = found.group(1).decode("ascii")
             raw = raw[found.end() :]
-    if _ESC in raw:
-        stats.ansi = True
+    ansi = _ESC in raw
+    if ansi:
         raw = _ANSI_BYTES.sub(b"", raw)
     at = Where(stats.source, line_no, stamp_text)
     undecodable = False
+    events: list[Event] = []
+    kinds: list[str] = []
     # `\r` redraws (cargo's progress bar, CRLF): each segment is a line of its own.
     for segment in raw.split(b"\r") if _CR in raw else (raw,):
         body = segment.lstrip()
@@ -627,11 +627,41 @@ def _line_events(
             if event is None:
                 continue
             kind = _kind_of(event)
-        stats.cargo_lines += 1
-        stats.kinds.add(kind)
-        out.append(event)
+        events.append(event)
+        kinds.append(kind)
+    # A line the keyword search would have skipped gives nothing, as in a
+    # checked scan.  An event names its keyword: test that one first.
+    if unchecked and (events or undecodable) and not _has_keyword(original, events):
+        return
     if undecodable:
         stats.undecodable_lines += 1
+    if events:
+        if stamp_text is not None:
+            stats.timestamped = True
+        if ansi:
+            stats.ansi = True
+        stats.cargo_lines += len(events)
+        stats.kinds.update(kinds)
+        out.extend(events)
+
+
+_KEYWORD_OF: dict[type, bytes] = {
+    Finished: b"Finished",
+    FingerprintLine: b"fingerprint",
+    BuildFailed: b"could not compile",
+    JsonArtifact: b'"reason":',
+    JsonBuildFinished: b'"reason":',
+}
+
+
+def _has_keyword(raw: bytes, events: list[Event]) -> bool:
+    """Whether ``_KEYWORDS`` finds something in ``raw``; quick when an event's
+    own keyword is there (the full search tries every keyword at every byte)."""
+    for event in events:
+        keyword = _KEYWORD_OF.get(type(event))
+        if keyword is not None and keyword in raw:
+            return True
+    return _KEYWORDS.search(raw) is not None
 
 
 def _kind_of(event: Event) -> str:
