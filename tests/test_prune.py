@@ -181,3 +181,46 @@ def test_orphaned_dependency_unit_is_dropped_when_members_are_known(tmp_path: Pa
     )
     report = prune_target(t.root)  # reads the members from Cargo.lock beside target/
     assert report.units_removed == ["release/dep-1111111111111111"]
+
+
+def test_orphaned_library_member_and_its_old_chain_go_after_a_lock_change(
+    tmp_path: Path,
+) -> None:
+    """jiter 0.19's layout: the cdylib member (jiter-python) builds on a library member
+    (jiter). After a lock change cargo rebuilds the cdylib in place, so the library's
+    old unit is left on top, holding the old dependency chain (seen as a cache that grew
+    from 49 to 59 MB in bench/ci_job.py)."""
+    t = Target(tmp_path / "target")
+    t.unit("dep", "1" * 16, "lib-dep", 101, used=OLD)  # dep 1.0
+    t.unit("lib", "a" * 16, "lib-lib", 201, deps=(101,), used=OLD)  # old library member
+    t.unit("dep", "2" * 16, "lib-dep", 102)  # dep 1.1
+    t.unit("lib", "b" * 16, "lib-lib", 202, deps=(102,))
+    t.unit("py", "c" * 16, "lib-py", 301, deps=(202,), outputs=(".d",))
+    (t.profile / "deps" / "libpy.so").write_bytes(b"so")
+    # Without Cargo.lock every top unit may be a member's: keep it (never a rebuild).
+    assert prune_target(t.root, dry_run=True).units_removed == []
+    (t.root.parent / "Cargo.lock").write_text(
+        'version = 4\n\n[[package]]\nname = "lib"\nversion = "0.1.0"\n\n'
+        '[[package]]\nname = "py"\nversion = "0.1.0"\n'
+    )
+    report = prune_target(t.root)
+    assert report.units_removed == ["release/dep-1111111111111111", "release/lib-aaaaaaaaaaaaaaaa"]
+    assert _names(t.profile / ".fingerprint") == [
+        "dep-2222222222222222",
+        "lib-bbbbbbbbbbbbbbbb",
+        "py-cccccccccccccccc",
+    ]
+
+
+def test_a_member_library_built_alone_after_the_cdylib_is_kept(tmp_path: Path) -> None:
+    """`cargo build -p lib` after the wheel build: its own top unit is the newest, kept."""
+    t = Target(tmp_path / "target")
+    t.unit("dep", "2" * 16, "lib-dep", 102, used=OLD)
+    t.unit("lib", "b" * 16, "lib-lib", 202, deps=(102,), used=OLD)  # the cdylib's
+    t.unit("py", "c" * 16, "lib-py", 301, deps=(202,), used=OLD, outputs=(".d",))
+    t.unit("lib", "d" * 16, "lib-lib", 203, deps=(102,))  # other features, built later
+    (t.root.parent / "Cargo.lock").write_text(
+        'version = 4\n\n[[package]]\nname = "lib"\nversion = "0.1.0"\n\n'
+        '[[package]]\nname = "py"\nversion = "0.1.0"\n'
+    )
+    assert prune_target(t.root).units_removed == []

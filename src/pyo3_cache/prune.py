@@ -197,8 +197,13 @@ def units_to_keep(
     unit of a dependency (nothing depends on it any more) is kept only if it
     is the most recently used unit of its package and kind: after a lock
     change the old ``pyo3`` unit is such an orphan, while the new one is
-    used by the member. Without ``members`` every top unit is treated as a
-    member's, which keeps more and never costs a rebuild.
+    used by the member. A member's top unit is an orphan too when a newer
+    unit of the same package and kind is one another unit builds on: in a
+    workspace whose cdylib member depends on a library member (jiter 0.19:
+    jiter-python on jiter), a lock change leaves the library's old unit on
+    top, holding its whole old dependency chain. Without ``members`` every
+    top unit is treated as a member's and kept, which keeps more and never
+    costs a rebuild.
     """
     units = list(units)
     by_print: dict[str, Unit] = {}
@@ -219,6 +224,11 @@ def units_to_keep(
     for unit in units:
         key = slot(unit)
         newest_any[key] = max(newest_any.get(key, 0), unit.last_used_ns)
+    newest_used: dict[tuple[str, tuple[str, ...], str], int] = {}
+    for unit in units:
+        if unit.path.name in depended_on:
+            key = slot(unit)
+            newest_used[key] = max(newest_used.get(key, 0), unit.last_used_ns)
     newest_top: dict[tuple[str, tuple[str, ...], str], Unit] = {}
     for unit in units:
         if unit.path.name in depended_on or not unit.kinds:
@@ -227,6 +237,8 @@ def units_to_keep(
         is_member = members is None or unit.package in members
         if not is_member and unit.last_used_ns < newest_any[key]:
             continue  # an orphan: a newer unit of this package is what builds use now
+        if members is not None and is_member and unit.last_used_ns < newest_used.get(key, 0):
+            continue  # an orphaned library member: a newer unit of it is built upon now
         best = newest_top.get(key)
         if best is None or unit.last_used_ns > best.last_used_ns:
             newest_top[key] = unit
