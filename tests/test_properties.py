@@ -446,3 +446,13 @@ def test_job_summary_is_inert_on_hostile_keys_changes_and_job_names(
     )
     text = summary_markdown(state, report, job)
     _check_markdown(text, [*reasons, value, key, job, *changes])
+
+
+def test_a_section_id_with_a_trailing_newline_is_made_safe() -> None:
+    """Found by tests/test_github.py's round-trip property: `$` matched before a newline."""
+    from pyo3_cache import github
+
+    section = github.make_section("0\n", "job", "report")
+    assert "\n" not in section.id
+    body = github.render_sticky_body([section])
+    assert github.parse_sticky_body(body) == [section]

@@ -699,7 +699,7 @@ def _end_marker(section_id: str) -> str:
 
 def section_id_for(key: str) -> str:
     """A marker-safe section id for any key (job, matrix JSON ...); stable for a key."""
-    if _SAFE_ID.match(key):
+    if _SAFE_ID.fullmatch(key):  # match() lets `$` accept a trailing newline
         return key
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-._")[:40] or "section"
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
