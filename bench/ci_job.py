@@ -502,8 +502,31 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n else "-"
 
 
+def headline(jobs: list[Job]) -> str:
+    """P1, P5, P6 per project: the warm no-change job and the saved entries' sizes."""
+    out = [
+        "| project | warm: crates compiled base / ours | warm: cargo time ratio "
+        "| warm: wall time ratio (P6: ≤ 0.5) | entry size ratio, cold / lock-bump (P5: ≤ 1.0) |",
+        "|---|---|---|---|---|",
+    ]
+    for project in dict.fromkeys(j.project for j in jobs):
+        b, o = _pair(jobs, project, "warm")
+        if b is None or o is None:
+            continue
+        sizes = []
+        for scenario in ("cold", "lock-bump"):
+            cb, co = _pair(jobs, project, scenario)
+            ok = cb and co and cb.saved_bytes and co.saved_bytes
+            sizes.append(ratio(co.saved_bytes, cb.saved_bytes) if ok else "-")  # type: ignore[union-attr]
+        out.append(
+            f"| {project} | {b.rebuilt} / {o.rebuilt} | {ratio(o.cargo_s, b.cargo_s)} "
+            f"| {ratio(o.wall_s, b.wall_s)} | {' / '.join(sizes)} |"
+        )
+    return "\n".join(out)
+
+
 def markdown(jobs: list[Job], meta: dict[str, Any]) -> str:
-    out = []
+    out = [headline(jobs), ""]
     for project in dict.fromkeys(j.project for j in jobs):
         out.append(f"**{project}** ({meta.get('projects', {}).get(project, '')})")
         out.append("")
@@ -521,13 +544,18 @@ def markdown(jobs: list[Job], meta: dict[str, Any]) -> str:
                 f"| {b.rebuilt} / {o.rebuilt} | {b.cargo_s:.1f} / {o.cargo_s:.2f} "
                 f"| {ratio(o.cargo_s, b.cargo_s)} | {b.restore} / {o.restore} | {o.root_cause} |"
             )
-        b, o = _pair(jobs, project, "cold")
-        if b and o and b.saved_bytes and o.saved_bytes:
-            out.append("")
-            out.append(
-                f"Cache entry saved by the cold job: baseline {_mb(b.saved_bytes)}, ours "
-                f"{_mb(o.saved_bytes)} (ratio {ratio(o.saved_bytes, b.saved_bytes)})."
-            )
+        out.append("")
+        for scenario in ("cold", "lock-bump"):
+            b, o = _pair(jobs, project, scenario)
+            if b and o and b.saved_bytes and o.saved_bytes:
+                out.append(
+                    f"Cache entry saved by the {scenario} job: rust-cache flow "
+                    f"{_mb(b.saved_bytes)}, ours {_mb(o.saved_bytes)} "
+                    f"(ratio {ratio(o.saved_bytes, b.saved_bytes)})."
+                )
+        changes = {j.scenario: j.note for j in jobs if j.project == project and j.note}
+        if changes:
+            out.append("Changes: " + "; ".join(f"{k}: {v}" for k, v in changes.items()) + ".")
         out.append("")
     return "\n".join(out)
 
@@ -545,7 +573,7 @@ def plot(jobs: list[Job], folder: Path) -> list[Path]:
         ("rebuilt", "crates compiled", "ci-job-crates-compiled.png"),
     ):
         fig, axes = plt.subplots(
-            1, len(projects), figsize=(3.4 * len(projects), 2.9), squeeze=False
+            1, len(projects), figsize=(3.3 * len(projects), 2.8), squeeze=False
         )
         for ax, project in zip(axes[0], projects):
             scenarios = list(dict.fromkeys(j.scenario for j in jobs if j.project == project))
@@ -572,11 +600,12 @@ def plot(jobs: list[Job], folder: Path) -> list[Path]:
             ax.set_xticklabels(scenarios, rotation=35, ha="right", fontsize=7)
             ax.tick_params(axis="y", labelsize=7)
             ax.set_ylabel(label, fontsize=8)
-        axes[0][0].legend(fontsize=7, frameon=False)
-        fig.tight_layout()
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 0.9))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
-        fig.savefig(path, dpi=72)
+        fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
     return written
