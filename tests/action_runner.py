@@ -21,6 +21,7 @@ by skipping a step it did not understand.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -261,7 +262,17 @@ class LocalActionsCache:
         return self.root / (key.replace("/", "%2F") + ".tar")
 
     def _paths(self, spec: str) -> list[Path]:
-        return [Path(os.path.expanduser(p.strip())) for p in spec.splitlines() if p.strip()]
+        """Lines of `path:`, with ~ and the glob patterns actions/cache accepts expanded."""
+        out: list[Path] = []
+        for line in spec.splitlines():
+            path = Path(os.path.expanduser(line.strip()))
+            if not line.strip():
+                continue
+            if any(ch in str(path) for ch in "*?["):
+                out += [Path(p) for p in sorted(glob.glob(str(path)))]
+            else:
+                out.append(path)
+        return out
 
     def restore(self, with_: dict[str, str]) -> dict[str, str]:
         if self.fail or self.fail_restore:
@@ -310,16 +321,24 @@ class LocalActionsCache:
 
     @staticmethod
     def _add(tar: tarfile.TarFile, path: Path) -> None:
-        for folder, dirs, files in os.walk(path):
-            for name in sorted(dirs) + sorted(files):
-                full = Path(folder) / name
-                info = tar.gettarinfo(str(full), arcname=str(full).lstrip("/"))
-                info.pax_headers = {"pyo3cache.mtime_ns": str(full.lstat().st_mtime_ns)}
-                if info.isfile():
-                    with full.open("rb") as handle:
-                        tar.addfile(info, handle)
-                else:
-                    tar.addfile(info)
+        """A file, or a tree, with exact mtimes in a PAX record (as the real tar keeps them)."""
+        members = (
+            [path]
+            if not path.is_dir()
+            else [
+                Path(folder) / name
+                for folder, dirs, files in os.walk(path)
+                for name in sorted(dirs) + sorted(files)
+            ]
+        )
+        for full in members:
+            info = tar.gettarinfo(str(full), arcname=str(full).lstrip("/"))
+            info.pax_headers = {"pyo3cache.mtime_ns": str(full.lstat().st_mtime_ns)}
+            if info.isfile():
+                with full.open("rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
 
 
 @dataclass

@@ -14,12 +14,10 @@ a warning section by default, a failed job with `audit-bytecode: error`.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -35,29 +33,6 @@ BUILD = "uv build --wheel --out-dir dist"
 # What the user's workflow says for its build step.
 BUILD_IF = "steps.pyo3.outputs.wheel-hit != 'true'"
 COMPILING = ("build", "rustc", "check", "test")
-
-
-class GlobActionsCache(LocalActionsCache):
-    """The harness's actions/cache, with the glob patterns actions/cache accepts in `path`."""
-
-    def _paths(self, spec: str) -> list[Path]:
-        out: list[Path] = []
-        for path in super()._paths(spec):
-            if any(ch in str(path) for ch in "*?["):
-                out += [Path(p) for p in sorted(glob.glob(str(path)))]
-            else:
-                out.append(path)
-        return out
-
-    @staticmethod
-    def _add(tar: tarfile.TarFile, path: Path) -> None:
-        if not path.is_file():
-            LocalActionsCache._add(tar, path)
-            return
-        info = tar.gettarinfo(str(path), arcname=str(path).lstrip("/"))
-        info.pax_headers = {"pyo3cache.mtime_ns": str(path.lstat().st_mtime_ns)}
-        with path.open("rb") as handle:
-            tar.addfile(info, handle)
 
 
 def _cargo_spy(bindir: Path) -> Path:
@@ -107,7 +82,7 @@ def test_test_only_change_restores_the_wheel_and_skips_cargo(
     warm_example: WarmExample, warm_example_base: tuple[Path, Path], tmp_path: Path
 ) -> None:
     root = tmp_path / "runner"
-    cache = GlobActionsCache(root / "actions-cache")
+    cache = LocalActionsCache(root / "actions-cache")
     project = warm_example.path
 
     # Job 1: a miss; the build runs and the save action stores the wheel.
@@ -190,7 +165,7 @@ def test_test_only_change_restores_the_wheel_and_skips_cargo(
 
 def _audit_job(project: Path, root: Path) -> Job:
     """A job whose pyo3-cache action ran earlier (its env), so only the save action runs here."""
-    job = _job(project, root, 1, GlobActionsCache(root / "actions-cache"))
+    job = _job(project, root, 1, LocalActionsCache(root / "actions-cache"))
     job.env.update(PYO3_CACHE_PYTHON=sys.executable, PYO3_CACHE_DIST=str(project / "dist"))
     return job
 
