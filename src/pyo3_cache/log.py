@@ -20,23 +20,26 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def warn(message: str) -> None:
+def _annotate(command: str, local_prefix: str, message: str) -> None:
+    """``::command title=pyo3-cache::...`` on GitHub; ``pyo3-cache: <prefix>...`` elsewhere."""
     text = _one_line(message)
     if in_github_actions():
-        print(f"::warning title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
+        print(f"::{command} title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
     else:
-        print(f"{PROG}: warning: {text}", file=sys.stderr, flush=True)
+        print(f"{PROG}: {local_prefix}{text}", file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    _annotate("warning", "warning: ", message)
 
 
 def notice(message: str) -> None:
-    text = _one_line(message)
-    if in_github_actions():
-        print(f"::notice title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
-    else:
-        print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+    _annotate("notice", "", message)
 
 
 def error(message: str) -> None:
+    # The plain line is printed on GitHub too: it is the one line a user's
+    # script (or a test) reads on stderr, next to the annotation.
     text = _one_line(message)
     if in_github_actions():
         print(f"::error title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
