@@ -502,6 +502,16 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n else "-"
 
 
+def _both(b: Job | None, o: Job | None, attr: str, spec: str) -> str:
+    """ "baseline / ours" of one attribute, "-" for a flow that did not run."""
+    cells = [format(getattr(j, attr), spec) if j else "-" for j in (b, o)]
+    return " / ".join(cells)
+
+
+def _rate(b: Job | None, o: Job | None, attr: str) -> str:
+    return ratio(getattr(o, attr), getattr(b, attr)) if b and o else "-"
+
+
 def headline(jobs: list[Job]) -> str:
     """P1, P5, P6 per project: the warm no-change job and the saved entries' sizes."""
     out = [
@@ -537,12 +547,11 @@ def markdown(jobs: list[Job], meta: dict[str, Any]) -> str:
         out.append("|---|---|---|---|---|---|---|---|")
         for scenario in dict.fromkeys(j.scenario for j in jobs if j.project == project):
             b, o = _pair(jobs, project, scenario)
-            if b is None or o is None:
-                continue
             out.append(
-                f"| {scenario} | {b.wall_s:.1f} / {o.wall_s:.1f} | {ratio(o.wall_s, b.wall_s)} "
-                f"| {b.rebuilt} / {o.rebuilt} | {b.cargo_s:.1f} / {o.cargo_s:.2f} "
-                f"| {ratio(o.cargo_s, b.cargo_s)} | {b.restore} / {o.restore} | {o.root_cause} |"
+                f"| {scenario} | {_both(b, o, 'wall_s', '.1f')} | {_rate(b, o, 'wall_s')} "
+                f"| {_both(b, o, 'rebuilt', 'd')} | {_both(b, o, 'cargo_s', '.2f')} "
+                f"| {_rate(b, o, 'cargo_s')} | {_both(b, o, 'restore', 's')} "
+                f"| {o.root_cause if o else '-'} |"
             )
         out.append("")
         for scenario in ("cold", "lock-bump"):
