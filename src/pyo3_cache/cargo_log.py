@@ -542,8 +542,9 @@ def _line_events(
     keyword yet; the recognised kinds hold one, the others are searched here,
     so a line gives the same events either way.
     """
-    # `int in bytes` is a memchr; `bytes in bytes` first tries the int
-    # conversion and pays for the TypeError (CPython 3.11).
+    # `int in bytes` is a memchr; `bytes in bytes` first tries to read its
+    # operand as an int and pays for the TypeError (CPython 3.11), so bytes
+    # are searched with find() in this module.
     if _ESC not in raw and _CR not in raw:
         common = _COMMON_LINE.match(raw)
         if common is not None:
@@ -578,7 +579,12 @@ def _line_events(
                 # cargo runs rustc or a build script; other tools (uv) say "Running" too.
                 start = common.start(7)
                 head = raw[start : start + 400]
-                if not (b"rustc " in head or b"build-script-" in head or b"build_script_" in head):
+                # find(), not `in`: see _ESC above.
+                if (
+                    head.find(b"rustc ") == -1
+                    and head.find(b"build-script-") == -1
+                    and head.find(b"build_script_") == -1
+                ):
                     return
                 event = Running(at)
                 kind = "human"
@@ -659,7 +665,7 @@ def _has_keyword(raw: bytes, events: list[Event]) -> bool:
     own keyword is there (the full search tries every keyword at every byte)."""
     for event in events:
         keyword = _KEYWORD_OF.get(type(event))
-        if keyword is not None and keyword in raw:
+        if keyword is not None and raw.find(keyword) != -1:
             return True
     return _KEYWORDS.search(raw) is not None
 

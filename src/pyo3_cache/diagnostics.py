@@ -22,6 +22,7 @@ changed``, ``the dependency foo was rebuilt`` without backticks) and the
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -982,15 +983,34 @@ def _resolve_roots(units: dict[str, Unit]) -> None:
         unit.root_cause = root
 
 
+_NEW_BECAUSE = (
+    (TOOLCHAIN, "the toolchain changed"),
+    (FEATURES, "the features changed"),
+    (RUSTFLAGS, "the rustflags changed"),
+    (PROFILE, "the profile changed"),
+    (TARGET, "the target changed"),
+)
+
+
 def _new_reason(inv_roots: list[Unit], has_fresh: bool) -> tuple[str, str, str]:
-    for kind, what in (
-        (TOOLCHAIN, "the toolchain changed"),
-        (FEATURES, "the features changed"),
-        (RUSTFLAGS, "the rustflags changed"),
-        (PROFILE, "the profile changed"),
-        (TARGET, "the target changed"),
-    ):
-        if any(u.kind == kind for u in inv_roots):
+    kinds = {u.kind for u in inv_roots}
+    for kind, _ in _NEW_BECAUSE:
+        if kind in kinds:
+            return _new_reason_of(kind, has_fresh)
+    return _new_reason_of(None, has_fresh)
+
+
+@functools.cache
+def _json_new_reason(kind: str) -> tuple[str, str, str]:
+    reason = f"the {kind} differ from an earlier build in this log"
+    return kind, reason, hint_for(Reason(reason, kind))
+
+
+@functools.cache
+def _new_reason_of(root_kind: str | None, has_fresh: bool) -> tuple[str, str, str]:
+    """(kind, reason, hint) of new units beside a root cause of ``root_kind``."""
+    for kind, what in _NEW_BECAUSE:
+        if kind == root_kind:
             reason = f"{what}: each flag or feature set is a separate build of its own"
             return kind, reason, hint_for(Reason(what, kind))
     if has_fresh:
@@ -1011,6 +1031,11 @@ def _new_reason(inv_roots: list[Unit], has_fresh: bool) -> tuple[str, str, str]:
     )
 
 
+# Stands for a fresh unit where cascades are followed: a cascade that reaches
+# it has no rebuilt root there.
+_FRESH = Unit(0, "", "", "fresh")
+
+
 class _Finisher:
     """Turns each closed invocation into units, causes and groups, then drops it.
 
@@ -1023,7 +1048,9 @@ class _Finisher:
     def __init__(self) -> None:
         self.invocations: list[Invocation] = []
         self.settled_units: list[Unit] = []  # rebuilt/new units of older invocations
-        self.recent: deque[list[Unit]] = deque()  # all units of the last invocations
+        # The last invocations: (number, rows in cargo's order, fresh rows).  A
+        # fresh unit stays an _Acc until the report lists it, if it ever does.
+        self.recent: deque[tuple[int, list[Unit | _Acc], int]] = deque()
         self.units_truncated = 0
         self.counts = {"fresh": 0, "rebuilt": 0, "new": 0}
         self.causes: dict[tuple[str, str, str, str], RootCause] = {}
@@ -1036,10 +1063,11 @@ class _Finisher:
 
     def add(self, inv: _Inv) -> None:
         number = len(self.invocations) + 1
-        units: dict[str, Unit] = {}
-        inv_units: list[Unit] = []
+        rows: list[Unit | _Acc] = []
+        inv_units: list[Unit] = []  # the rebuilt and new ones
         fresh = rebuilt = new = 0
         history = self.history
+        intern = sys.intern
         for acc in inv.units.values():
             if acc.compiled or acc.dirty is not None or acc.fp_reasons or acc.json_stale:
                 stale = True
@@ -1047,18 +1075,20 @@ class _Finisher:
                 stale = False
             elif acc.fresh or acc.json_fresh:
                 # The common case, kept short: a unit reused from the cache.
-                unit = Unit(
-                    number, acc.package, acc.version, "fresh", None, None, None, acc.source_path
-                )
                 fresh += 1
                 if acc.features is not None:
                     history[(acc.package, acc.version)] = acc
-                units.setdefault(unit.package, unit)
-                inv_units.append(unit)
+                rows.append(acc)
                 continue
             else:
                 continue
-            unit = Unit(number, acc.package, acc.version, "fresh", source_path=acc.source_path)
+            unit = Unit(
+                number,
+                intern(acc.package),
+                intern(acc.version),
+                "fresh",
+                source_path=intern(acc.source_path) if acc.source_path else None,
+            )
             reason = _pick_reason(acc)
             if reason is not None:
                 unit.status = "rebuilt"
@@ -1082,12 +1112,11 @@ class _Finisher:
                 new += 1
             if acc.features is not None:
                 history[(acc.package, acc.version)] = acc
-            # Two versions of one package: key by name for cascades (cargo names packages).
-            units.setdefault(unit.package, unit)
+            rows.append(unit)
             inv_units.append(unit)
         if rebuilt or new:
-            self._explain(number, units, inv_units, fresh > 0)
-        self._keep(inv_units)
+            self._explain(number, rows, inv_units, fresh > 0)
+        self._keep(number, rows, fresh)
         counts = self.counts
         counts["fresh"] += fresh
         counts["rebuilt"] += rebuilt
@@ -1120,21 +1149,25 @@ class _Finisher:
                 self.time_lost += seconds
                 self.basis = "cargo" if self.basis in (None, "cargo") else "mixed"
 
-    def _keep(self, inv_units: list[Unit]) -> None:
+    def _keep(self, number: int, rows: list[Unit | _Acc], fresh: int) -> None:
         """Keep this invocation's units; drop fresh ones of invocations that fall
         out of the window of the last ``FRESH_UNITS_INVOCATIONS``."""
-        self.recent.append(inv_units)
+        self.recent.append((number, rows, fresh))
         while len(self.recent) > FRESH_UNITS_INVOCATIONS:
-            for unit in self.recent.popleft():
-                if unit.status == "fresh":
-                    self.units_truncated += 1
-                else:
-                    self.settled_units.append(unit)
+            _, old_rows, old_fresh = self.recent.popleft()
+            self.units_truncated += old_fresh
+            if old_fresh < len(old_rows):
+                self.settled_units.extend(r for r in old_rows if isinstance(r, Unit))
 
     def _explain(
-        self, number: int, units: dict[str, Unit], inv_units: list[Unit], has_fresh: bool
+        self, number: int, rows: list[Unit | _Acc], inv_units: list[Unit], has_fresh: bool
     ) -> None:
         """Root causes, cascades and groups of new units of one invocation."""
+        # Two versions of one package: key by name for cascades (cargo names
+        # packages); the first one wins, fresh or not.
+        units: dict[str, Unit] = {}
+        for row in rows:
+            units.setdefault(row.package, row if isinstance(row, Unit) else _FRESH)
         _resolve_roots(units)
         roots = [u for u in inv_units if u.status == "rebuilt" and u.kind != CASCADE and u.reason]
         new_units = [u for u in inv_units if u.status == "new"]
@@ -1142,11 +1175,7 @@ class _Finisher:
             kind, new_reason, hint = _new_reason(roots, has_fresh)
             for u in new_units:
                 if u.kind in (FEATURES, PROFILE):  # from JSON self.history
-                    g_kind, g_reason = (
-                        u.kind,
-                        f"the {u.kind} differ from an earlier build in this log",
-                    )
-                    g_hint = hint_for(Reason(g_reason, u.kind))
+                    g_kind, g_reason, g_hint = _json_new_reason(u.kind)
                 else:
                     g_kind, g_reason, g_hint = kind, new_reason, hint
                 u.reason = u.reason or g_reason
@@ -1160,17 +1189,17 @@ class _Finisher:
                 if not group.invocations or group.invocations[-1] != number:
                     group.invocations.append(number)
         for u in roots:
-            reason = Reason(
-                u.reason or "",
-                u.kind or UNKNOWN,
-                variable=_variable_of(u),
-                file=_file_of(u),
-                old_value=u.old_value,
-                new_value=u.new_value,
-            )
-            key = (u.package, u.version, reason.kind, reason.text)
+            key = (u.package, u.version, u.kind or UNKNOWN, u.reason or "")
             cause = self.causes.get(key)
             if cause is None:
+                reason = Reason(
+                    u.reason or "",
+                    u.kind or UNKNOWN,
+                    variable=_variable_of(u),
+                    file=_file_of(u),
+                    old_value=u.old_value,
+                    new_value=u.new_value,
+                )
                 cause = self.causes[key] = RootCause(
                     u.package,
                     u.version,
@@ -1191,8 +1220,14 @@ class _Finisher:
 
     def report(self) -> RecompileReport:
         units = list(self.settled_units)
-        for recent in self.recent:
-            units.extend(recent)
+        for number, rows, _ in self.recent:
+            for row in rows:
+                if isinstance(row, Unit):
+                    units.append(row)
+                else:
+                    units.append(
+                        Unit(number, row.package, row.version, "fresh", source_path=row.source_path)
+                    )
         return RecompileReport(
             invocations=self.invocations,
             units=units,
