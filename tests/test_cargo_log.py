@@ -200,3 +200,89 @@ def test_one_gigabyte_line_is_skipped_with_bounded_memory() -> None:
         ("pyo3", "the rustflags changed")
     ]
     assert stats.cut_lines == 1 and stats.bytes > 1 << 30
+
+
+def _fixture_lines() -> list[bytes]:
+    lines: list[bytes] = []
+    for name in sorted(FIXTURES.glob("*/*.log")):
+        lines += name.read_bytes().splitlines(True)[1:]
+    return lines
+
+
+# Lines a keyword search skips or a fast path must leave to parse_line.
+TRICKY = [
+    b"2026-11-26T10:00:00.5Z Compiling 'foo.py'...\n",  # keyword, no cargo line
+    b"2026-11-26T10:00:00.5Z \x1b[1m\x1b[32m   Compiling\x1b[0m pyo3 v0.30.1\r\n",
+    b"2026-11-26T10:00:00.5Z Fre\x1b[0msh not-a-keyword v1.0.0\n",  # parses, no keyword
+    b"\xff\xfe not utf-8 Dirty x v1.0.0: forced\n",
+    b"hello world\n",
+    b'{"reason": "compiler-artifact", "package_id": "spaced 1.0.0 (registry+x)", '
+    b'"target": {"kind": ["lib"]}, "fresh": true}\n',
+    b"    Running `maturin pep517 build-wheel`\n",  # uv's Running, not cargo's
+]
+
+
+def test_dense_blocks_give_the_same_events_and_stats_as_a_keyword_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing but cargo lines: after the first block, blocks are split into
+    # lines and each line goes to the fast paths unchecked.
+    lines = _fixture_lines() * 4
+    for i, tricky in enumerate(TRICKY * 20):
+        lines.insert((i + 1) * 25, tricky)
+    data = b"".join(lines)
+    monkeypatch.setattr(cargo_log, "CHUNK_BYTES", 16 * 1024)
+    seen: list[bool] = []
+    scan = cargo_log._BlockScanner.scan
+
+    def spy(self: cargo_log._BlockScanner, block: bytes, first_line: int) -> list[Event]:
+        seen.append(self.dense)
+        return scan(self, block, first_line)
+
+    monkeypatch.setattr(cargo_log._BlockScanner, "scan", spy)
+    dense, dense_stats = events(data)
+    assert any(seen) and not all(seen)
+
+    def sparse(self: cargo_log._BlockScanner, block: bytes, first_line: int) -> list[Event]:
+        self.dense = False
+        found = scan(self, block, first_line)
+        self.dense = False
+        return found
+
+    monkeypatch.setattr(cargo_log._BlockScanner, "scan", sparse)
+    checked, checked_stats = events(data)
+    assert dense == checked
+    assert dense_stats == checked_stats
+    assert checked_stats.lines == data.count(b"\n")
+
+
+def test_artifact_fast_path_reads_what_json_loads_reads() -> None:
+    at = cargo_log.Where("test", 1)
+    artifacts = [ln.strip() for ln in _fixture_lines() if b'"compiler-artifact"' in ln]
+    assert len(artifacts) > 50
+    for line in artifacts:
+        body = line[line.index(b"{") :]
+        fast = cargo_log._artifact_fast(body, 0, at)
+        assert fast is not None
+        assert fast == cargo_log._json_event(body.decode(), at)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # An escaped quote in a path, keys in another order, a nested profile value.
+        b'{"reason":"compiler-artifact","package_id":"a 1.0.0 (x)","manifest_path":"C:\\\\a\\"b",'
+        b'"target":{"kind":["lib"],"name":"a"},"profile":{"opt_level":"0"},"features":[],'
+        b'"filenames":[],"executable":null,"fresh":false}',
+        b'{"reason":"compiler-artifact","package_id":"a 1.0.0 (x)","fresh":false,'
+        b'"target":{"kind":["lib"]},"profile":{"opt_level":"0"},"features":["f"]}',
+        b'{"reason":"compiler-artifact","package_id":"a 1.0.0 (x)","manifest_path":"m",'
+        b'"target":{"kind":["lib"],"name":"a"},"profile":{"opt_level":"0","x":{"y":1}},'
+        b'"features":[],"filenames":[],"executable":null,"fresh":false}',
+    ],
+)
+def test_artifacts_the_fast_path_does_not_know_go_through_json(line: bytes) -> None:
+    (event,), _ = events(line + b"\n")
+    assert isinstance(event, JsonArtifact)
+    assert (event.package, event.version, event.fresh) == ("a", "1.0.0", False)
+    assert event == cargo_log._json_event(line.decode(), event.at)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache import explain_recompiles
+from pyo3_cache import diagnostics, explain_recompiles
 from pyo3_cache.diagnostics import (
     BUILD_SCRIPT,
     CASCADE,
@@ -349,3 +349,55 @@ def test_member_build_script_without_rerun_if_changed_is_named_with_its_fix() ->
     assert "Python file" in cause.hint
     # A registry package keeps the general classification (no package folder of yours).
     assert classify_reason("the precalculated components changed").kind == DEPENDENCIES
+
+
+def _body(name: str) -> str:
+    return "".join((FIXTURES / name).read_text().splitlines(True)[1:])
+
+
+def test_long_log_lists_every_rebuilt_unit_but_fresh_ones_of_the_last_invocations_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(diagnostics, "FRESH_UNITS_INVOCATIONS", 2)
+    # 5 invocations: rebuild (3 rebuilt + 11 fresh), no-op (14 fresh) x 2, rebuild, no-op.
+    log = "".join(
+        _body(n)
+        for n in (
+            "human/pyo3-python-changed.log",
+            "human/noop.log",
+            "human/noop.log",
+            "human/pyo3-python-changed.log",
+            "human/noop.log",
+        )
+    )
+    report = explain_recompiles(io.BytesIO(log.encode()))
+    assert len(report.invocations) == 5
+    assert report.counts == {"fresh": 11 + 14 + 14 + 11 + 14, "rebuilt": 6, "new": 0}
+    rebuilt = [(u.invocation, u.package) for u in report.units if u.status == "rebuilt"]
+    assert sorted(rebuilt) == sorted(
+        (i, p) for i in (1, 4) for p in ("pyo3-ffi", "pyo3", "hello-pyo3")
+    )
+    fresh_in = {u.invocation for u in report.units if u.status == "fresh"}
+    assert fresh_in == {4, 5}
+    assert report.units_truncated == 11 + 14 + 14
+    assert [u.invocation for u in report.units] == sorted(u.invocation for u in report.units)
+    (cause,) = report.root_causes
+    assert cause.invocations == [1, 4] and report.cascade_size(cause) == 6
+    assert report.headline == "6 crates rebuilt because PYO3_PYTHON changed"
+    data = report.to_json()
+    assert data["units_truncated"] == 39 and data["counts"]["fresh"] == 64
+
+
+def test_short_log_lists_every_unit() -> None:
+    report = _report("human/noop.log", "human/pyo3-python-changed.log")
+    assert report.units_truncated == 0
+    assert len(report.units) == sum(report.counts.values()) == 28
+
+
+def test_fresh_units_of_the_window_keep_their_cargo_order() -> None:
+    report = _report("human/pyo3-python-changed.log")
+    body = _body("human/pyo3-python-changed.log")
+    statuses = [
+        line.split()[1] for line in body.splitlines() if line.split()[:1] in (["Fresh"], ["Dirty"])
+    ]
+    assert [u.package for u in report.units] == statuses

@@ -138,3 +138,18 @@ def test_bad_inputs_never_traceback(tmp_path: Path) -> None:
             assert "Traceback" not in result.stderr and result.stdout
     empty = run_cli("explain", str(tmp_path / "empty.log"))
     assert "No cargo output found" in empty.stdout and "is empty" in empty.stdout
+
+
+def test_json_says_how_many_fresh_units_it_does_not_list() -> None:
+    result = run_cli("explain", "--format", "json", PYO3_LOG, PYO3_LOG)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["units_truncated"] == 0
+    assert data["invocations"] == 2 and len(data["units"]) == 28
+    assert {k for u in data["units"] for k in u} >= {
+        "package",
+        "version",
+        "status",
+        "reason",
+        "root_cause",
+    }
