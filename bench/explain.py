@@ -3,14 +3,20 @@
 Generates GitHub-style logs (timestamp prefix on every line) from the recorded
 fixtures (verbose cargo output with long `Running` lines, JSON messages,
 CARGO_LOG fingerprint lines): "typical" mixes in 9x as much other CI output,
-"dense" is cargo output only.  Measured side by side in one run:
+"dense" is cargo output only.  Measured side by side in one run, each
+`--runs` times (median reported; the CPU is shared, so the child's CPU time
+is reported too):
 
 * `grep -c Dirty` on the file (the floor: a C scan that understands nothing);
-* `explain_recompiles` on the file, in a child process, with its peak RSS;
-* the same on a log half the size: memory grows with the units the report
-  holds (one per package and cargo invocation), not with the bytes read.
+* `explain_recompiles` on the file, in a child process: wall time, CPU time
+  (user + system) and peak RSS;
+* the same on a log half the size: memory grows only with what the report
+  must list (rebuilt and new units, one record per invocation), not with the
+  bytes read.
 
-Usage: .venv/bin/python bench/explain.py [--size 200]
+Usage: .venv/bin/python bench/explain.py [--size 200] [--runs 3] [--src DIR]
+(--src: measure another source tree, e.g. an older commit unpacked with
+`git archive <commit> src | tar -x -C /tmp/old`, then --src /tmp/old/src)
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,11 +37,12 @@ FIXTURES = REPO / "tests" / "fixtures" / "cargo-logs"
 CHILD = """
 import resource, sys, time
 from pyo3_cache import explain_recompiles
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 report = explain_recompiles(sys.argv[1])
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(seconds, peak_kib, len(report.invocations), report.counts["rebuilt"])
+invocations = getattr(report, "invocation_count", 0) or len(report.invocations)
+print(seconds, cpu, peak_kib, invocations, report.counts["rebuilt"])
 """
 
 
@@ -65,11 +73,13 @@ def _cargo_block() -> bytes:
 def generate(path: Path, size_mb: int, filler_per_cargo_byte: int) -> int:
     """Repeat the recorded cargo output, with `filler_per_cargo_byte` x as much other output."""
     block = _cargo_block()
-    filler_lines = []
+    filler_lines: list[bytes] = []
+    filler_bytes = 0
     i = 0
-    while sum(map(len, filler_lines)) < len(block) * filler_per_cargo_byte:
+    while filler_bytes < len(block) * filler_per_cargo_byte:
         line = FILLER[i % len(FILLER)].format(i=i)
         filler_lines.append(f"2026-11-26T10:00:01.{i % 10_000_000:07d}Z {line}\n".encode())
+        filler_bytes += len(filler_lines[-1])
         i += 1
     unit = b"".join(filler_lines) + block
     target = size_mb * 1024 * 1024
@@ -81,34 +91,60 @@ def generate(path: Path, size_mb: int, filler_per_cargo_byte: int) -> int:
     return written
 
 
-def run_explain(path: Path) -> tuple[float, int, int, int]:
+class Run:
+    def __init__(self, line: str) -> None:
+        out = line.split()
+        self.seconds, self.cpu = float(out[0]), float(out[1])
+        self.peak_mib = int(out[2]) / 1024
+        self.invocations, self.rebuilt = int(out[3]), int(out[4])
+
+
+def run_explain(path: Path, src: Path) -> Run:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(path)],
         capture_output=True,
         text=True,
         check=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO / "src")),
-    ).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2]), int(out[3])
+        env=dict(os.environ, PYTHONPATH=str(src)),
+    ).stdout
+    return Run(out)
 
 
-def measure(tmp: Path, label: str, size_mb: int, filler: int) -> None:
+def time_grep(path: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    grep = subprocess.run(["grep", "-c", "Dirty", str(path)], capture_output=True, text=True)
+    return time.perf_counter() - start, grep.stdout.strip()
+
+
+def measure(tmp: Path, label: str, size_mb: int, filler: int, runs: int, src: Path) -> None:
     big, half = tmp / f"{label}.log", tmp / f"{label}-half.log"
     size = generate(big, size_mb, filler)
     half_size = generate(half, max(1, size_mb // 2), filler)
     mb = size / 1e6
-    start = time.perf_counter()
-    grep = subprocess.run(["grep", "-c", "Dirty", str(big)], capture_output=True, text=True)
-    grep_s = time.perf_counter() - start
-    seconds, peak_kib, invocations, rebuilt = run_explain(big)
-    half_seconds, half_peak_kib, half_inv, _ = run_explain(half)
-    print(f"[{label}] {mb:.0f} MB, {invocations} cargo invocations, {rebuilt} rebuilt units")
-    print(f"  grep -c Dirty: {grep_s:.2f} s ({mb / grep_s:.0f} MB/s), {grep.stdout.strip()} lines")
-    rate, peak = mb / seconds, peak_kib / 1024
-    print(f"  explain:       {seconds:.2f} s ({rate:.1f} MB/s), peak RSS {peak:.0f} MiB")
+    greps, fulls, halves = [], [], []
+    for _ in range(runs):  # interleaved, so a busy moment hits all three alike
+        greps.append(time_grep(big))
+        fulls.append(run_explain(big, src))
+        halves.append(run_explain(half, src))
+    grep_s = statistics.median(g[0] for g in greps)
+    seconds = statistics.median(r.seconds for r in fulls)
+    cpu = statistics.median(r.cpu for r in fulls)
+    peak = max(r.peak_mib for r in fulls)
+    half_seconds = statistics.median(r.seconds for r in halves)
+    half_peak = max(r.peak_mib for r in halves)
+    first = fulls[0]
     print(
-        f"  explain on {half_size / 1e6:.0f} MB ({half_inv} invocations): {half_seconds:.2f} s, "
-        f"peak RSS {half_peak_kib / 1024:.0f} MiB"
+        f"[{label}] {mb:.0f} MB, {first.invocations} cargo invocations, "
+        f"{first.rebuilt} rebuilt units (median of {runs} runs)"
+    )
+    print(f"  grep -c Dirty: {grep_s:.2f} s ({mb / grep_s:.0f} MB/s), {greps[0][1]} lines")
+    print(
+        f"  explain:       {seconds:.2f} s ({mb / seconds:.1f} MB/s), CPU {cpu:.2f} s "
+        f"({mb / cpu:.1f} MB/s), peak RSS {peak:.0f} MiB"
+    )
+    print(
+        f"  explain on {half_size / 1e6:.0f} MB ({halves[0].invocations} invocations): "
+        f"{half_seconds:.2f} s, peak RSS {half_peak:.0f} MiB"
     )
     print(f"  ratio explain/grep time: {seconds / grep_s:.0f}x")
     big.unlink()
@@ -118,12 +154,16 @@ def measure(tmp: Path, label: str, size_mb: int, filler: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=200, help="log size in MB (default 200)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument(
+        "--src", type=Path, default=REPO / "src", help="source tree to measure (default: ours)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         # typical: a CI job log where cargo's lines are ~1 byte in 10 (tests, warnings, pip...)
-        measure(Path(tmp), "typical", args.size, 9)
+        measure(Path(tmp), "typical", args.size, 9, args.runs, args.src)
         # dense: nothing but cargo output (verbose, JSON and CARGO_LOG fixtures back to back)
-        measure(Path(tmp), "dense", args.size, 0)
+        measure(Path(tmp), "dense", args.size, 0, args.runs, args.src)
     print(
         f"(bench driver peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)"
     )

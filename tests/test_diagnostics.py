@@ -371,7 +371,10 @@ def test_long_log_lists_every_rebuilt_unit_but_fresh_ones_of_the_last_invocation
         )
     )
     report = explain_recompiles(io.BytesIO(log.encode()))
-    assert len(report.invocations) == 5
+    assert report.invocation_count == 5 and report.number_of_invocations == 5
+    # No-op invocations 2 and 3 are counted, not listed.
+    assert [i.index for i in report.invocations] == [1, 4, 5]
+    assert report.invocations_truncated == 2
     assert report.counts == {"fresh": 11 + 14 + 14 + 11 + 14, "rebuilt": 6, "new": 0}
     rebuilt = [(u.invocation, u.package) for u in report.units if u.status == "rebuilt"]
     assert sorted(rebuilt) == sorted(
@@ -386,6 +389,7 @@ def test_long_log_lists_every_rebuilt_unit_but_fresh_ones_of_the_last_invocation
     assert report.headline == "6 crates rebuilt because PYO3_PYTHON changed"
     data = report.to_json()
     assert data["units_truncated"] == 39 and data["counts"]["fresh"] == 64
+    assert data["invocations"] == 5 and data["invocations_truncated"] == 2
 
 
 def test_short_log_lists_every_unit() -> None:

@@ -453,10 +453,12 @@ def hint_for(reason: Reason, *, workspace_member: bool = False) -> str:
 _SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
 FRESH_UNITS_INVOCATIONS = 20
-"""Fresh units are listed for the last this many cargo invocations only; older
-ones are counted (``counts``, ``units_truncated``) but not listed, so a log of
-thousands of invocations gives a report of the units that matter.  Rebuilt and
-new units are always listed."""
+"""Fresh units, and invocations that rebuilt nothing, are listed for the last
+this many cargo invocations only; older ones are counted (``counts``,
+``units_truncated``, ``invocation_count``, ``invocations_truncated``) but not
+listed, so a log of thousands of invocations gives a report of what matters.
+Rebuilt and new units, invocations that rebuilt or failed, and root causes are
+always listed."""
 
 
 @dataclass(**_SLOTS)
@@ -604,6 +606,8 @@ class SourceSummary:
 @dataclass
 class RecompileReport:
     invocations: list[Invocation]
+    """Invocations that rebuilt, compiled something new or failed, and the last
+    ``FRESH_UNITS_INVOCATIONS`` (``invocation_count`` counts them all)."""
     units: list[Unit]
     """Every rebuilt and new unit; fresh units of the last ``FRESH_UNITS_INVOCATIONS``
     invocations only (``units_truncated`` counts the others)."""
@@ -618,6 +622,14 @@ class RecompileReport:
     """Units per status over the whole log, listed or not."""
     units_truncated: int = 0
     """Fresh units counted in ``counts`` but not listed in ``units``."""
+    invocation_count: int = 0
+    """Cargo invocations in the logs, listed or not."""
+    invocations_truncated: int = 0
+    """Invocations that rebuilt nothing, counted but not listed in ``invocations``."""
+
+    @property
+    def number_of_invocations(self) -> int:
+        return max(self.invocation_count, len(self.invocations))
 
     @property
     def found_cargo_output(self) -> bool:
@@ -652,14 +664,14 @@ class RecompileReport:
             return f"{crates} rebuilt; the log does not say why (cargo output was not verbose)"
         if counts["new"]:
             return f"{_plural(counts['new'], 'crate')} compiled with no previous build"
-        invocations = _plural(len(self.invocations), "cargo invocation")
+        invocations = _plural(self.number_of_invocations, "cargo invocation")
         if not counts["fresh"]:
             return f"Nothing compiled in {invocations}"
         return f"Nothing rebuilt: {counts['fresh']} fresh in {invocations}"
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "invocations": len(self.invocations),
+            "invocations": self.number_of_invocations,
             "counts": dict(self.counts),
             "units": [u.to_json() for u in self.units],
             "units_truncated": self.units_truncated,
@@ -670,6 +682,7 @@ class RecompileReport:
             "time_lost_seconds": self.time_lost_seconds,
             "time_basis": self.time_basis,
             "invocation_details": [i.to_json() for i in self.invocations],
+            "invocations_truncated": self.invocations_truncated,
             "sources": [s.to_json() for s in self.sources],
         }
 
@@ -1046,7 +1059,10 @@ class _Finisher:
     """
 
     def __init__(self) -> None:
-        self.invocations: list[Invocation] = []
+        self.count = 0
+        self.settled_invocations: list[Invocation] = []  # older ones that rebuilt or failed
+        self.recent_invocations: deque[Invocation] = deque()
+        self.invocations_truncated = 0
         self.settled_units: list[Unit] = []  # rebuilt/new units of older invocations
         # The last invocations: (number, rows in cargo's order, fresh rows).  A
         # fresh unit stays an _Acc until the report lists it, if it ever does.
@@ -1062,7 +1078,7 @@ class _Finisher:
         self.basis: str | None = None
 
     def add(self, inv: _Inv) -> None:
-        number = len(self.invocations) + 1
+        self.count = number = self.count + 1
         rows: list[Unit | _Acc] = []
         inv_units: list[Unit] = []  # the rebuilt and new ones
         fresh = rebuilt = new = 0
@@ -1127,12 +1143,13 @@ class _Finisher:
             if first is not None and last is not None:
                 rebuild_seconds = max(0.0, last - first)
         seconds = inv.finished.seconds if inv.finished else None
-        self.invocations.append(
+        profile = inv.finished.profile if inv.finished else None
+        self.recent_invocations.append(
             Invocation(
                 number,
                 inv.source,
                 inv.first_line,
-                inv.finished.profile if inv.finished else None,
+                sys.intern(profile) if profile else None,
                 seconds,
                 rebuild_seconds,
                 inv.failed,
@@ -1141,6 +1158,12 @@ class _Finisher:
                 new,
             )
         )
+        while len(self.recent_invocations) > FRESH_UNITS_INVOCATIONS:
+            old = self.recent_invocations.popleft()
+            if old.rebuilt or old.new or old.failed:
+                self.settled_invocations.append(old)
+            else:
+                self.invocations_truncated += 1
         if rebuilt:
             if rebuild_seconds is not None:
                 self.time_lost += rebuild_seconds
@@ -1229,7 +1252,7 @@ class _Finisher:
                         Unit(number, row.package, row.version, "fresh", source_path=row.source_path)
                     )
         return RecompileReport(
-            invocations=self.invocations,
+            invocations=[*self.settled_invocations, *self.recent_invocations],
             units=units,
             root_causes=list(self.causes.values()),
             new_groups=list(self.groups.values()),
@@ -1239,6 +1262,8 @@ class _Finisher:
             time_basis=self.basis,
             counts=dict(self.counts),
             units_truncated=self.units_truncated,
+            invocation_count=self.count,
+            invocations_truncated=self.invocations_truncated,
         )
 
 

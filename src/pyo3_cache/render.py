@@ -74,7 +74,7 @@ def _duration(seconds: float) -> str:
 
 def _summary_line(report: RecompileReport) -> str:
     counts = report.counts
-    n = len(report.invocations)
+    n = report.number_of_invocations
     line = (
         f"{n} cargo invocation{'s' if n != 1 else ''}: {counts['fresh']} fresh, "
         f"{counts['rebuilt']} rebuilt, {counts['new']} new"
