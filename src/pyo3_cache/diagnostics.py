@@ -216,17 +216,35 @@ def _debug_unquote(value: str) -> str:
     return value.replace('\\"', '"').replace("\\\\", "\\")
 
 
+@functools.cache
+def _debug_field_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(rf"\b{name}: ({_DEBUG_STRING}|{_DEBUG_OPTION}|\[[^\]]*\]|[\w.]+)")
+
+
 def _debug_field(debug: str, name: str) -> str | None:
-    match = re.search(rf"\b{name}: ({_DEBUG_STRING}|{_DEBUG_OPTION}|\[[^\]]*\]|[\w.]+)", debug)
+    match = _debug_field_pattern(name).search(debug)
     return match.group(1) if match else None
+
+
+_DEBUG_REASONS: dict[str, Reason | None] = {}
 
 
 def reason_from_debug(debug: str) -> Reason | None:
     """``EnvVarChanged { name: "PYO3_PYTHON", ... }`` -> a ``Reason`` in cargo's words.
 
-    Returns None for ``FreshBuild`` (no previous build: a new unit).
+    Returns None for ``FreshBuild`` (no previous build: a new unit).  The same
+    few reasons come back in every invocation of a log, so answers are cached.
     """
     debug = debug.strip()
+    if debug in _DEBUG_REASONS:
+        return _DEBUG_REASONS[debug]
+    if len(_DEBUG_REASONS) > 4096:
+        _DEBUG_REASONS.clear()
+    reason = _DEBUG_REASONS[debug] = _reason_from_debug(debug)
+    return reason
+
+
+def _reason_from_debug(debug: str) -> Reason | None:
     variant = re.match(r"\w+", debug)
     if not variant:
         return None
