@@ -385,13 +385,16 @@ class LocalCache:
         extract_archive(chosen, {"target": target, "cargo-home": cargo_home})
         return chosen.name[: -len(".tar.zst")], chosen.stat().st_size
 
-    def save(self, key: str, cargo_home: Path, target: Path) -> int:
-        """Archive the cached paths under ``key`` (never overwrites); return its size."""
+    def save(self, key: str, cargo_home: Path, target: Path) -> tuple[int, int]:
+        """Archive the cached paths under ``key`` (never overwrites).
+
+        Returns (archive bytes, bytes of the files archived); (0, 0) if it exists.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         dest = self.folder / f"{key}.tar.zst"
         if dest.exists():
-            return 0
+            return 0, 0
         tmp = self.folder / f".{key}.tmp"
         stats = create_archive(_roots(cargo_home, target), tmp)
         os.replace(tmp, dest)
-        return stats.archive_bytes
+        return stats.archive_bytes, stats.source_bytes

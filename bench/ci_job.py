@@ -90,6 +90,7 @@ class Job:
     restore: str = "miss"  # miss | partial | exact
     restored_bytes: int = 0
     saved_bytes: int = 0
+    saved_content_bytes: int = 0  # the files archived, before compression
     steps: dict[str, float] = field(default_factory=dict)
     headline: str = ""
     root_cause: str = ""
@@ -243,7 +244,7 @@ def baseline_job(ctx: Context, scenario: str, runner: Runner) -> Job:
         rust_cache.clean_target_dir(target, packages)
         rust_cache.clean_registry(runner.cargo_home, packages)
         rust_cache.clean_git(runner.cargo_home, packages)
-        job.saved_bytes = cache.save(key.key, runner.cargo_home, target)
+        job.saved_bytes, job.saved_content_bytes = cache.save(key.key, runner.cargo_home, target)
     steps["save"] = time.perf_counter() - mark
     job.wall_s = time.perf_counter() - start
 
@@ -326,6 +327,7 @@ def ours_job(ctx: Context, scenario: str, runner: Runner) -> Job:
         save_args += ["--manifest-path", str(manifest), "--format", "json"]
         saved = json.loads(_ours(save_args, checkout, env))
         job.saved_bytes = int(saved.get("archive_bytes") or 0)
+        job.saved_content_bytes = int(saved.get("source_bytes") or 0)
     steps["save"] = time.perf_counter() - mark
     job.wall_s = time.perf_counter() - start
 
@@ -516,21 +518,23 @@ def headline(jobs: list[Job]) -> str:
     """P1, P5, P6 per project: the warm no-change job and the saved entries' sizes."""
     out = [
         "| project | warm: crates compiled base / ours | warm: cargo time ratio "
-        "| warm: wall time ratio (P6: ≤ 0.5) | entry size ratio, cold / lock-bump (P5: ≤ 1.0) |",
-        "|---|---|---|---|---|",
+        "| warm: wall time ratio (P6: ≤ 0.5) | entry size ratio, cold / lock-bump (P5: ≤ 1.0) "
+        "| content ratio, cold / lock-bump |",
+        "|---|---|---|---|---|---|",
     ]
     for project in dict.fromkeys(j.project for j in jobs):
         b, o = _pair(jobs, project, "warm")
         if b is None or o is None:
             continue
-        sizes = []
+        sizes, contents = [], []
         for scenario in ("cold", "lock-bump"):
             cb, co = _pair(jobs, project, scenario)
-            ok = cb and co and cb.saved_bytes and co.saved_bytes
-            sizes.append(ratio(co.saved_bytes, cb.saved_bytes) if ok else "-")  # type: ignore[union-attr]
+            saved = bool(cb and co and cb.saved_bytes and co.saved_bytes)
+            sizes.append(_rate(cb, co, "saved_bytes") if saved else "-")
+            contents.append(_rate(cb, co, "saved_content_bytes") if saved else "-")
         out.append(
             f"| {project} | {b.rebuilt} / {o.rebuilt} | {ratio(o.cargo_s, b.cargo_s)} "
-            f"| {ratio(o.wall_s, b.wall_s)} | {' / '.join(sizes)} |"
+            f"| {ratio(o.wall_s, b.wall_s)} | {' / '.join(sizes)} | {' / '.join(contents)} |"
         )
     return "\n".join(out)
 
@@ -560,7 +564,9 @@ def markdown(jobs: list[Job], meta: dict[str, Any]) -> str:
                 out.append(
                     f"Cache entry saved by the {scenario} job: rust-cache flow "
                     f"{_mb(b.saved_bytes)}, ours {_mb(o.saved_bytes)} "
-                    f"(ratio {ratio(o.saved_bytes, b.saved_bytes)})."
+                    f"(ratio {ratio(o.saved_bytes, b.saved_bytes)}); files archived "
+                    f"{_mb(b.saved_content_bytes)} and {_mb(o.saved_content_bytes)} "
+                    f"(ratio {ratio(o.saved_content_bytes, b.saved_content_bytes)})."
                 )
         changes = {j.scenario: j.note for j in jobs if j.project == project and j.note}
         if changes:
