@@ -794,8 +794,33 @@ class _Builder:
             self.finisher.add(inv)
 
     def feed_all(self, events: list[Event]) -> None:
-        """``feed`` each event; status lines, the most frequent, handled inline."""
+        """``feed`` each event; the most frequent kinds handled inline."""
         for event in events:
+            if type(event) is JsonArtifact:
+                # As _artifact().
+                self.just_closed = False
+                at = event.at
+                inv = self.current or self._open(at.source, at.line)
+                key = (event.package, event.version)
+                unit = inv.units.get(key)
+                if unit is None:
+                    unit = inv.units[key] = _Acc(event.package, event.version)
+                if event.fresh:
+                    unit.json_fresh = True
+                else:
+                    unit.json_stale = True
+                    if inv.first_work_at is None and at.stamp is not None:
+                        inv.first_work_at = at
+                if "custom-build" not in event.target_kind:
+                    unit.features = event.features
+                    unit.profile = event.profile
+                if at.stamp is not None:
+                    inv.last_at = at
+                continue
+            if type(event) is Running:
+                self.just_closed = False
+                self._open(event.at.source, event.at.line).verbose = True
+                continue
             if type(event) is not UnitStatus:
                 self.feed(event)
                 continue
