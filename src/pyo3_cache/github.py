@@ -32,7 +32,9 @@ from pyo3_cache.errors import GitHubError
 
 
 def in_github_actions() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
+    from pyo3_cache.log import in_github_actions as check
+
+    return check()
 
 
 def escape_data(value: str) -> str:
