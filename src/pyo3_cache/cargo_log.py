@@ -333,19 +333,20 @@ _ARTIFACT_PROFILE = b'},"profile":{'
 _ARTIFACT_FEATURES = b'},"features":['
 _PROFILE_ITEM = re.compile(rb'"(\w+)":("[\w.+-]*"|true|false|null|-?\d+)(?:,|$)')
 # A log has a handful of distinct kind lists, feature lists and profiles.
-_PARTS: dict[tuple[bytes, bool], tuple[str, ...]] = {}
+_KINDS: dict[bytes, tuple[str, ...]] = {}
+_FEATURES: dict[bytes, tuple[str, ...]] = {}
 _PROFILES: dict[bytes, tuple[tuple[str, str], ...] | None] = {}
+_PACKAGE_ID_BYTES: dict[bytes, tuple[str, str]] = {}
 
 
-def _string_list(raw: bytes, sort: bool = False) -> tuple[str, ...]:
+def _string_list(raw: bytes, cache: dict[bytes, tuple[str, ...]], sort: bool) -> tuple[str, ...]:
     """``"a","b"`` (a JSON string list's inside, no escapes) -> ("a", "b"), cached."""
-    key = (raw, sort)
-    known = _PARTS.get(key)
+    known = cache.get(raw)
     if known is None:
-        if len(_PARTS) > 4096:
-            _PARTS.clear()
+        if len(cache) > 4096:
+            cache.clear()
         items = raw.decode("utf-8", "replace")[1:-1].split('","') if raw else []
-        known = _PARTS[key] = tuple(sorted(items) if sort else items)
+        known = cache[raw] = tuple(sorted(items) if sort else items)
     return known
 
 
@@ -427,9 +428,21 @@ def _artifact_fast(line: bytes, start: int, at: Where) -> JsonArtifact | None:
     profile = _profile_items(line[profile_at:profile_end])
     if profile is None:
         return None
-    name, version = _package_from_id(package_id.decode("utf-8", "replace"))
+    ids = _PACKAGE_ID_BYTES.get(package_id)
+    if ids is None:
+        if len(_PACKAGE_ID_BYTES) > 4096:
+            _PACKAGE_ID_BYTES.clear()
+        ids = _PACKAGE_ID_BYTES[package_id] = _package_from_id(
+            package_id.decode("utf-8", "replace")
+        )
     return JsonArtifact(
-        name, version, fresh, _string_list(kinds), _string_list(features, True), profile, at
+        ids[0],
+        ids[1],
+        fresh,
+        _string_list(kinds, _KINDS, False),
+        _string_list(features, _FEATURES, True),
+        profile,
+        at,
     )
 
 
