@@ -286,3 +286,14 @@ def test_artifacts_the_fast_path_does_not_know_go_through_json(line: bytes) -> N
     assert isinstance(event, JsonArtifact)
     assert (event.package, event.version, event.fresh) == ("a", "1.0.0", False)
     assert event == cargo_log._json_event(line.decode(), event.at)
+
+
+def test_coloured_running_lines_prove_verbose_output() -> None:
+    # cargo 1.95 with CARGO_TERM_COLOR=always colours the word, not the backtick.
+    evs, stats = events(
+        b"2026-11-26T10:00:00.5Z \x1b[1m\x1b[32m     Running\x1b[0m `/x/bin/rustc --crate-name a`"
+        b"\r\n"
+        b"\x1b[1m\x1b[32m     Running\x1b[0m `/t/build/a-1/build-script-build`\n"
+    )
+    assert [type(e) for e in evs] == [Running, Running]
+    assert stats.ansi and stats.timestamped

@@ -405,3 +405,14 @@ def test_fresh_units_of_the_window_keep_their_cargo_order() -> None:
         line.split()[1] for line in body.splitlines() if line.split()[:1] in (["Fresh"], ["Dirty"])
     ]
     assert [u.package for u in report.units] == statuses
+
+
+def test_coloured_cold_verbose_build_compiles_units_anew() -> None:
+    log = (
+        b"\x1b[1m\x1b[32m   Compiling\x1b[0m a v1.0.0\n"
+        b"\x1b[1m\x1b[32m     Running\x1b[0m `/x/bin/rustc --crate-name a`\n"
+        b"\x1b[1m\x1b[32m    Finished\x1b[0m `dev` profile in 2.00s\n"
+    )
+    report = explain_recompiles(io.BytesIO(log))
+    assert report.counts == {"fresh": 0, "rebuilt": 0, "new": 1}
+    assert report.unexplained == 0 and report.new_groups[0].kind == NEW_COLD

@@ -46,7 +46,8 @@ _KEYWORDS = re.compile(
     # say nothing we use.
     # Any JSON spacing: a message re-written by another tool has `"reason": "..."`.
     rb'"reason":\s*"compiler-artifact"|"reason":\s*"build-finished"|'
-    rb"fingerprint|could not compile|Running `"
+    # `Running` alone: cargo colours the word, `Running\x1b[0m `rustc ...`.
+    rb"fingerprint|could not compile|Running"
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _STATUS = re.compile(
@@ -522,23 +523,26 @@ _ESC, _CR, _BACKSLASH = 0x1B, 0x0D, 0x5C
 _JSON_REASON = b'{"reason":"'
 _ARTIFACT_REASON = b'compiler-artifact"'
 _BUILD_FINISHED_REASON = b'build-finished"'
-_RUNNING = b"Running `"
 # The lines a dense log is made of, recognised in one match on the raw bytes
 # of a line without ANSI codes or `\r`: an optional GitHub timestamp, blanks,
 # then a status line (_STATUS on bytes: names and versions are ASCII, a
 # version ends where _STATUS's would), a compiler-artifact message or a
 # `Running` line.  Everything else takes the general path.
-_COMMON_LINE = re.compile(
-    rb"(?:" + _STAMP_BYTES + rb")?[ \t\x0b\x0c]*(?:"
+_COMMON_KINDS = (
     rb"(Fresh|Dirty|Compiling|Checking|Documenting|Scraping)[ \t]+"
     rb"([A-Za-z0-9_][A-Za-z0-9_.-]*) v(\d[^\s:\x80-\xff]*)(.*)"
     rb'|(\{"reason":"compiler-artifact",)'
-    rb"|(Running `))",
-    re.DOTALL,
+    rb"|(Running `)"
 )
+_COMMON_LINE = re.compile(
+    rb"(?:" + _STAMP_BYTES + rb")?[ \t\x0b\x0c]*(?:" + _COMMON_KINDS + rb")", re.DOTALL
+)
+# The same after the timestamp and colours are taken off (group numbers one less).
+_COMMON_BODY = re.compile(rb"[ \t\x0b\x0c]*(?:" + _COMMON_KINDS + rb")", re.DOTALL)
 _STATUS_WORDS = {
     w.encode(): w for w in ("Fresh", "Dirty", "Compiling", "Checking", "Documenting", "Scraping")
 }
+_ARTIFACT_KEYWORD = b'"reason":"compiler-artifact"'
 
 
 def _line_events(
@@ -553,62 +557,56 @@ def _line_events(
 
     Bytes are looked at before anything is decoded: the most common line kinds
     of a dense log (status lines, JSON messages, ``Running `rustc ...```) are
-    recognised by one match on the raw line; everything else is decoded and
-    given to ``parse_line``.  ``unchecked``: the line was not searched for a
-    keyword yet; the recognised kinds hold one, the others are searched here,
-    so a line gives the same events either way.
+    recognised by one match on the raw line (after CRLF's `\r` and colours are
+    taken off); everything else is decoded and given to ``parse_line``.
+    ``unchecked``: the line was not searched for a keyword yet; the recognised
+    kinds hold one, the others are searched here, so a line gives the same
+    events either way.
     """
     # `int in bytes` is a memchr; `bytes in bytes` first tries to read its
     # operand as an int and pays for the TypeError (CPython 3.11), so bytes
     # are searched with find() in this module.
-    if _ESC not in raw and _CR not in raw:
-        common = _COMMON_LINE.match(raw)
-        if common is not None:
-            stamp = common.group(1)
-            at = Where(stats.source, line_no, stamp.decode("ascii") if stamp else None)
-            which = common.lastindex
-            event: Event | None
-            if which == 5:  # a status line
-                _, word_raw, name, version, rest_raw = common.groups()[:5]
-                word = _STATUS_WORDS[word_raw]
-                if rest_raw:
-                    try:
-                        rest = rest_raw.decode("utf-8")
-                    except UnicodeDecodeError:
-                        stats.undecodable_lines += 1
-                        rest = rest_raw.decode("utf-8", "replace")
-                    path, reason = _split_status_rest(rest)
-                else:
-                    path = reason = None
-                if word != "Dirty":
-                    reason = None
-                elif reason is None:
-                    return
-                event = UnitStatus(word, name.decode(), version.decode(), path, reason, at)
-                kind = "human"
-            elif which == 6:
-                event = _artifact_event(raw, common.start(6), at)
-                if event is None:
-                    return
-                kind = "json"
+    clean = raw[:-1] if raw.endswith(b"\r") else raw  # CRLF: an empty last segment
+    if _CR not in clean:
+        if _ESC not in clean:
+            common = _COMMON_LINE.match(clean)
+            if common is None:
+                event = None
             else:
-                # cargo runs rustc or a build script; other tools (uv) say "Running" too.
-                start = common.start(7)
-                head = raw[start : start + 400]
-                # find(), not `in`: see _ESC above.
-                if (
-                    head.find(b"rustc ") == -1
-                    and head.find(b"build-script-") == -1
-                    and head.find(b"build_script_") == -1
-                ):
-                    return
-                event = Running(at)
-                kind = "human"
-            if stamp is not None:
-                stats.timestamped = True
-            stats.cargo_lines += 1
-            stats.kinds.add(kind)
-            out.append(event)
+                stamp = common.group(1)
+                at = Where(stats.source, line_no, stamp.decode("ascii") if stamp else None)
+                event, kind = _common_event(common, 2, clean, at, stats)
+        else:
+            # As the general path: the timestamp first, then the colours.
+            found = _GITHUB_STAMP_BYTES.match(clean) if clean[:1].isdigit() else None
+            stamp = found.group(1) if found is not None else None
+            body = _ANSI_BYTES.sub(b"", clean[found.end() :] if found is not None else clean)
+            common = _COMMON_BODY.match(body)
+            if common is None:
+                event = None
+            else:
+                at = Where(stats.source, line_no, stamp.decode("ascii") if stamp else None)
+                event, kind = _common_event(common, 1, body, at, stats)
+                if event is not None and unchecked:
+                    # Colours may split a keyword: check the line as it was.
+                    which = common.lastindex
+                    keyword = (
+                        common.group(1)
+                        if which == 4
+                        else _ARTIFACT_KEYWORD
+                        if which == 5
+                        else b"Running"
+                    )
+                    if raw.find(keyword) == -1 and _KEYWORDS.search(raw) is None:
+                        return
+                stats.ansi = stats.ansi or event is not None
+        if common is not None:
+            if event is not None:
+                if stamp is not None:
+                    stats.timestamped = True
+                stats.cargo_lines += 1
+                stats.kinds.add(kind)
+                out.append(event)
             return
     original = raw
     stamp_text = None
@@ -665,6 +663,43 @@ def _line_events(
         stats.cargo_lines += len(events)
         stats.kinds.update(kinds)
         out.extend(events)
+
+
+def _common_event(
+    common: re.Match[bytes], first: int, line: bytes, at: Where, stats: LogStats
+) -> tuple[Event | None, str]:
+    """The event of a line ``_COMMON_LINE`` or ``_COMMON_BODY`` matched, whose
+    status-word group is number ``first``."""
+    which = common.lastindex or 0
+    if which == first + 3:  # a status line
+        word_raw, name, version, rest_raw = common.group(first, first + 1, first + 2, first + 3)
+        word = _STATUS_WORDS[word_raw]
+        if rest_raw:
+            try:
+                rest = rest_raw.decode("utf-8")
+            except UnicodeDecodeError:
+                stats.undecodable_lines += 1
+                rest = rest_raw.decode("utf-8", "replace")
+            path, reason = _split_status_rest(rest)
+        else:
+            path = reason = None
+        if word != "Dirty":
+            reason = None
+        elif reason is None:
+            return None, "human"
+        return UnitStatus(word, name.decode(), version.decode(), path, reason, at), "human"
+    if which == first + 4:
+        return _artifact_event(line, common.start(which), at), "json"
+    # cargo runs rustc or a build script; other tools (uv) say "Running" too.
+    start = common.start(which)
+    head = line[start : start + 400]
+    if (
+        head.find(b"rustc ") == -1
+        and head.find(b"build-script-") == -1
+        and head.find(b"build_script_") == -1
+    ):
+        return None, "human"
+    return Running(at), "human"
 
 
 _KEYWORD_OF: dict[type, bytes] = {
