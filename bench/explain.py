@@ -3,7 +3,8 @@
 Generates GitHub-style logs (timestamp prefix on every line) from the recorded
 fixtures (verbose cargo output with long `Running` lines, JSON messages,
 CARGO_LOG fingerprint lines): "typical" mixes in 9x as much other CI output,
-"dense" is cargo output only.  Measured side by side in one run, each
+"dense" is cargo output only, "coloured" is "dense" with ANSI-coloured
+status words and CRLF line ends.  Measured side by side in one run, each
 `--runs` times (median reported; the CPU is shared, so the child's CPU time
 is reported too):
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -70,9 +72,21 @@ def _cargo_block() -> bytes:
     return b"".join(pieces)
 
 
-def generate(path: Path, size_mb: int, filler_per_cargo_byte: int) -> int:
+# cargo's status words as a terminal (or CARGO_TERM_COLOR=always) shows them.
+_STATUS_WORD = re.compile(rb"(?m)^(\S+Z +)(Fresh|Dirty|Compiling|Running|Finished)\b")
+
+
+def _coloured(block: bytes) -> bytes:
+    """Bold green status words and CRLF line ends, as a Windows runner's log has them."""
+    block = _STATUS_WORD.sub(
+        lambda m: m.group(1) + b"\x1b[1m\x1b[32m" + m.group(2) + b"\x1b[0m", block
+    )
+    return block.replace(b"\n", b"\r\n")
+
+
+def generate(path: Path, size_mb: int, filler_per_cargo_byte: int, coloured: bool = False) -> int:
     """Repeat the recorded cargo output, with `filler_per_cargo_byte` x as much other output."""
-    block = _cargo_block()
+    block = _coloured(_cargo_block()) if coloured else _cargo_block()
     filler_lines: list[bytes] = []
     filler_bytes = 0
     i = 0
@@ -116,10 +130,12 @@ def time_grep(path: Path) -> tuple[float, str]:
     return time.perf_counter() - start, grep.stdout.strip()
 
 
-def measure(tmp: Path, label: str, size_mb: int, filler: int, runs: int, src: Path) -> None:
+def measure(
+    tmp: Path, label: str, size_mb: int, filler: int, runs: int, src: Path, coloured: bool = False
+) -> None:
     big, half = tmp / f"{label}.log", tmp / f"{label}-half.log"
-    size = generate(big, size_mb, filler)
-    half_size = generate(half, max(1, size_mb // 2), filler)
+    size = generate(big, size_mb, filler, coloured)
+    half_size = generate(half, max(1, size_mb // 2), filler, coloured)
     mb = size / 1e6
     greps, fulls, halves = [], [], []
     for _ in range(runs):  # interleaved, so a busy moment hits all three alike
@@ -164,6 +180,8 @@ def main() -> None:
         measure(Path(tmp), "typical", args.size, 9, args.runs, args.src)
         # dense: nothing but cargo output (verbose, JSON and CARGO_LOG fixtures back to back)
         measure(Path(tmp), "dense", args.size, 0, args.runs, args.src)
+        # coloured: the dense log with ANSI-coloured status words and CRLF line ends
+        measure(Path(tmp), "coloured", args.size, 0, args.runs, args.src, coloured=True)
     print(
         f"(bench driver peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)"
     )
