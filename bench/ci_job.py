@@ -615,6 +615,7 @@ def plot(jobs: list[Job], folder: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     projects = list(dict.fromkeys(j.project for j in jobs))
     written = []
@@ -650,6 +651,8 @@ def plot(jobs: list[Job], folder: Path) -> list[Path]:
             ax.set_xticklabels(scenarios, rotation=35, ha="right", fontsize=7)
             ax.tick_params(axis="y", labelsize=7)
             ax.set_ylabel(label, fontsize=8)
+            if metric == "rebuilt":
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
         fig.tight_layout(rect=(0, 0, 1, 0.9))
