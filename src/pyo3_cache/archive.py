@@ -40,6 +40,7 @@ ZSTD_LEVEL = 3
 # Keep every file's content in its own frame-independent stream: a long window
 # buys a few percent on rlibs that share code across versions.
 ZSTD_WINDOW_LOG = 27
+ZSTD_JOB_SIZE = 64 << 20
 _READ_CHUNK = 1 << 20
 
 
@@ -154,8 +155,18 @@ def create_archive(
     failure (the caller decides whether that is fatal).
     """
     stats = ArchiveStats()
+    # Long-distance matching: a target dir holds the same bytes many times over
+    # (dev and release builds, .rlib next to .rmeta, hard-linked outputs), far
+    # apart in the tar; LDM finds them. Measured on the example's target dir
+    # (197 MB tar): 43.6 MiB without, 25.2 MiB with, and no slower.  64 MiB jobs
+    # keep multi-threaded output close to single-threaded.  actions/cache
+    # compresses with `zstd --long` for the same reason.
     params = zstandard.ZstdCompressionParameters.from_level(
-        level, window_log=ZSTD_WINDOW_LOG, threads=-1 if (os.cpu_count() or 1) > 1 else 0
+        level,
+        window_log=ZSTD_WINDOW_LOG,
+        enable_ldm=True,
+        threads=-1 if (os.cpu_count() or 1) > 1 else 0,
+        job_size=ZSTD_JOB_SIZE,
     )
     compressor = zstandard.ZstdCompressor(compression_params=params)
     with dest.open("wb") as raw:
