@@ -17,7 +17,7 @@ is reported too):
 
 Usage: .venv/bin/python bench/explain.py [--size 200] [--runs 3] [--src DIR]
 (--src: measure another source tree, e.g. an older commit unpacked with
-`git archive <commit> src | tar -x -C /tmp/old`, then --src /tmp/old/src)
+`git archive <commit> src | tar -x -C .bench/old`, then --src .bench/old/src)
 """
 
 from __future__ import annotations
