@@ -150,6 +150,23 @@ class SourceLister:
     def _git_files(self, folder: Path) -> list[Path] | None:
         if self._git is None or not folder.is_dir():
             return None
+        # A folder the enclosing repository ignores (a vendored crate, a scratch
+        # copy under an ignored dir) is not that repository's: git would list
+        # nothing, and the key would miss every source.  cargo walks such a
+        # package instead; so do we.
+        try:
+            ignored = subprocess.run(
+                [self._git, "check-ignore", "-q", "."],
+                cwd=folder,
+                env=self._environ,
+                capture_output=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if ignored.returncode == 0:
+            return None
         try:
             proc = subprocess.run(
                 [self._git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

@@ -64,6 +64,26 @@ def test_git_checkout_and_plain_copy_give_one_key(tmp_path: Path) -> None:
     assert "src/new_module.rs" in _key(repo).part("rust-sources").inputs
 
 
+def test_project_in_an_ignored_folder_of_a_repo_still_keys_its_sources(tmp_path: Path) -> None:
+    # e.g. a scratch copy under an ignored `.demo/`, or a vendored crate:
+    # git lists nothing there, so the sources must come from a walk (as cargo does).
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    _git(outer, "init", "-q")
+    (outer / ".gitignore").write_text("scratch/\n")
+    project = _copy(outer / "scratch" / "hello-pyo3")
+    inputs = WheelInputs()
+    before = _key(project, inputs)
+    assert not inputs.used_git
+    assert "src/lib.rs" in before.part("rust-sources").inputs
+    assert before.part("python-sources").inputs  # hello_pyo3/__init__.py
+    lib = project / "src" / "lib.rs"
+    lib.write_text(lib.read_text() + "\n// changed\n")
+    after = _key(project)
+    assert after.key != before.key
+    assert any("src/lib.rs" in line for line in diff_manifests(before, after).lines())
+
+
 def test_workspace_with_path_dependency_from_cargo_metadata(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     hello = _copy(root / "hello-pyo3")
