@@ -251,6 +251,12 @@ def part_wheel_cache(workdir: Path) -> None:
     lib = project / "src" / "lib.rs"
     lib.write_text(lib.read_text().replace("Hello,", "Hi,"))
     rows.append(job("src/lib.rs changed"))
+    # The demo is also a check: the wheel cache must hit on a tests-only
+    # change and miss on a Rust change, or it would ship a stale extension.
+    expected = ["miss", "hit", "miss"]
+    got = [row[28:34].strip() for row in rows]  # the wheel column
+    if got != expected:
+        raise SystemExit(f"demo: wheel cache went {got}, expected {expected}")
     print()
     print(f"{'commit':<28}{'wheel':<6}{'crates':>8}{'cargo s':>9}")
     print("\n".join(rows))
