@@ -230,3 +230,37 @@ class _Zeros(io.RawIOBase):
         buffer[:n] = bytes(n)
         self.left -= n
         return n
+
+
+def test_a_crates_files_sit_side_by_side_after_all_folders(tmp_path: Path) -> None:
+    """Kin next to kin (zstd finds the shared bytes); every folder before any file."""
+    target = tmp_path / "target"
+    files = [
+        "debug/deps/libfoo-0123456789abcdef.rlib",
+        "debug/deps/libbar-1111111111111111.rlib",
+        "debug/deps/libfoo-0123456789abcdef.rmeta",
+        "debug/build/foo-2222222222222222/build_script_build-2222222222222222",
+        "release/deps/libfoo-3333333333333333.rlib",
+        "release/deps/libbar-4444444444444444.rlib",
+        "release/.fingerprint/zzz-5555555555555555/lib-zzz",
+    ]
+    for rel in files:
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / rel).write_bytes(rel.encode())
+    archive = tmp_path / "a.tar.zst"
+    create_archive([ArchiveRoot("target", target)], archive)
+    with archive.open("rb") as raw:
+        stream = zstandard.ZstdDecompressor().stream_reader(raw)
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            members = [(m.name, m.isdir()) for m in tar]
+    kinds = [is_dir for _, is_dir in members]
+    assert kinds == sorted(kinds, reverse=True), members  # folders, then files
+    names = [name.removeprefix("target/") for name, is_dir in members if not is_dir]
+    assert sorted(names) == sorted(files)
+    foo = [i for i, name in enumerate(names) if "foo" in name]
+    bar = [i for i, name in enumerate(names) if "bar" in name]
+    assert foo == list(range(foo[0], foo[0] + 4)), names  # four foo files in a row
+    assert bar == [bar[0], bar[0] + 1], names
+    _restore(archive, tmp_path / "back")
+    for rel in files:
+        assert (tmp_path / "back" / rel).read_bytes() == rel.encode()

@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import posixpath
+import re
 import shutil
 import stat
 import tarfile
@@ -114,15 +115,38 @@ def _link_stays_inside(link: Path, target: str, root: Path) -> bool:
     return True
 
 
+_UNIT_HASH = re.compile(r"-[0-9a-f]{16}")
+
+
+def _kinship(path: Path) -> tuple[str, str, str]:
+    """Sort key that puts a crate's files side by side, whatever folder holds them.
+
+    ``deps/libfoo-<hash>.rlib`` and ``.rmeta``, ``build/foo-<hash>/...`` and the
+    debug and release copies of each share most of their bytes; next to each
+    other they fall inside zstd's match window (measured on the example's
+    pruned target dir: 24.1 → 23.5 MiB at the same level and speed).
+    """
+    name = _UNIT_HASH.sub("", path.name)
+    stem = name.split(".", 1)[0]
+    stem = stem[3:] if stem.startswith("lib") else stem
+    return stem.replace("-", "_"), path.suffix, path.as_posix()
+
+
 def _walk(root: Path) -> Iterator[Path]:
-    """Every entry under ``root``, parents before children, links not followed."""
+    """Every entry under ``root``, links not followed: all folders (parents
+    first), then the files and links, kin next to kin (see ``_kinship``)."""
+    others: list[Path] = []
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs.sort()
         base = Path(folder)
-        for name in sorted(files):
-            yield base / name
+        others += (base / name for name in files)
         for name in dirs:
-            yield base / name
+            path = base / name
+            if path.is_symlink():  # os.walk lists links to folders as folders
+                others.append(path)
+            else:
+                yield path
+    yield from sorted(others, key=_kinship)
 
 
 class _CountingWriter(io.RawIOBase):
