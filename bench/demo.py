@@ -142,7 +142,8 @@ def part_two(workdir: Path) -> None:
         env = tool_env(CARGO_HOME=str(cargo_home), PYO3_CACHE_WRAPPER_DIR=str(root / "wrapper"))
         job = Job(
             workspace=checkout,
-            runner_temp=root / f"temp{n}",
+            runner_temp=root / "_temp",
+            job_dir=root / f"job{n}",
             cache=cache,
             base_env=env,
             github={"job": "wheels"},

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compute the cache key (outputs key, restore-keys, manifest) and the paths to cache.
+# Compute the cache key (outputs key, restore-keys, manifest), the folders the
+# cache entry holds (contents) and the entry dir actions/cache stores (paths).
 set -euo pipefail
 args=(key --github --prefix-key "$INPUT_PREFIX_KEY")
 if [ -n "$INPUT_SHARED_KEY" ]; then

@@ -25,6 +25,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -353,7 +354,14 @@ class StepResult:
 
 @dataclass
 class Job:
-    """One job on one runner: a workspace, a temp dir, and the env files."""
+    """One job on one runner: a workspace, a temp dir, and the env files.
+
+    ``runner_temp`` is RUNNER_TEMP. On a hosted runner it is the same path for
+    every job and empty when a job starts; pass ``job_dir`` (the harness's own
+    files: summary, command files, step output) to model that: RUNNER_TEMP is
+    then emptied when the job starts, and what a test reads afterwards stays
+    in ``job_dir``. Without it both are ``runner_temp`` and nothing is wiped.
+    """
 
     workspace: Path
     runner_temp: Path
@@ -368,14 +376,24 @@ class Job:
     outputs: dict[str, str] = field(default_factory=dict)
     restore_outputs: dict[str, str] = field(default_factory=dict)
     build_log: str = ""
+    job_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.job_dir is None:
+            self.job_dir = self.runner_temp
+        elif self.runner_temp.exists():
+            shutil.rmtree(self.runner_temp)  # the runner empties it for each job
         self.runner_temp.mkdir(parents=True, exist_ok=True)
-        self.summary = self.runner_temp / "step_summary.md"
+        self.job_dir.mkdir(parents=True, exist_ok=True)
+        self.summary = self.job_dir / "step_summary.md"
         self.summary.write_text("")
 
+    @property
+    def files_dir(self) -> Path:
+        return self.job_dir or self.runner_temp
+
     def _files(self, n: int) -> dict[str, Path]:
-        d = self.runner_temp / "_runner_file_commands" / str(n)
+        d = self.files_dir / "_runner_file_commands" / str(n)
         d.mkdir(parents=True, exist_ok=True)
         files = {}
         for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH"):
@@ -417,7 +435,7 @@ class Job:
         files = self._files(len(self.log) + 1000)
         env = self.process_env(files)
         env.update(extra_env or {})
-        out = self.runner_temp / f"step-{len(self.log)}.out"
+        out = self.files_dir / f"step-{len(self.log)}.out"
         with out.open("w") as sink:
             proc = subprocess.Popen(
                 ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],

@@ -5,9 +5,18 @@ compute the key, call ``actions/cache/restore`` / ``actions/cache/save``, and
 run ``pyo3-cache action after-restore`` and ``pyo3-cache action before-save``,
 which do everything else here, in Python, where it can be tested.
 
-Flow: key → restore → **after-restore** (pin, cargo log capture, explain a
-partial hit) → the user's build → **before-save** (explain the logs, job
-summary, PR comment, prune, keep the key manifest in the cache) → save.
+Flow: key → restore → **after-restore** (unpack the entry, pin, cargo log
+capture, explain a partial hit) → the user's build → **before-save** (explain
+the logs, job summary, PR comment, prune, keep the key manifest in the cache,
+pack the entry) → save.
+
+What actions/cache stores is one folder, the *entry dir* under RUNNER_TEMP,
+holding a ``dir:`` store with one entry: our own ``.tar.zst`` of the target
+dir and cargo's registry and git dbs (see archive.py), its sha256 and the key
+manifest. actions/cache still does the key matching and the transfer; our
+archive brings its member order and long-distance matching (a smaller entry
+than actions/cache's tar of the same folders), nanosecond mtimes, a checksum
+and the restore safety checks (no member may land outside its folder).
 
 A cache tool must never fail the user's job: every phase catches its own
 trouble, says what it skipped in one warning, and goes on.
@@ -35,6 +44,8 @@ MANIFEST_IN_CACHE = Path("pyo3-cache") / "key-manifest.json"
 # The source files' record (see mtimes.py) travels the same way.
 MTIMES_IN_CACHE = RECORD_IN_TARGET
 COMMENT_MODES = ("on-rebuild", "always", "never")
+# The folder actions/cache saves and restores: a dir: store with one entry.
+ENTRY_DIR = Path("pyo3-cache") / "entry"
 
 
 def _truthy(value: str | None, default: bool = False) -> bool:
@@ -87,6 +98,22 @@ def _state_path(env: Mapping[str, str]) -> Path:
         return Path(explicit)
     base = env.get("RUNNER_TEMP") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "pyo3-cache" / "state.json"
+
+
+def entry_dir(env: Mapping[str, str]) -> Path:
+    """The folder actions/cache stores (under RUNNER_TEMP, outside the workspace)."""
+    base = env.get("RUNNER_TEMP") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / ENTRY_DIR
+
+
+def _places(state: FlowState) -> Any:
+    from pyo3_cache.errors import StoreError
+    from pyo3_cache.project import cargo_home
+    from pyo3_cache.store import Places
+
+    if not state.workspace or not state.target_dir:
+        raise StoreError("the workspace was not found, so there is nowhere to unpack to")
+    return Places(Path(state.target_dir), cargo_home(), Path(state.workspace))
 
 
 def _guard(what: str, action: Callable[[], Any], notes: list[str]) -> Any:
@@ -163,6 +190,33 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         state.target_dir = str(target_dir(root))
 
     _guard("locating the target dir", locate_target, notes)
+
+    def unpack() -> bool:
+        from pyo3_cache.errors import StoreError
+        from pyo3_cache.store import DirStore, restore_cache
+
+        folder = entry_dir(env)
+        store = DirStore(folder)
+        keys = [entry.key for entry in store.list_entries("")] if folder.is_dir() else []
+        key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
+        if not key:
+            raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
+        result = restore_cache(store, key, _places(state))
+        for warning in result.warnings:
+            log.warn(warning)
+        if not result.hit:
+            raise StoreError("the restored entry could not be unpacked")
+        log.info(
+            f"unpacked the cache entry: {result.archive_bytes} bytes → "
+            f"{result.restored_bytes} bytes in {result.seconds:.1f} s"
+        )
+        shutil.rmtree(folder, ignore_errors=True)  # the disk space is the build's
+        return True
+
+    unpacked = state.matched_key and _guard("unpacking the restored cache", unpack, notes)
+    if state.matched_key and not unpacked:
+        # Whatever actions/cache brought back is unusable: this job is cold.
+        state.matched_key, state.cache_hit = "", False
 
     def restore_mtimes() -> None:
         from pyo3_cache.mtimes import restore_source_mtimes
@@ -363,11 +417,45 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
                 )
 
         _guard("recording source file mtimes", record_mtimes, state.notes)
+
+    if decision.save:
+
+        def pack() -> bool:
+            from pyo3_cache.errors import StoreError
+            from pyo3_cache.store import DirStore, anchored_roots, save_cache
+
+            folder = entry_dir(env)
+            shutil.rmtree(folder, ignore_errors=True)
+            manifest = Path(state.manifest) if state.manifest else None
+            contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
+            result = save_cache(
+                DirStore(folder),
+                state.key,
+                anchored_roots(_places(state), contents),
+                key_manifest=manifest.read_bytes() if manifest and manifest.is_file() else None,
+                max_bytes=None,
+            )
+            for warning in result.warnings:
+                log.warn(warning)
+            if not result.saved:
+                raise StoreError(f"the cache entry was not written ({result.reason})")
+            log.info(
+                f"packed the cache entry: {result.source_bytes} bytes → "
+                f"{result.archive_bytes} bytes in {result.seconds:.1f} s"
+            )
+            return True
+
+        if not _guard("packing the cache entry", pack, state.notes):
+            decision = SaveDecision(False, "the cache entry could not be packed")
     log.info(f"save: {'yes' if decision.save else 'no'} ({decision.reason})")
     _guard(
         "setting the save outputs",
         lambda: github.append_output(
-            {"save": "true" if decision.save else "false", "key": state.key, "paths": state.paths}
+            {
+                "save": "true" if decision.save else "false",
+                "key": state.key,
+                "paths": str(entry_dir(env)),
+            }
         ),
         state.notes,
     )
@@ -392,7 +480,7 @@ def _comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) -> No
 
 
 def cache_paths(cache_targets: bool = True) -> list[str]:
-    """What the action caches: the target dir and cargo's registry index, crates and git dbs."""
+    """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
     from pyo3_cache.project import cargo_home, find_manifest, find_workspace_root, target_dir
     from pyo3_cache.store import DEFAULT_CARGO_HOME_PATHS
 

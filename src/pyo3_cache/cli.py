@@ -543,9 +543,15 @@ def _add_action(sub: argparse._SubParsersAction[_Parser]) -> None:
         ),
     )
     steps = p.add_subparsers(dest="step", metavar="STEP", parser_class=_Parser)
-    paths = steps.add_parser("paths", help="print (or output) the paths to cache")
+    paths = steps.add_parser(
+        "paths", help="print (or output) the folders the cache entry holds, and the entry dir"
+    )
     paths.add_argument("--cache-targets", default="true", help="cache the target dir (true/false)")
-    paths.add_argument("--github", action="store_true", help="write output `paths`")
+    paths.add_argument(
+        "--github",
+        action="store_true",
+        help="write outputs `paths` (the entry dir actions/cache stores) and `contents`",
+    )
     paths.set_defaults(handler=_cmd_action_paths)
     after = steps.add_parser("after-restore", help="pin, capture cargo output, explain a miss")
     after.set_defaults(handler=_cmd_action_after_restore)
@@ -556,11 +562,13 @@ def _add_action(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 def _cmd_action_paths(args: argparse.Namespace) -> int:
     from pyo3_cache import github
-    from pyo3_cache.action_flow import _truthy, cache_paths
+    from pyo3_cache.action_flow import _truthy, cache_paths, entry_dir
 
     paths = cache_paths(_truthy(args.cache_targets, default=True))
+    entry = str(entry_dir(os.environ))
     if args.github:
-        github.append_output({"paths": "\n".join(paths)})
+        github.append_output({"paths": entry, "contents": "\n".join(paths)})
+    print(f"entry dir (actions/cache path): {entry}")
     print("\n".join(paths))
     return 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,8 @@ def _job(runner: dict[str, Path], n: int, cache: LocalActionsCache) -> Job:
     )
     return Job(
         workspace=runner["checkout"],
-        runner_temp=runner["root"] / f"temp{n}",
+        runner_temp=runner["root"] / "_temp",
+        job_dir=runner["root"] / f"job{n}",
         cache=cache,
         base_env=env,
         github={"job": "wheels", "token": "ghs_SECRETVALUE"},
@@ -76,7 +78,7 @@ def _run_job(runner: dict[str, Path], n: int, cache: LocalActionsCache) -> Job:
     job.build_log = job.log[-1]
     saved = job.run_action(REPO / "save")
     assert all(s.outcome in ("success", "skipped") for s in saved), [
-        (s.name, s.outcome, s.log) for s in saved
+        (s.name, s.outcome, s.log[-2000:]) for s in saved if s.outcome not in ("success", "skipped")
     ]
     return job
 
@@ -89,6 +91,18 @@ def test_three_jobs_cold_exact_hit_and_lock_bump(runner: dict[str, Path]) -> Non
     assert first.restore_outputs["cache-hit"] in ("false", "")
     assert len(cache.saves) == 1
     assert "miss (cold build)" in first.summary.read_text()
+    # What actions/cache stores: the entry dir under RUNNER_TEMP, one pyo3-cache
+    # archive with its record and key manifest, not the target dir itself.
+    with tarfile.open(next(runner["cache"].glob("*.tar"))) as tar:
+        files = [m.name for m in tar.getmembers() if m.isfile()]
+    entry = (runner["root"] / "_temp" / "pyo3-cache" / "entry").as_posix().lstrip("/")
+    assert files and all(name.startswith(entry + "/entries/") for name in files), files
+    assert sorted(Path(name).name for name in files) == [
+        "archive.tar.zst",
+        "entry.json",
+        "key-manifest.json",
+        "last-used",
+    ], files
     wait_for_new_mtime()
 
     _fresh_checkout(runner["checkout"], runner["cargo_home"])
@@ -96,6 +110,8 @@ def test_three_jobs_cold_exact_hit_and_lock_bump(runner: dict[str, Path]) -> Non
     assert second.restore_outputs["cache-hit"] == "true"
     summary = second.summary.read_text()
     assert "exact hit" in summary
+    # unpacked into the target dir and cargo's home, then the entry dir is freed
+    assert not (runner["root"] / "_temp" / "pyo3-cache" / "entry").exists()
     assert "0 crates rebuilt" in summary or "nothing rebuilt" in summary.lower(), summary
     build_log = second.log[-3] if len(second.log) >= 3 else ""
     assert len(cache.saves) == 1  # no save on an exact hit

@@ -54,7 +54,8 @@ def _job(workspace: Path, root: Path, n: int, cache: LocalActionsCache) -> Job:
     env["PATH"] = f"{spy}{os.pathsep}{env['PATH']}"
     return Job(
         workspace=workspace,
-        runner_temp=root / f"temp{n}",
+        runner_temp=root / "_temp",
+        job_dir=root / f"job{n}",
         cache=cache,
         base_env=env,
         github={"job": f"job{n}"},  # different jobs: the wheel key carries no job name
