@@ -29,8 +29,12 @@ What it reproduces:
   is removed except ``-sys`` crates, ``credentials.toml`` is deleted; git
   checkouts/dbs not used are removed.
 * **Cached paths**: ``$CARGO_HOME/{bin,.crates.toml,.crates2.json,registry,git}``
-  and the target dir, in one tar.zst (our archive module, the same compressor
-  as ours, so sizes compare content, not compressors).
+  and the target dir, in one entry made the way @actions/cache makes it on
+  Linux (``packages/cache/src/internal/tar.ts``): GNU ``tar --posix`` piped
+  into ``zstd -T0 --long=30`` (level 3, a 1 GiB long-distance window), here
+  libzstd through the ``zstandard`` module with those parameters. The same
+  files through pyo3-cache's own archiver are measured too
+  (``same_archiver_bytes``), to compare content alone.
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.archive import ArchiveRoot, create_archive, extract_archive
+import zstandard
+
+from pyo3_cache.archive import ArchiveRoot, create_archive
 
 try:
     import tomllib
@@ -360,6 +366,47 @@ def _roots(cargo_home: Path, target: Path) -> list[ArchiveRoot]:
     ]
 
 
+# zstd -T0 --long=30 at its default level: what @actions/cache runs.
+ACTIONS_CACHE_ZSTD: dict[str, Any] = {
+    "level": 3,
+    "window_log": 30,
+    "enable_ldm": True,
+    "threads": -1,
+}
+
+
+def _members(cargo_home: Path, target: Path) -> list[str]:
+    paths = [cargo_home / "bin", cargo_home / "registry", cargo_home / "git", target]
+    return [str(p.resolve()).lstrip("/") for p in paths if p.exists()]
+
+
+def actions_cache_archive(members: list[str], dest: Path) -> int:
+    """``tar --posix -cf - ... | zstd -T0 --long=30`` of paths relative to /; the size."""
+    level = ACTIONS_CACHE_ZSTD["level"]
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, **{k: v for k, v in ACTIONS_CACHE_ZSTD.items() if k != "level"}
+    )
+    command = ["tar", "--posix", "-cf", "-", "-C", "/", *members]
+    tar = subprocess.Popen(command, stdout=subprocess.PIPE)
+    assert tar.stdout is not None
+    with dest.open("wb") as raw:
+        zstandard.ZstdCompressor(compression_params=params).copy_stream(tar.stdout, raw)
+    if tar.wait() != 0:
+        raise RuntimeError(f"tar failed ({tar.returncode}) archiving {members}")
+    return dest.stat().st_size
+
+
+def actions_cache_extract(archive: Path) -> None:
+    """``zstd -d --long=30 | tar -xf -`` into /, as @actions/cache restores."""
+    tar = subprocess.Popen(["tar", "-xf", "-", "-C", "/"], stdin=subprocess.PIPE)
+    assert tar.stdin is not None
+    with archive.open("rb") as raw:
+        zstandard.ZstdDecompressor(max_window_size=1 << 31).copy_stream(raw, tar.stdin)
+    tar.stdin.close()
+    if tar.wait() != 0:
+        raise RuntimeError(f"tar failed ({tar.returncode}) extracting {archive}")
+
+
 @dataclass
 class LocalCache:
     """Entries ``<key>.tar.zst`` in one folder; prefix restore picks the newest."""
@@ -382,19 +429,26 @@ class LocalCache:
             chosen = matches[-1] if matches else None
         if chosen is None:
             return None, 0
-        extract_archive(chosen, {"target": target, "cargo-home": cargo_home})
+        del cargo_home, target  # the entry holds the same absolute paths
+        actions_cache_extract(chosen)
         return chosen.name[: -len(".tar.zst")], chosen.stat().st_size
 
-    def save(self, key: str, cargo_home: Path, target: Path) -> tuple[int, int]:
+    def save(self, key: str, cargo_home: Path, target: Path) -> tuple[int, int, int]:
         """Archive the cached paths under ``key`` (never overwrites).
 
-        Returns (archive bytes, bytes of the files archived); (0, 0) if it exists.
+        Returns (entry bytes, bytes of the files archived, the same files
+        through pyo3-cache's archiver); zeros if the entry exists.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         dest = self.folder / f"{key}.tar.zst"
         if dest.exists():
-            return 0, 0
+            return 0, 0, 0
         tmp = self.folder / f".{key}.tmp"
-        stats = create_archive(_roots(cargo_home, target), tmp)
+        entry_bytes = actions_cache_archive(_members(cargo_home, target), tmp)
         os.replace(tmp, dest)
-        return stats.archive_bytes, stats.source_bytes
+        ours = self.folder / f".{key}.ours.tmp"
+        try:
+            stats = create_archive(_roots(cargo_home, target), ours)
+        finally:
+            ours.unlink(missing_ok=True)
+        return entry_bytes, stats.source_bytes, stats.archive_bytes
