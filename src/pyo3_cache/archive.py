@@ -255,7 +255,8 @@ def _iter_members(archive: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarI
     raw, stream = _open_stream(archive)
     try:
         try:
-            tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 - closed below
+            # closed below; 1 MiB reads: tarfile's default 10 KiB costs a third of a restore
+            tar = tarfile.open(fileobj=stream, mode="r|", bufsize=_READ_CHUNK)  # noqa: SIM115
         except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
             raise ArchiveError(f"{archive.name} is not a .tar.zst archive ({exc})") from None
         with tar:
