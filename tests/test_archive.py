@@ -264,3 +264,71 @@ def test_a_crates_files_sit_side_by_side_after_all_folders(tmp_path: Path) -> No
     _restore(archive, tmp_path / "back")
     for rel in files:
         assert (tmp_path / "back" / rel).read_bytes() == rel.encode()
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        kind = "link" if path.is_symlink() else ("dir" if path.is_dir() else "file")
+        out[path.relative_to(root).as_posix()] = (kind, st.st_mtime_ns if kind == "file" else 0)
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archive_leaves_an_existing_destination_as_it_was(
+    tmp_path: Path, case: str
+) -> None:
+    """The staged restore: refused half-way, the warm target dir is untouched."""
+    members, _fragment = HOSTILE[case]
+    archive = _hostile(tmp_path / "evil.tar.zst", [_file("target/first", b"ok"), *members])
+    dest = tmp_path / "target"
+    (dest / "release" / "deps").mkdir(parents=True)
+    (dest / "release" / "deps" / "libkeep.rlib").write_bytes(b"kept")
+    (dest / "first").write_bytes(b"old")
+    before = _snapshot(dest)
+    with pytest.raises(ArchiveError):
+        extract_archive(archive, {"target": dest})
+    assert _snapshot(dest) == before  # no staging folder left, nothing replaced
+    assert (dest / "first").read_bytes() == b"old"
+
+
+def test_restore_into_an_existing_folder_merges_and_replaces_links_in_the_way(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "src"
+    _tree(source)
+    (source / "release" / "build" / "out").mkdir(parents=True)
+    (source / "release" / "build" / "out" / "gen.rs").write_text("// generated")
+    archive = tmp_path / "a.tar.zst"
+    create_archive([ArchiveRoot("target", source)], archive)
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    (dest / "release").mkdir(parents=True)
+    (dest / "release" / "other.txt").write_text("not in the archive")
+    os.symlink(outside, dest / "release" / "build")  # a link in the way, out of the tree
+    # a restore that was killed half-way left its staging folder behind
+    (dest / ".pyo3-cache-restore-stale" / "x").mkdir(parents=True)
+
+    extract_archive(archive, {"target": dest})
+    assert (dest / "release" / "other.txt").read_text() == "not in the archive"
+    assert not (dest / "release" / "build").is_symlink()
+    assert (dest / "release" / "build" / "out" / "gen.rs").read_text() == "// generated"
+    assert list(outside.iterdir()) == []  # nothing written through the old link
+    lib = dest / "release" / "deps" / "libfoo-0123456789abcdef.rlib"
+    assert lib.stat().st_mtime_ns == NS
+    assert lib.stat().st_ino == (dest / "release" / "libfoo.rlib").stat().st_ino
+    assert os.stat(dest / "release" / "deps").st_mtime_ns == NS + 7
+    assert not list(dest.glob(".pyo3-cache-restore-*"))  # the stale one too
+
+    # and a staging folder never goes into an archive
+    (source / ".pyo3-cache-restore-left").mkdir()
+    (source / ".pyo3-cache-restore-left" / "junk").write_text("x")
+    again = tmp_path / "b.tar.zst"
+    create_archive([ArchiveRoot("target", source)], again)
+    with again.open("rb") as raw:
+        stream = zstandard.ZstdDecompressor().stream_reader(raw)
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            assert not [m.name for m in tar if "pyo3-cache-restore" in m.name]
