@@ -332,3 +332,16 @@ def test_restore_into_an_existing_folder_merges_and_replaces_links_in_the_way(
         stream = zstandard.ZstdDecompressor().stream_reader(raw)
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             assert not [m.name for m in tar if "pyo3-cache-restore" in m.name]
+
+
+def test_a_killed_restores_staging_beside_a_new_destination_is_cleared(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    _tree(source)
+    archive = tmp_path / "a.tar.zst"
+    create_archive([ArchiveRoot("target", source)], archive)
+    job = tmp_path / "job"
+    (job / ".pyo3-cache-restore-target.old" / "release").mkdir(parents=True)
+    (job / "unrelated").mkdir()
+    extract_archive(archive, {"target": job / "target"})
+    assert sorted(p.name for p in job.iterdir()) == ["target", "unrelated"]
+    assert (job / "target" / "release" / "libfoo.rlib").read_bytes() == b"rlib" * 1000

@@ -438,14 +438,6 @@ def check_archive(
     return checker.count
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
 def _remove_existing(path: Path) -> None:
     try:
         st = path.lstat()
@@ -496,11 +488,14 @@ def _staging_for(dest: Path, created: list[Path]) -> Path:
 
     Folders made on the way (``dest``'s missing parents) are added to ``created``.
     """
-    if dest.is_dir():
-        for stale in dest.glob(STAGING_PREFIX + "*"):
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
-        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=dest))
+    inside = dest.is_dir()
+    folder = dest if inside else dest.parent
+    prefix = STAGING_PREFIX if inside else f"{STAGING_PREFIX}{dest.name}."
+    for stale in folder.glob(prefix + "*") if folder.is_dir() else []:
+        if stale.is_dir() and not stale.is_symlink():  # left by a restore that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+    if inside:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=dest))
     missing = []
     parent = dest.parent
     while not parent.exists() and parent != parent.parent:
@@ -508,7 +503,7 @@ def _staging_for(dest: Path, created: list[Path]) -> Path:
         parent = parent.parent
     dest.parent.mkdir(parents=True, exist_ok=True)
     created += missing
-    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX + dest.name + ".", dir=dest.parent))
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=dest.parent))
 
 
 def _move(src: Path, dst: Path) -> None:
