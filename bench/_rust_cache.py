@@ -366,15 +366,6 @@ def _roots(cargo_home: Path, target: Path) -> list[ArchiveRoot]:
     ]
 
 
-# zstd -T0 --long=30 at its default level: what @actions/cache runs.
-ACTIONS_CACHE_ZSTD: dict[str, Any] = {
-    "level": 3,
-    "window_log": 30,
-    "enable_ldm": True,
-    "threads": -1,
-}
-
-
 def _members(cargo_home: Path, target: Path) -> list[str]:
     paths = [cargo_home / "bin", cargo_home / "registry", cargo_home / "git", target]
     return [str(p.resolve()).lstrip("/") for p in paths if p.exists()]
@@ -382,9 +373,9 @@ def _members(cargo_home: Path, target: Path) -> list[str]:
 
 def actions_cache_archive(members: list[str], dest: Path) -> int:
     """``tar --posix -cf - ... | zstd -T0 --long=30`` of paths relative to /; the size."""
-    level = ACTIONS_CACHE_ZSTD["level"]
+    # zstd -T0 --long=30 at its default level 3: what @actions/cache runs.
     params = zstandard.ZstdCompressionParameters.from_level(
-        level, **{k: v for k, v in ACTIONS_CACHE_ZSTD.items() if k != "level"}
+        3, window_log=30, enable_ldm=True, threads=-1
     )
     command = ["tar", "--posix", "-cf", "-", "-C", "/", *members]
     tar = subprocess.Popen(command, stdout=subprocess.PIPE)
