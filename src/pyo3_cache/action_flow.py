@@ -31,11 +31,14 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyo3_cache import github, log
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.mtimes import RECORD_IN_TARGET
+
+if TYPE_CHECKING:  # store.py loads zstandard: only when a phase needs it
+    from pyo3_cache.store import Places
 
 STATE_VARIABLE = "PYO3_CACHE_STATE"
 # Where the key manifest travels inside the cache, so a later partial hit can
@@ -106,7 +109,7 @@ def entry_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / ENTRY_DIR
 
 
-def _places(state: FlowState) -> Any:
+def _places(state: FlowState) -> Places:
     from pyo3_cache.errors import StoreError
     from pyo3_cache.project import cargo_home
     from pyo3_cache.store import Places
