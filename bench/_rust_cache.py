@@ -53,7 +53,7 @@ from typing import Any
 
 import zstandard
 
-from pyo3_cache.archive import ArchiveRoot, create_archive
+from pyo3_cache.cache.archive import ArchiveRoot, create_archive
 
 try:
     import tomllib

@@ -71,7 +71,7 @@ from _ci_projects import (
 )
 from _common import BIN, BuildRun, ratio, tool_env, tool_versions
 
-from pyo3_cache.diagnostics import explain_recompiles
+from pyo3_cache.explain.diagnostics import explain_recompiles
 
 FLOWS = ("baseline", "ours")
 RUNNER_DIRS = {"baseline": "rust-cache", "ours": "pyo3-cache"}

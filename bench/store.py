@@ -6,7 +6,7 @@ a dir: store, wiped, restored, and built again as the next CI run would
 (restore → `pyo3-cache pin` → `uv build` + `cargo build`):
 
 - ``as built``: no cleanup;
-- ``pyo3-cache prune``: our rules (src/pyo3_cache/prune.py);
+- ``pyo3-cache prune``: our rules (src/pyo3_cache/cache/prune.py);
 - ``rust-cache rules``: Swatinem/rust-cache v2's documented target cleanup,
   reproduced here: every folder of target/ (unless it is a nested target) is
   a profile, reduced to build/, .fingerprint/ and deps/, and inside those to
@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fresh_copy, pyo3_cache, ratio, run, tool_env, tool_versions, uv_build
 from _rust_cache import actions_cache_archive, actions_cache_extract
 
+from pyo3_cache.cache.prune import prune_target, tree_bytes
+from pyo3_cache.cache.store import DirStore, Places, anchored_roots, restore_cache, save_cache
 from pyo3_cache.project import read_lockfile
-from pyo3_cache.prune import prune_target, tree_bytes
-from pyo3_cache.store import DirStore, Places, anchored_roots, restore_cache, save_cache
 
 RESTORES = 3
 

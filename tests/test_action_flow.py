@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.action_flow import (
+from pyo3_cache.action.flow import (
     FlowState,
     after_restore,
     before_save,

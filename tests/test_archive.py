@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pyo3_cache.archive import (
+from pyo3_cache.cache.archive import (
     ArchiveRoot,
     ExtractLimits,
     check_archive,

@@ -16,7 +16,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyo3_cache.bytecode import (
+from pyo3_cache.bytecode.audit import (
     HEADER_SIZE,
     LEGACY_HEADER_SIZE,
     AuditReport,
@@ -31,8 +31,8 @@ from pyo3_cache.bytecode import (
     wheel_interpreter,
     write_pyc_header,
 )
+from pyo3_cache.bytecode.magic_numbers import CPYTHON_LINES, Interpreter
 from pyo3_cache.errors import BytecodeError
-from pyo3_cache.magic_numbers import CPYTHON_LINES, Interpreter
 from tests.conftest import assert_one_line_error, run_cli
 
 OWN_MAGIC = int.from_bytes(importlib.util.MAGIC_NUMBER[:2], "little")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache import cargo_log
-from pyo3_cache.cargo_log import (
+from pyo3_cache.explain import cargo_log
+from pyo3_cache.explain.cargo_log import (
     BuildFailed,
     Event,
     FingerprintLine,

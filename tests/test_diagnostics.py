@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache import diagnostics, explain_recompiles
-from pyo3_cache.diagnostics import (
+from pyo3_cache import explain_recompiles
+from pyo3_cache.explain import diagnostics
+from pyo3_cache.explain.diagnostics import (
     BUILD_SCRIPT,
     CASCADE,
     CHECKSUM,
@@ -339,7 +340,7 @@ def test_bad_input_gives_a_report_that_says_so(data: bytes, fragment: str) -> No
 def test_member_build_script_without_rerun_if_changed_is_named_with_its_fix() -> None:
     # rpds-py 2026.9.1's build.rs prints no rerun-if-changed: editing rpds.pyi
     # rebuilt the crate, and cargo only said "the precalculated components changed".
-    from pyo3_cache.diagnostics import PACKAGE_FILES
+    from pyo3_cache.explain.diagnostics import PACKAGE_FILES
 
     report = _report("human/build-script-package-files.log")
     assert report.counts["rebuilt"] == 1

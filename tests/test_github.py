@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyo3_cache import github
 from pyo3_cache.errors import GitHubError
+from pyo3_cache.github import client as github
 from tests.conftest import CliResult, assert_one_line_error, run_cli
 from tests.fake_github import FakeGitHub, running
 

@@ -19,8 +19,7 @@ import pytest
 
 from pyo3_cache import KeyManifest, compute_key
 from pyo3_cache.errors import ManifestError, ProjectError, ToolchainError
-from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
-from pyo3_cache.keys import (
+from pyo3_cache.keys.rust import (
     REDACTED,
     InputChange,
     KeyPart,
@@ -30,7 +29,6 @@ from pyo3_cache.keys import (
     env_part,
     interpreter_part,
     is_build_env,
-    is_secret_name,
     key_segment,
     load_manifest,
     make_part,
@@ -41,6 +39,8 @@ from pyo3_cache.keys import (
     render_key_text,
     write_manifest,
 )
+from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
+from pyo3_cache.redact import is_secret_name
 from tests.conftest import EXAMPLE, REPO, assert_one_line_error, run_cli
 
 PYDANTIC = REPO / "tests" / "fixtures" / "lockfiles" / "pydantic-core"
@@ -961,7 +961,7 @@ def test_cli_key_for_venv_github_writes_its_own_manifest(tmp_path: Path) -> None
 
 
 def test_prerelease_magic_is_called_out_by_its_number() -> None:
-    from pyo3_cache.magic_numbers import prerelease_warning
+    from pyo3_cache.bytecode.magic_numbers import prerelease_warning
 
     note = prerelease_warning(3626)  # 3.14rc2, replaced by 3627 in 3.14.0
     assert note is not None and "3627" in note

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from pyo3_cache.magic_numbers import (
+from pyo3_cache.bytecode.magic_numbers import (
     CPYTHON_LINES,
     PYPY_LINES,
     Interpreter,
@@ -254,7 +254,7 @@ def test_real_interpreter_agrees_with_the_table(python: str) -> None:
 
 
 def test_prerelease_warning_names_the_release_magic() -> None:
-    from pyo3_cache.magic_numbers import prerelease_warning
+    from pyo3_cache.bytecode.magic_numbers import prerelease_warning
 
     assert prerelease_warning(3627) is None
     assert prerelease_warning(336) is None

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from pyo3_cache.mtimes import record_source_mtimes, restore_source_mtimes
+from pyo3_cache.cache.mtimes import record_source_mtimes, restore_source_mtimes
 
 
 def _tree(root: Path) -> None:

@@ -22,9 +22,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyo3_cache import cargo_log
-from pyo3_cache.action_flow import FlowState, summary_markdown
-from pyo3_cache.cargo_log import (
+from pyo3_cache.action.flow import FlowState, summary_markdown
+from pyo3_cache.errors import ManifestError
+from pyo3_cache.explain import cargo_log
+from pyo3_cache.explain.cargo_log import (
     FingerprintLine,
     JsonArtifact,
     JsonBuildFinished,
@@ -32,11 +33,10 @@ from pyo3_cache.cargo_log import (
     UnitStatus,
     iter_events,
 )
-from pyo3_cache.diagnostics import explain_recompiles
-from pyo3_cache.errors import ManifestError
-from pyo3_cache.keys import MANIFEST_VERSION, KeyManifest, KeyPart, load_manifest
-from pyo3_cache.pyo3_config import Pyo3Config
-from pyo3_cache.render import escape_markdown, escape_mermaid, render_markdown
+from pyo3_cache.explain.diagnostics import explain_recompiles
+from pyo3_cache.explain.render import escape_markdown, escape_mermaid, render_markdown
+from pyo3_cache.keys.rust import MANIFEST_VERSION, KeyManifest, KeyPart, load_manifest
+from pyo3_cache.pin.pyo3_config import Pyo3Config
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -450,7 +450,7 @@ def test_job_summary_is_inert_on_hostile_keys_changes_and_job_names(
 
 def test_a_section_id_with_a_trailing_newline_is_made_safe() -> None:
     """Found by tests/test_github.py's round-trip property: `$` matched before a newline."""
-    from pyo3_cache import github
+    from pyo3_cache.github import client as github
 
     section = github.make_section("0\n", "job", "report")
     assert "\n" not in section.id

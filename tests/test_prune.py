@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from pyo3_cache.prune import prune_target
+from pyo3_cache.cache.prune import prune_target
 from tests.conftest import assert_one_line_error, run_cli
 
 OLD, NEW = 1_700_000_000 * 10**9, 1_700_000_100 * 10**9

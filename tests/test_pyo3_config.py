@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
-from pyo3_cache.pyo3_config import (
+from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
+from pyo3_cache.pin.pyo3_config import (
     PINNED_MTIME,
     Pyo3Config,
     pin_pyo3_config,

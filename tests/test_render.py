@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from pyo3_cache import explain_recompiles
-from pyo3_cache.render import escape_markdown, escape_mermaid, render_markdown, render_text
+from pyo3_cache.explain.render import escape_markdown, escape_mermaid, render_markdown, render_text
 from tests.conftest import assert_one_line_error, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cargo-logs"

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.archive import ArchiveRoot
-from pyo3_cache.errors import StoreError
-from pyo3_cache.store import (
+from pyo3_cache.cache.archive import ArchiveRoot
+from pyo3_cache.cache.store import (
     DirStore,
     Places,
     anchored_roots,
@@ -24,6 +23,7 @@ from pyo3_cache.store import (
     restore_cache,
     save_cache,
 )
+from pyo3_cache.errors import StoreError
 from tests.conftest import assert_one_line_error, run_cli
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.store import open_store
-from pyo3_cache.wheel_cache import (
+from pyo3_cache.cache.store import open_store
+from pyo3_cache.cache.wheel_cache import (
     action_audit_dist,
     action_wheel_check,
     action_wheel_key,

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.keys import diff_manifests, render_diff_text
-from pyo3_cache.pyo3_config import pin_pyo3_config
-from pyo3_cache.wheel_key import (
+from pyo3_cache.keys.rust import diff_manifests, render_diff_text
+from pyo3_cache.keys.wheel import (
     WheelInputs,
     build_crates,
     compute_wheel_key,
     module_name,
     part_summary,
 )
+from pyo3_cache.pin.pyo3_config import pin_pyo3_config
 from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
 from tests.test_keys import copy_project, edit, fake_rustc
 
@@ -426,7 +426,7 @@ def test_diff_of_same_wheel_manifest_says_nothing_changed(hello: Path, tools: Pa
 
 
 def test_key_diff_text_for_wheel_keys_says_the_wheel_is_rebuilt() -> None:
-    from pyo3_cache.keys import KeyDiff, render_diff_text
+    from pyo3_cache.keys.rust import KeyDiff, render_diff_text
 
     diff = KeyDiff("w-old", "w-new", (), ("build",), None, (), kind="wheel")
     text = render_diff_text(diff)

@@ -20,23 +20,23 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "AuditReport": "bytecode",
-    "audit_bytecode": "bytecode",
-    "RecompileReport": "diagnostics",
-    "explain_recompiles": "diagnostics",
+    "AuditReport": "bytecode.audit",
+    "audit_bytecode": "bytecode.audit",
+    "RecompileReport": "explain.diagnostics",
+    "explain_recompiles": "explain.diagnostics",
     "Pyo3CacheError": "errors",
-    "InterpreterInfo": "interpreter",
-    "probe_interpreter": "interpreter",
-    "KeyManifest": "keys",
-    "compute_key": "keys",
-    "PinResult": "pyo3_config",
-    "Pyo3Config": "pyo3_config",
-    "pin_pyo3_config": "pyo3_config",
-    "PruneReport": "prune",
-    "prune_target": "prune",
-    "open_store": "store",
-    "restore_cache": "store",
-    "save_cache": "store",
+    "InterpreterInfo": "pin.interpreter",
+    "probe_interpreter": "pin.interpreter",
+    "KeyManifest": "keys.rust",
+    "compute_key": "keys.rust",
+    "PinResult": "pin.pyo3_config",
+    "Pyo3Config": "pin.pyo3_config",
+    "pin_pyo3_config": "pin.pyo3_config",
+    "PruneReport": "cache.prune",
+    "prune_target": "cache.prune",
+    "open_store": "cache.store",
+    "restore_cache": "cache.store",
+    "save_cache": "cache.store",
 }
 
 __all__ = [
@@ -61,14 +61,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pyo3_cache.bytecode import AuditReport, audit_bytecode
-    from pyo3_cache.diagnostics import RecompileReport, explain_recompiles
+    from pyo3_cache.bytecode.audit import AuditReport, audit_bytecode
+    from pyo3_cache.cache.prune import PruneReport, prune_target
+    from pyo3_cache.cache.store import open_store, restore_cache, save_cache
     from pyo3_cache.errors import Pyo3CacheError
-    from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
-    from pyo3_cache.keys import KeyManifest, compute_key
-    from pyo3_cache.prune import PruneReport, prune_target
-    from pyo3_cache.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
-    from pyo3_cache.store import open_store, restore_cache, save_cache
+    from pyo3_cache.explain.diagnostics import RecompileReport, explain_recompiles
+    from pyo3_cache.keys.rust import KeyManifest, compute_key
+    from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
+    from pyo3_cache.pin.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
 
 
 def __getattr__(name: str) -> Any:

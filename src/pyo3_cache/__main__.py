@@ -1,5 +1,5 @@
 """``python -m pyo3_cache``: the same CLI as the ``pyo3-cache`` command."""
 
-from pyo3_cache.cli import main
+from pyo3_cache.cli.main import main
 
 raise SystemExit(main())

@@ -40,8 +40,8 @@ from typing import Any
 
 import zstandard
 
-from pyo3_cache.keys import MANIFEST_VERSION
-from pyo3_cache.store import ARCHIVE_NAME, ENTRY_NAME, encode_key, new_entry_record
+from pyo3_cache.cache.store import ARCHIVE_NAME, ENTRY_NAME, encode_key, new_entry_record
+from pyo3_cache.keys.rust import MANIFEST_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -1457,6 +1457,21 @@ CASES += [
         ("GITHUB_STEP_SUMMARY is not set",),
     ),
 ]
+
+
+def _more_cases() -> list[Case]:
+    """Cases kept in their own modules (``tests/bad_inputs/attacks_*.py``, each a ``CASES`` list)."""
+    import importlib
+    import pkgutil
+
+    found: list[Case] = []
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name):
+        if info.name.startswith("attacks_"):
+            found += importlib.import_module(f"tests.bad_inputs.{info.name}").CASES
+    return found
+
+
+CASES += _more_cases()
 
 
 def by_id(case_id: str) -> Case:

@@ -274,7 +274,8 @@ def test_run_keeps_the_build_exit_code_when_explaining_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Whatever goes wrong in our explanation, `run` returns the build's code."""
-    from pyo3_cache import cli, diagnostics
+    from pyo3_cache.cli import main as cli
+    from pyo3_cache.explain import diagnostics
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug in the explanation")

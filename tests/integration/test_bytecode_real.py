@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pyo3_cache.bytecode import audit_bytecode
-from pyo3_cache.magic_numbers import parse_wheel_python_tag
+from pyo3_cache.bytecode.audit import audit_bytecode
+from pyo3_cache.bytecode.magic_numbers import parse_wheel_python_tag
 from tests.conftest import run_cli
 from tests.integration.conftest import BIN, _copy_tree, tool_env, uv_build
 

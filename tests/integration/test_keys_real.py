@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pyo3_cache.errors import InterpreterError
-from pyo3_cache.interpreter import probe_interpreter
+from pyo3_cache.pin.interpreter import probe_interpreter
 from tests.conftest import EXAMPLE, REPO, run_cli
 from tests.integration.conftest import tool_env
 

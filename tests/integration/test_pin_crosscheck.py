@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.interpreter import probe_interpreter
-from pyo3_cache.pyo3_config import pyo3_line, resolve_pyo3_config
+from pyo3_cache.pin.interpreter import probe_interpreter
+from pyo3_cache.pin.pyo3_config import pyo3_line, resolve_pyo3_config
 from tests.conftest import run_cli
 from tests.integration.conftest import WarmExample, run_build, tool_env
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.keys import diff_manifests
-from pyo3_cache.wheel_key import WheelInputs, compute_wheel_key
+from pyo3_cache.keys.rust import diff_manifests
+from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
 from tests.conftest import EXAMPLE, run_cli
 from tests.integration.conftest import BIN, WarmExample, tool_env
 

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import boto3
 
-from pyo3_cache.store import Places, S3Store, anchored_roots, open_store, restore_cache, save_cache
+from pyo3_cache.cache.store import (
+    Places,
+    S3Store,
+    anchored_roots,
+    open_store,
+    restore_cache,
+    save_cache,
+)
 from tests.conftest import run_cli
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyo3_cache.errors import InterpreterError, OutputLocationError, ProjectError
-from pyo3_cache.interpreter import InterpreterInfo, probe_interpreter
+from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
 from pyo3_cache.project import (
     find_manifest,
     find_workspace_root,

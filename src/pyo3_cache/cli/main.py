@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pyo3_cache import __version__, log
+from pyo3_cache import __version__
 from pyo3_cache.errors import Pyo3CacheError
+from pyo3_cache.github import log
 
 INTERNAL_ERROR_EXIT = 70
 
@@ -64,8 +65,8 @@ def _add_pin(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_pin(args: argparse.Namespace) -> int:
-    from pyo3_cache import github
-    from pyo3_cache.pyo3_config import pin_pyo3_config
+    from pyo3_cache.github import client as github
+    from pyo3_cache.pin.pyo3_config import pin_pyo3_config
 
     result = pin_pyo3_config(
         args.python,
@@ -107,8 +108,8 @@ def _add_prune(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 def _cmd_prune(args: argparse.Namespace) -> int:
     from pyo3_cache import project
+    from pyo3_cache.cache.prune import prune_target, render_text, workspace_members
     from pyo3_cache.errors import ProjectError
-    from pyo3_cache.prune import prune_target, render_text, workspace_members
 
     members = None
     try:
@@ -140,7 +141,7 @@ def _store_flags(p: argparse.ArgumentParser) -> None:
 
 def _places(args: argparse.Namespace) -> Any:
     from pyo3_cache import project
-    from pyo3_cache.store import Places
+    from pyo3_cache.cache.store import Places
 
     manifest = project.find_manifest(args.manifest_path)
     root = project.find_workspace_root(manifest)
@@ -150,7 +151,7 @@ def _places(args: argparse.Namespace) -> Any:
 
 def _record_source_mtimes(places: Any) -> None:
     """Keep the workspace files' mtimes with the cache (see mtimes.py); never fatal."""
-    from pyo3_cache.mtimes import RECORD_IN_TARGET, record_source_mtimes
+    from pyo3_cache.cache.mtimes import RECORD_IN_TARGET, record_source_mtimes
 
     try:
         record_source_mtimes(
@@ -161,7 +162,7 @@ def _record_source_mtimes(places: Any) -> None:
 
 
 def _restore_source_mtimes(places: Any) -> None:
-    from pyo3_cache.mtimes import RECORD_IN_TARGET, restore_source_mtimes
+    from pyo3_cache.cache.mtimes import RECORD_IN_TARGET, restore_source_mtimes
 
     record = places.target / RECORD_IN_TARGET
     if record.is_file():
@@ -204,8 +205,8 @@ def _add_save(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_save(args: argparse.Namespace) -> int:
+    from pyo3_cache.cache.store import anchored_roots, check_key, open_store, parse_size, save_cache
     from pyo3_cache.errors import ManifestError
-    from pyo3_cache.store import anchored_roots, check_key, open_store, parse_size, save_cache
 
     check_key(args.key)
     store = open_store(args.store, endpoint_url=args.endpoint_url)
@@ -270,7 +271,7 @@ def _add_restore(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from pyo3_cache.store import check_key, open_store, restore_cache
+    from pyo3_cache.cache.store import check_key, open_store, restore_cache
 
     check_key(args.key)
     for prefix in args.restore_key:
@@ -301,7 +302,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _python_tag_arg(text: str) -> str:
-    from pyo3_cache.magic_numbers import parse_python_tag
+    from pyo3_cache.bytecode.magic_numbers import parse_python_tag
 
     if parse_python_tag(text) is None:
         raise argparse.ArgumentTypeError(
@@ -339,7 +340,7 @@ def _add_audit_bytecode(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_audit_bytecode(args: argparse.Namespace) -> int:
-    from pyo3_cache.bytecode import audit_bytecode, render_json, render_text
+    from pyo3_cache.bytecode.audit import audit_bytecode, render_json, render_text
 
     report = audit_bytecode(args.paths, python_tag=args.python_tag, fix=args.fix)
     for path in report.not_fixed:
@@ -396,8 +397,8 @@ def _write_report(text: str, output: str | None) -> None:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from pyo3_cache.diagnostics import explain_recompiles
-    from pyo3_cache.render import render
+    from pyo3_cache.explain.diagnostics import explain_recompiles
+    from pyo3_cache.explain.render import render
 
     report = explain_recompiles(args.logs)
     _write_report(render(report, args.format), args.output)
@@ -408,7 +409,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _publish_report(report: Any, markdown: str, args: argparse.Namespace) -> None:
     """--summary / --comment: GitHub trouble is a warning; the report was still printed."""
-    from pyo3_cache import github
+    from pyo3_cache.github import client as github
 
     if args.summary:
         try:
@@ -460,9 +461,9 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pyo3_cache.diagnostics import explain_recompiles
-    from pyo3_cache.render import render
-    from pyo3_cache.wrapper import run_with_log
+    from pyo3_cache.explain.diagnostics import explain_recompiles
+    from pyo3_cache.explain.render import render
+    from pyo3_cache.explain.wrapper import run_with_log
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -514,8 +515,8 @@ def _add_cargo_wrapper(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_cargo_wrapper(args: argparse.Namespace) -> int:
-    from pyo3_cache import github
-    from pyo3_cache.wrapper import WRAPPER_LOG_VARIABLE, install_cargo_wrapper
+    from pyo3_cache.explain.wrapper import WRAPPER_LOG_VARIABLE, install_cargo_wrapper
+    from pyo3_cache.github import client as github
 
     script = install_cargo_wrapper(args.install or None)
     directory = str(script.parent)
@@ -561,8 +562,8 @@ def _add_action(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_action_paths(args: argparse.Namespace) -> int:
-    from pyo3_cache import github
-    from pyo3_cache.action_flow import _truthy, cache_paths, entry_dir
+    from pyo3_cache.action.flow import _truthy, cache_paths, entry_dir
+    from pyo3_cache.github import client as github
 
     paths = cache_paths(_truthy(args.cache_targets, default=True))
     entry = str(entry_dir(os.environ))
@@ -574,14 +575,14 @@ def _cmd_action_paths(args: argparse.Namespace) -> int:
 
 
 def _cmd_action_after_restore(args: argparse.Namespace) -> int:
-    from pyo3_cache.action_flow import after_restore
+    from pyo3_cache.action.flow import after_restore
 
     after_restore()
     return 0
 
 
 def _cmd_action_before_save(args: argparse.Namespace) -> int:
-    from pyo3_cache.action_flow import before_save
+    from pyo3_cache.action.flow import before_save
 
     before_save()
     return 0
@@ -599,7 +600,7 @@ def _add_action_wheel_steps(steps: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
-    from pyo3_cache import wheel_cache
+    from pyo3_cache.cache import wheel_cache
 
     run = {
         "wheel-key": wheel_cache.action_wheel_key,
@@ -660,9 +661,9 @@ def _add_wheel_cache(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_wheel_cache(args: argparse.Namespace) -> int:
-    from pyo3_cache.store import check_key, open_store
-    from pyo3_cache.wheel_cache import restore_wheels, save_wheels
-    from pyo3_cache.wheel_key import compute_wheel_key
+    from pyo3_cache.cache.store import check_key, open_store
+    from pyo3_cache.cache.wheel_cache import restore_wheels, save_wheels
+    from pyo3_cache.keys.wheel import compute_wheel_key
 
     manifest_bytes = None
     if args.key:
@@ -766,10 +767,11 @@ def _wheel_build_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_key(args: argparse.Namespace) -> int:
-    from pyo3_cache import github, keys
+    from pyo3_cache.github import client as github
+    from pyo3_cache.keys import rust as keys
 
     if args.kind == "wheel":
-        from pyo3_cache.wheel_key import compute_wheel_key
+        from pyo3_cache.keys.wheel import compute_wheel_key
 
         manifest = compute_wheel_key(
             args.manifest_path,
@@ -832,7 +834,7 @@ def _add_key_diff(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_key_diff(args: argparse.Namespace) -> int:
-    from pyo3_cache import keys
+    from pyo3_cache.keys import rust as keys
 
     diff = keys.diff_manifests(keys.load_manifest(args.old), keys.load_manifest(args.new))
     if args.format == "json":
@@ -888,7 +890,7 @@ def _add_comment(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_comment(args: argparse.Namespace) -> int:
-    from pyo3_cache import github
+    from pyo3_cache.github import client as github
 
     env = os.environ
     try:
@@ -928,7 +930,7 @@ def _add_summary(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from pyo3_cache import github
+    from pyo3_cache.github import client as github
 
     try:
         result = github.append_summary(args.file)

@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     import requests
 
 from pyo3_cache.errors import GitHubError
+from pyo3_cache.redact import TEXT_REDACTED, redact_text
 
 
 def in_github_actions() -> bool:
-    from pyo3_cache.log import in_github_actions as check
+    from pyo3_cache.github.log import in_github_actions as check
 
     return check()
 
@@ -279,22 +280,12 @@ def pull_request_number(
 
 # --- secrets stay out of messages ---------------------------------------------
 
-# GitHub's token formats: ghp_/gho_/ghu_/ghs_/ghr_ + base62, fine-grained
-# github_pat_..., the older v1.<40 hex> installation tokens and 40-hex
-# classic tokens.
-_TOKEN_LIKE = re.compile(
-    r"(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,}|v1\.[0-9a-fA-F]{40}|"
-    r"\b[0-9a-fA-F]{40}\b)"
-)
-REDACTED = "***"
+REDACTED = TEXT_REDACTED
 
 
 def redact(text: str, *secrets_: str) -> str:
     """``text`` with the given secrets and anything token-shaped replaced by ``***``."""
-    for secret in secrets_:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
-    return _TOKEN_LIKE.sub(REDACTED, text)
+    return redact_text(text, *secrets_)
 
 
 # --- REST client ----------------------------------------------------------------
@@ -1172,7 +1163,7 @@ def post_job_section(
     ``GitHubError``; callers warn, since a comment never fails a build.
     ``options`` go to ``upsert_sticky_comment`` (sleep, clock, max_wait ...).
     """
-    from pyo3_cache import log
+    from pyo3_cache.github import log
 
     context = GitHubContext.from_env(os.environ if env is None else env)
     number = pull_request_number(context.event_path, context.event_name or None)

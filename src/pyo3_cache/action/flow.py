@@ -33,12 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyo3_cache import github, log
+from pyo3_cache.cache.mtimes import RECORD_IN_TARGET
 from pyo3_cache.errors import Pyo3CacheError
-from pyo3_cache.mtimes import RECORD_IN_TARGET
+from pyo3_cache.github import client as github
+from pyo3_cache.github import log
 
 if TYPE_CHECKING:  # store.py loads zstandard: only when a phase needs it
-    from pyo3_cache.store import Places
+    from pyo3_cache.cache.store import Places
 
 STATE_VARIABLE = "PYO3_CACHE_STATE"
 # Where the key manifest travels inside the cache, so a later partial hit can
@@ -110,9 +111,9 @@ def entry_dir(env: Mapping[str, str]) -> Path:
 
 
 def _places(state: FlowState) -> Places:
+    from pyo3_cache.cache.store import Places
     from pyo3_cache.errors import StoreError
     from pyo3_cache.project import cargo_home
-    from pyo3_cache.store import Places
 
     if not state.workspace or not state.target_dir:
         raise StoreError("the workspace was not found, so there is nowhere to unpack to")
@@ -134,7 +135,7 @@ def _guard(what: str, action: Callable[[], Any], notes: list[str]) -> Any:
 
 def _manifest_parts(path: str) -> dict[str, str]:
     """Part name → "hash: what it stands for", from a key manifest (for the summary)."""
-    from pyo3_cache.keys import load_manifest, part_summary
+    from pyo3_cache.keys.rust import load_manifest, part_summary
 
     try:
         manifest = load_manifest(path)
@@ -144,7 +145,7 @@ def _manifest_parts(path: str) -> dict[str, str]:
 
 
 def _explain_key_change(old: Path, new: Path) -> list[str]:
-    from pyo3_cache.keys import diff_manifests, load_manifest
+    from pyo3_cache.keys.rust import diff_manifests, load_manifest
 
     diff = diff_manifests(load_manifest(old), load_manifest(new))
     return list(diff.lines())
@@ -195,8 +196,8 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     _guard("locating the target dir", locate_target, notes)
 
     def unpack() -> bool:
+        from pyo3_cache.cache.store import DirStore, restore_cache
         from pyo3_cache.errors import StoreError
-        from pyo3_cache.store import DirStore, restore_cache
 
         folder = entry_dir(env)
         store = DirStore(folder)
@@ -222,7 +223,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         state.matched_key, state.cache_hit = "", False
 
     def restore_mtimes() -> None:
-        from pyo3_cache.mtimes import restore_source_mtimes
+        from pyo3_cache.cache.mtimes import restore_source_mtimes
 
         record = Path(state.target_dir) / MTIMES_IN_CACHE
         if record.is_file():
@@ -236,7 +237,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         _guard("restoring source file mtimes", restore_mtimes, notes)
 
     def pin() -> None:
-        from pyo3_cache.pyo3_config import pin_pyo3_config
+        from pyo3_cache.pin.pyo3_config import pin_pyo3_config
 
         result = pin_pyo3_config(env.get("INPUT_PYTHON") or None)
         for warning in result.warnings:
@@ -251,7 +252,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     _guard("pinning the PyO3 config", pin, notes)
 
     def capture() -> None:
-        from pyo3_cache.wrapper import WRAPPER_LOG_VARIABLE, install_cargo_wrapper
+        from pyo3_cache.explain.wrapper import WRAPPER_LOG_VARIABLE, install_cargo_wrapper
 
         log_file = _state_path(env).parent / "cargo.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -315,7 +316,7 @@ def decide_save(state: FlowState, job_status: str) -> SaveDecision:
 
 def summary_markdown(state: FlowState, report_markdown: str | None, job: str) -> str:
     """The job summary: key and hit/miss, what changed, then the rebuild report."""
-    from pyo3_cache.render import escape_markdown
+    from pyo3_cache.explain.render import escape_markdown
 
     if state.cache_hit:
         status = "exact hit"
@@ -369,14 +370,14 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if logs:
 
         def explain() -> Any:
-            from pyo3_cache.diagnostics import explain_recompiles
+            from pyo3_cache.explain.diagnostics import explain_recompiles
 
             return explain_recompiles(logs)
 
         report = _guard("explaining the cargo logs", explain, state.notes)
     report_md = None
     if report is not None:
-        from pyo3_cache.render import render
+        from pyo3_cache.explain.render import render
 
         report_md = render(report, "markdown")
     rebuilt = bool(report is not None and report.counts.get("rebuilt", 0) + _new(report))
@@ -395,7 +396,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if decision.save and state.target_dir and Path(state.target_dir).is_dir():
 
         def prune() -> None:
-            from pyo3_cache.prune import prune_target
+            from pyo3_cache.cache.prune import prune_target
 
             result = prune_target(Path(state.target_dir))
             log.info(f"pruned the target dir: {result.bytes_before} → {result.bytes_after} bytes")
@@ -411,7 +412,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
         _guard("storing the key manifest with the cache", keep_manifest, state.notes)
 
         def record_mtimes() -> None:
-            from pyo3_cache.mtimes import record_source_mtimes
+            from pyo3_cache.cache.mtimes import record_source_mtimes
 
             if state.workspace:
                 target = Path(state.target_dir)
@@ -424,8 +425,8 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if decision.save:
 
         def pack() -> bool:
+            from pyo3_cache.cache.store import DirStore, anchored_roots, save_cache
             from pyo3_cache.errors import StoreError
-            from pyo3_cache.store import DirStore, anchored_roots, save_cache
 
             folder = entry_dir(env)
             shutil.rmtree(folder, ignore_errors=True)
@@ -484,8 +485,8 @@ def _comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) -> No
 
 def cache_paths(cache_targets: bool = True) -> list[str]:
     """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
+    from pyo3_cache.cache.store import DEFAULT_CARGO_HOME_PATHS
     from pyo3_cache.project import cargo_home, find_manifest, find_workspace_root, target_dir
-    from pyo3_cache.store import DEFAULT_CARGO_HOME_PATHS
 
     paths: list[str] = []
     if cache_targets:

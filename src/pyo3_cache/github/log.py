@@ -22,7 +22,7 @@ def in_github_actions() -> bool:
 def escape_data(text: str) -> str:
     # github.py is large (the REST client); load it only when a message
     # actually becomes a workflow command.
-    from pyo3_cache.github import escape_data as escape
+    from pyo3_cache.github.client import escape_data as escape
 
     return escape(text)
 

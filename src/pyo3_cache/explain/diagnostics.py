@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Union, cast
 
-from pyo3_cache.cargo_log import (
+from pyo3_cache.errors import LogError
+from pyo3_cache.explain.cargo_log import (
     BuildFailed,
     Event,
     FingerprintLine,
@@ -46,7 +47,6 @@ from pyo3_cache.cargo_log import (
     Where,
     iter_event_batches,
 )
-from pyo3_cache.errors import LogError
 
 # Kinds: our classification of a reason.  Public (JSON `kind`), so stable.
 INTERPRETER_ENV = "interpreter-env"  # PYO3_PYTHON, VIRTUAL_ENV, PATH, CONDA_PREFIX

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from pyo3_cache.errors import ProjectError
-from pyo3_cache.keys import (
+from pyo3_cache.keys.rust import (
     DEFAULT_PREFIX,
     InputValue,
     KeyManifest,

@@ -55,8 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from pyo3_cache.errors import BytecodeError
-from pyo3_cache.magic_numbers import (
+from pyo3_cache.bytecode.magic_numbers import (
     Interpreter,
     cpython_line_for_magic,
     describe_magic,
@@ -65,6 +64,7 @@ from pyo3_cache.magic_numbers import (
     parse_python_tag,
     parse_wheel_python_tag,
 )
+from pyo3_cache.errors import BytecodeError
 
 # --- the .pyc header -----------------------------------------------------------
 

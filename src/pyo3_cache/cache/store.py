@@ -48,7 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.archive import ArchiveRoot, create_archive, extract_archive, sha256_of
+from pyo3_cache.cache.archive import ArchiveRoot, create_archive, extract_archive, sha256_of
 from pyo3_cache.errors import ArchiveError, StoreError
 
 ENTRY_SCHEMA = "pyo3-cache-entry/1"

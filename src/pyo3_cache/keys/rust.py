@@ -65,7 +65,7 @@ from pyo3_cache.errors import (
     ProjectError,
     ToolchainError,
 )
-from pyo3_cache.interpreter import InterpreterInfo, default_python, probe_interpreter
+from pyo3_cache.pin.interpreter import InterpreterInfo, default_python, probe_interpreter
 from pyo3_cache.project import (
     LockedPackage,
     find_manifest,
@@ -75,6 +75,7 @@ from pyo3_cache.project import (
     read_lockfile,
     target_dir,
 )
+from pyo3_cache.redact import REDACTED, is_secret
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,7 +88,6 @@ MANIFEST_VERSION = 1
 DEFAULT_PREFIX = "v1-pyo3"
 KEY_MAX_LENGTH = 512  # actions/cache's limit
 HASH_LENGTH = 12  # hex digits per part in the key: 48 bits, ample per job
-REDACTED = "<redacted>"
 MANIFEST_FILE_NAME = "key-manifest.json"
 
 # What one readable input is: a string, or a list of strings (a crate locked
@@ -414,14 +414,6 @@ _ENV_VOLATILE_NAMES = frozenset(
     }
 )
 _ENV_KEEP = frozenset({"RUSTUP_TOOLCHAIN"})
-_SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|APIKEY|API_KEY|ACCESS_KEY|(^|_)KEY($|_)|(^|_)AUTH"
-)
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether an env var's name says it holds a secret (its value is never used)."""
-    return bool(_SECRET_NAME.search(name.upper()))
 
 
 def is_build_env(name: str) -> bool:
@@ -451,7 +443,7 @@ def env_part(
     for name in sorted(environ):
         if not is_build_env(name):
             continue
-        if is_secret_name(name):
+        if is_secret(name, environ[name]):
             inputs[name] = REDACTED  # shown, never hashed
             continue
         value = replaced[name] if name in replaced else scrub(environ[name])
@@ -831,7 +823,7 @@ class _Probes:
 
 def _config_file_abi(path: str) -> tuple[dict[str, str] | None, str | None]:
     """ABI fields of the PyO3 config file at ``path``, or a reason it has none."""
-    from pyo3_cache.pyo3_config import Pyo3Config
+    from pyo3_cache.pin.pyo3_config import Pyo3Config
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -852,7 +844,7 @@ def _python_abi(
     probes: _Probes,
     warnings: list[str],
 ) -> tuple[dict[str, str] | None, str]:
-    from pyo3_cache.pyo3_config import pyo3_line, resolve_pyo3_config
+    from pyo3_cache.pin.pyo3_config import pyo3_line, resolve_pyo3_config
 
     config_file = environ.get("PYO3_CONFIG_FILE")
     if python is None and config_file:
@@ -1139,7 +1131,7 @@ def compute_venv_key(
         )
     info = probe_interpreter(python)
     warnings: list[str] = []
-    from pyo3_cache.magic_numbers import prerelease_warning
+    from pyo3_cache.bytecode.magic_numbers import prerelease_warning
 
     # The magic table knows pre-release bytecode even where the interpreter
     # calls itself final (a distro patch build); the release level covers the rest.
@@ -1499,7 +1491,7 @@ def part_summary(part: KeyPart, kind: str = "rust") -> str:
     """A few words on a part for the key's table of parts."""
     inputs = part.inputs
     if kind == "wheel":
-        from pyo3_cache.wheel_key import part_summary as wheel_part_summary
+        from pyo3_cache.keys.wheel import part_summary as wheel_part_summary
 
         words = wheel_part_summary(part)
         if words is not None:

@@ -35,11 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache import github, log
-from pyo3_cache.archive import ArchiveRoot
+from pyo3_cache.cache.archive import ArchiveRoot
+from pyo3_cache.cache.store import Places, Store, restore_cache, save_cache
 from pyo3_cache.errors import Pyo3CacheError
-from pyo3_cache.store import Places, Store, restore_cache, save_cache
-from pyo3_cache.wheel_key import wheel_files
+from pyo3_cache.github import client as github
+from pyo3_cache.github import log
+from pyo3_cache.keys.wheel import wheel_files
 
 # The wheels travel under the store's "workspace" anchor; a restore points
 # every anchor at the dist folder, so they land there whatever the machine.
@@ -169,8 +170,12 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
     if _truthy(env.get("INPUT_WHEEL_CACHE")):
 
         def compute(e: Mapping[str, str]) -> None:
-            from pyo3_cache.keys import default_manifest_path, render_parts_table, write_manifest
-            from pyo3_cache.wheel_key import compute_wheel_key
+            from pyo3_cache.keys.rust import (
+                default_manifest_path,
+                render_parts_table,
+                write_manifest,
+            )
+            from pyo3_cache.keys.wheel import compute_wheel_key
 
             manifest = compute_wheel_key(
                 prefix_key=e.get("INPUT_PREFIX_KEY") or "v1-pyo3",
@@ -264,8 +269,8 @@ def action_wheel_save(env: Mapping[str, str] | None = None) -> bool:
 
 def audit_markdown(report: Any, dist: Path) -> str:
     """The job summary's bytecode section: a warning callout over the audit's table."""
-    from pyo3_cache.bytecode import render_markdown
-    from pyo3_cache.render import escape_markdown
+    from pyo3_cache.bytecode.audit import render_markdown
+    from pyo3_cache.explain.render import escape_markdown
 
     errors, warnings = report.count("error"), report.count("warning")
     lines = [f"## pyo3-cache: bytecode in {escape_markdown(dist.name)}/", ""]
@@ -287,7 +292,7 @@ def action_audit_dist(env: Mapping[str, str] | None = None) -> bool:
     Fails only when ``audit-bytecode: error`` asks and an error finding exists;
     otherwise findings are warnings in the log and a section in the summary.
     """
-    from pyo3_cache.bytecode import audit_dist
+    from pyo3_cache.bytecode.audit import audit_dist
 
     env = dict(os.environ if env is None else env)
     mode = (env.get("INPUT_AUDIT_BYTECODE") or "warn").strip().lower()

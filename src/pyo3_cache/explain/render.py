@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 
-from pyo3_cache.diagnostics import CASCADE, RecompileReport, RootCause, Unit
+from pyo3_cache.explain.diagnostics import CASCADE, RecompileReport, RootCause, Unit
 
 MAX_TABLE_ROWS = 200
 MAX_GRAPH_NODES = 60
