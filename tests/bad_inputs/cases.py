@@ -1460,7 +1460,7 @@ CASES += [
 
 
 def _more_cases() -> list[Case]:
-    """Cases kept in their own modules (``tests/bad_inputs/attacks_*.py``, each a ``CASES`` list)."""
+    """Cases kept in modules of their own (``attacks_*.py`` here, each a ``CASES`` list)."""
     import importlib
     import pkgutil
 
