@@ -558,16 +558,18 @@ def _add_action(sub: argparse._SubParsersAction[_Parser]) -> None:
     after.set_defaults(handler=_cmd_action_after_restore)
     before = steps.add_parser("before-save", help="explain, summarize, comment, prune")
     before.set_defaults(handler=_cmd_action_before_save)
+    comment = steps.add_parser("comment", help="post the PR comment section before-save left")
+    comment.set_defaults(handler=_cmd_action_comment)
     _add_action_wheel_steps(steps)
 
 
 def _cmd_action_paths(args: argparse.Namespace) -> int:
-    from pyo3_cache.action.state import cache_paths, entry_dir
+    from pyo3_cache.action.state import cache_paths, entry_path_for_cache
     from pyo3_cache.action.state import truthy as _truthy
     from pyo3_cache.github import client as github
 
     paths = cache_paths(_truthy(args.cache_targets, default=True))
-    entry = str(entry_dir(os.environ))
+    entry = entry_path_for_cache(os.environ)
     if args.github:
         github.append_output({"paths": entry, "contents": "\n".join(paths)})
     print(f"entry dir (actions/cache path): {entry}")
@@ -586,6 +588,13 @@ def _cmd_action_before_save(args: argparse.Namespace) -> int:
     from pyo3_cache.action.save import before_save
 
     before_save()
+    return 0
+
+
+def _cmd_action_comment(args: argparse.Namespace) -> int:
+    from pyo3_cache.action.report import post_comment
+
+    post_comment()
     return 0
 
 
