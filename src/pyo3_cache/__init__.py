@@ -29,9 +29,9 @@ _EXPORTS = {
     "probe_interpreter": "pin.interpreter",
     "KeyManifest": "keys.rust",
     "compute_key": "keys.rust",
-    "PinResult": "pin.pyo3_config",
+    "PinResult": "pin.pinning",
     "Pyo3Config": "pin.pyo3_config",
-    "pin_pyo3_config": "pin.pyo3_config",
+    "pin_pyo3_config": "pin.pinning",
     "PruneReport": "cache.prune",
     "prune_target": "cache.prune",
     "open_store": "cache.store",
@@ -68,7 +68,8 @@ if TYPE_CHECKING:
     from pyo3_cache.explain.diagnostics import RecompileReport, explain_recompiles
     from pyo3_cache.keys.rust import KeyManifest, compute_key
     from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
-    from pyo3_cache.pin.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
+    from pyo3_cache.pin.pinning import PinResult, pin_pyo3_config
+    from pyo3_cache.pin.pyo3_config import Pyo3Config
 
 
 def __getattr__(name: str) -> Any:

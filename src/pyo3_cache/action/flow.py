@@ -237,7 +237,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         _guard("restoring source file mtimes", restore_mtimes, notes)
 
     def pin() -> None:
-        from pyo3_cache.pin.pyo3_config import pin_pyo3_config
+        from pyo3_cache.pin.pinning import pin_pyo3_config
 
         result = pin_pyo3_config(env.get("INPUT_PYTHON") or None)
         for warning in result.warnings:
