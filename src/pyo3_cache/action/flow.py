@@ -39,7 +39,7 @@ from pyo3_cache.github import client as github
 from pyo3_cache.github import log
 
 if TYPE_CHECKING:  # store.py loads zstandard: only when a phase needs it
-    from pyo3_cache.cache.store import Places
+    from pyo3_cache.cache.places import Places
 
 STATE_VARIABLE = "PYO3_CACHE_STATE"
 # Where the key manifest travels inside the cache, so a later partial hit can
@@ -111,7 +111,7 @@ def entry_dir(env: Mapping[str, str]) -> Path:
 
 
 def _places(state: FlowState) -> Places:
-    from pyo3_cache.cache.store import Places
+    from pyo3_cache.cache.places import Places
     from pyo3_cache.errors import StoreError
     from pyo3_cache.project import cargo_home
 
@@ -196,7 +196,8 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     _guard("locating the target dir", locate_target, notes)
 
     def unpack() -> bool:
-        from pyo3_cache.cache.store import DirStore, restore_cache
+        from pyo3_cache.cache.dir_store import DirStore
+        from pyo3_cache.cache.restore import restore_cache
         from pyo3_cache.errors import StoreError
 
         folder = entry_dir(env)
@@ -425,7 +426,9 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if decision.save:
 
         def pack() -> bool:
-            from pyo3_cache.cache.store import DirStore, anchored_roots, save_cache
+            from pyo3_cache.cache.dir_store import DirStore
+            from pyo3_cache.cache.places import anchored_roots
+            from pyo3_cache.cache.save import save_cache
             from pyo3_cache.errors import StoreError
 
             folder = entry_dir(env)
@@ -485,7 +488,7 @@ def _comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) -> No
 
 def cache_paths(cache_targets: bool = True) -> list[str]:
     """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
-    from pyo3_cache.cache.store import DEFAULT_CARGO_HOME_PATHS
+    from pyo3_cache.cache.places import DEFAULT_CARGO_HOME_PATHS
     from pyo3_cache.project import cargo_home, find_manifest, find_workspace_root, target_dir
 
     paths: list[str] = []
