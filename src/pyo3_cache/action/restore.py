@@ -85,7 +85,8 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     guard("locating the target dir", locate_target, notes)
 
     def unpack() -> bool:
-        from pyo3_cache.cache.store import DirStore, restore_cache
+        from pyo3_cache.cache.dir_store import DirStore
+        from pyo3_cache.cache.restore import restore_cache
         from pyo3_cache.errors import StoreError
 
         folder = entry_dir(env)

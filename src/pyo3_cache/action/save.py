@@ -114,7 +114,9 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if decision.save:
 
         def pack() -> bool:
-            from pyo3_cache.cache.store import DirStore, anchored_roots, save_cache
+            from pyo3_cache.cache.dir_store import DirStore
+            from pyo3_cache.cache.places import anchored_roots
+            from pyo3_cache.cache.save import save_cache
             from pyo3_cache.errors import StoreError
 
             folder = entry_dir(env)

@@ -19,7 +19,7 @@ from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import log
 
 if TYPE_CHECKING:  # store.py loads zstandard: only when a phase needs it
-    from pyo3_cache.cache.store import Places
+    from pyo3_cache.cache.places import Places
 
 STATE_VARIABLE = "PYO3_CACHE_STATE"
 # Where the key manifest travels inside the cache, so a later partial hit can
@@ -91,7 +91,7 @@ def entry_dir(env: Mapping[str, str]) -> Path:
 
 
 def places(state: FlowState) -> Places:
-    from pyo3_cache.cache.store import Places
+    from pyo3_cache.cache.places import Places
     from pyo3_cache.errors import StoreError
     from pyo3_cache.project import cargo_home
 
@@ -115,7 +115,7 @@ def guard(what: str, action: Callable[[], Any], notes: list[str]) -> Any:
 
 def cache_paths(cache_targets: bool = True) -> list[str]:
     """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
-    from pyo3_cache.cache.store import DEFAULT_CARGO_HOME_PATHS
+    from pyo3_cache.cache.places import DEFAULT_CARGO_HOME_PATHS
     from pyo3_cache.project import cargo_home, find_manifest, find_workspace_root, target_dir
 
     paths: list[str] = []
