@@ -135,7 +135,8 @@ def _guard(what: str, action: Callable[[], Any], notes: list[str]) -> Any:
 
 def _manifest_parts(path: str) -> dict[str, str]:
     """Part name → "hash: what it stands for", from a key manifest (for the summary)."""
-    from pyo3_cache.keys.rust import load_manifest, part_summary
+    from pyo3_cache.keys.manifest import load_manifest
+    from pyo3_cache.keys.render import part_summary
 
     try:
         manifest = load_manifest(path)
@@ -145,7 +146,8 @@ def _manifest_parts(path: str) -> dict[str, str]:
 
 
 def _explain_key_change(old: Path, new: Path) -> list[str]:
-    from pyo3_cache.keys.rust import diff_manifests, load_manifest
+    from pyo3_cache.keys.diff import diff_manifests
+    from pyo3_cache.keys.manifest import load_manifest
 
     diff = diff_manifests(load_manifest(old), load_manifest(new))
     return list(diff.lines())
