@@ -27,7 +27,8 @@ from pyo3_cache.github import log
 
 def _manifest_parts(path: str) -> dict[str, str]:
     """Part name → "hash: what it stands for", from a key manifest (for the summary)."""
-    from pyo3_cache.keys.rust import load_manifest, part_summary
+    from pyo3_cache.keys.manifest import load_manifest
+    from pyo3_cache.keys.render import part_summary
 
     try:
         manifest = load_manifest(path)
@@ -37,7 +38,8 @@ def _manifest_parts(path: str) -> dict[str, str]:
 
 
 def _explain_key_change(old: Path, new: Path) -> list[str]:
-    from pyo3_cache.keys.rust import diff_manifests, load_manifest
+    from pyo3_cache.keys.diff import diff_manifests
+    from pyo3_cache.keys.manifest import load_manifest
 
     diff = diff_manifests(load_manifest(old), load_manifest(new))
     return list(diff.lines())
