@@ -8,23 +8,14 @@ GitHub Actions (escaped, so log content cannot forge a command).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 
+from pyo3_cache.github.commands import escape_data, in_github_actions
+
+__all__ = ["PROG", "error", "group", "in_github_actions", "info", "notice", "warn"]
+
 PROG = "pyo3-cache"
-
-
-def in_github_actions() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-def escape_data(text: str) -> str:
-    # github.py is large (the REST client); load it only when a message
-    # actually becomes a workflow command.
-    from pyo3_cache.github.client import escape_data as escape
-
-    return escape(text)
 
 
 def _one_line(message: str) -> str:

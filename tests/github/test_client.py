@@ -745,7 +745,7 @@ def test_a_rate_limited_write_waits_then_reads_again_before_writing(fake: FakeGi
 
 # --- explain --summary / --comment ------------------------------------------------------
 
-CARGO_LOGS = Path(__file__).parent / "fixtures" / "cargo-logs" / "human"
+CARGO_LOGS = Path(__file__).parent.parent / "fixtures" / "cargo-logs" / "human"
 
 
 def test_explain_comment_posts_the_report_when_something_rebuilt(
