@@ -259,14 +259,33 @@ def _is_cut_of(found: str, full: str) -> bool:
     return any(full.startswith(h) for h in (head, head.removesuffix("…"), without_last_line))
 
 
-def find_sticky_comments(comments: list[IssueComment]) -> list[IssueComment]:
-    """Comments carrying the marker, the one to update first.
+# GitHub Actions' GITHUB_TOKEN writes comments as this bot account
+# (user.type "Bot"); no person or other app can post under that login.
+GITHUB_ACTIONS_BOT = "github-actions[bot]"
 
-    Bots' comments come first (GITHUB_TOKEN posts as github-actions[bot]; a
-    person pasting the marker should not capture the report), then the oldest.
+
+def is_own_comment(comment: IssueComment, login: str | None) -> bool:
+    """Whether the token's own user wrote ``comment``.
+
+    ``login`` is what ``GET /user`` answered; None for an installation token,
+    which may not ask: then only GitHub Actions' bot (``GITHUB_TOKEN``) counts.
     """
-    marked = [c for c in comments if is_sticky_body(c.body)]
-    return sorted(marked, key=lambda c: (c.author_type != "Bot", c.id))
+    if login:
+        return comment.author == login
+    return comment.author == GITHUB_ACTIONS_BOT and comment.author_type == "Bot"
+
+
+def find_sticky_comments(
+    comments: list[IssueComment], login: str | None = None
+) -> list[IssueComment]:
+    """Our comments carrying the marker, oldest first.
+
+    The marker alone is no proof: anyone can paste it, and editing their
+    comment would keep whatever sections they forged.  Only comments the
+    token's own user wrote (``is_own_comment``) are candidates.
+    """
+    marked = [c for c in comments if is_sticky_body(c.body) and is_own_comment(c, login)]
+    return sorted(marked, key=lambda c: c.id)
 
 
 # --- the sticky comment: talking to GitHub ---------------------------------------
@@ -303,8 +322,9 @@ def upsert_sticky_comment(
 ) -> CommentResult:
     """Create or update this job's section of the one pyo3-cache comment on a pull request.
 
-    The comment is the one carrying ``<!-- pyo3-cache -->``; each job owns
-    the part between its section markers.  GitHub has no conditional update
+    The comment is the one carrying ``<!-- pyo3-cache -->`` that the token's
+    own user wrote (``find_sticky_comments``: a pasted marker captures
+    nothing); each job owns the part between its section markers.  GitHub has no conditional update
     for comments, so concurrent matrix jobs are handled by read-modify-write,
     then, after a pause longer than our own read-to-write time (with jitter),
     re-reading to check our section is still there, and redoing it if another
@@ -324,6 +344,7 @@ def upsert_sticky_comment(
         token, api_url=api_url, sleep=sleep, clock=clock, rng=rng, max_wait=max_wait
     )
     ours: list[int] = []  # comments this call created
+    login = gh.authenticated_login()
     problem = ""
     pause = 0.0
     for attempt in range(1, max_attempts + 1):
@@ -332,7 +353,7 @@ def upsert_sticky_comment(
         pause = gh.backoff(attempt)
         started = gh.clock()
         # Reads were retried by the client already; their failures end here.
-        sticky = find_sticky_comments(gh.list_issue_comments(repository, pr_number))
+        sticky = find_sticky_comments(gh.list_issue_comments(repository, pr_number), login)
         try:
             if not sticky:
                 body, truncated = fit_sticky_body([section])
@@ -340,7 +361,7 @@ def upsert_sticky_comment(
                 ours.append(new.id)
                 # Another job may have created one at the same moment: the
                 # older comment wins, whoever looks.
-                again = find_sticky_comments(gh.list_issue_comments(repository, pr_number))
+                again = find_sticky_comments(gh.list_issue_comments(repository, pr_number), login)
                 if not again or again[0].id == new.id:
                     return CommentResult(
                         new.id, new.html_url, "created", attempt, comment_length(body), truncated

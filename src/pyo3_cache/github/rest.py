@@ -337,6 +337,26 @@ class GitHubClient:
             )
         return url
 
+    # who the token is ---------------------------------------------------------
+
+    def authenticated_login(self) -> str | None:
+        """The login of the token's user (``GET /user``), or None when the token may not ask.
+
+        A personal or OAuth token answers with its user.  An installation token
+        (GitHub Actions' ``GITHUB_TOKEN``, a GitHub App's) gets 403 "Resource
+        not accessible by integration" there, GitHub's documented answer for
+        endpoints an installation cannot use; None then.
+        """
+        url = f"{self.api_url}/user"
+        try:
+            data = self.json_of("GET", url, self.request("GET", url))
+        except GitHubAPIError as exc:
+            if exc.status in (403, 404) and not exc.retryable:
+                return None
+            raise
+        login = data.get("login") if isinstance(data, dict) else None
+        return login if isinstance(login, str) and login else None
+
     # issue comments ----------------------------------------------------------
 
     def _comments_url(self, repository: str, number: int) -> str:
