@@ -30,3 +30,14 @@ def workflow_command(command: str, message: str, **properties: str) -> str:
     props = ",".join(f"{k}={escape_property(v)}" for k, v in properties.items() if v)
     head = f"::{command} {props}" if props else f"::{command}"
     return f"{head}::{escape_data(message)}"
+
+
+def add_mask(value: str) -> str:
+    """``::add-mask::value``: the runner prints ``***`` for ``value`` from then on.
+
+    A multi-line value is masked line by line (the runner matches each
+    masked string within one line of output), each line escaped so none of
+    it can end the command early.
+    """
+    lines = [line for line in value.replace("\r\n", "\n").split("\n") if line.strip()]
+    return "\n".join(f"::add-mask::{escape_data(line)}" for line in lines)

@@ -23,7 +23,14 @@ def _file_from_env(variable: str) -> Path:
     return Path(value)
 
 
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
 def _heredoc_entry(name: str, value: str) -> str:
+    # A name is ours, never user data; one with "=", "<<" or a newline would
+    # let the value start entries of its own.
+    if not _NAME.match(name):
+        raise GitHubError(f"{name!r} is not a valid GITHUB_ENV / GITHUB_OUTPUT name")
     if "\n" not in value and "\r" not in value:
         return f"{name}={value}\n"
     # A random delimiter that the value cannot contain, as GitHub documents
@@ -56,6 +63,9 @@ def append_output(values: Mapping[str, str]) -> None:
 
 def append_path(directory: str) -> None:
     """Prepend a directory to PATH for later steps through ``$GITHUB_PATH``."""
+    if "\n" in directory or "\r" in directory:
+        # One line is one PATH entry: a newline would add a second folder.
+        raise GitHubError(f"{directory!r} holds a line break; GITHUB_PATH takes one folder a line")
     path = _file_from_env("GITHUB_PATH")
     try:
         with path.open("a", encoding="utf-8") as handle:

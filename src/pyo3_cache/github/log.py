@@ -11,9 +11,9 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-from pyo3_cache.github.commands import escape_data, in_github_actions
+from pyo3_cache.github.commands import add_mask, escape_data, in_github_actions
 
-__all__ = ["PROG", "error", "group", "in_github_actions", "info", "notice", "warn"]
+__all__ = ["PROG", "error", "group", "in_github_actions", "info", "mask", "notice", "warn"]
 
 PROG = "pyo3-cache"
 
@@ -46,6 +46,12 @@ def error(message: str) -> None:
     if in_github_actions():
         print(f"::error title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
     print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
+
+
+def mask(value: str) -> None:
+    """Ask the runner to hide ``value`` in the rest of the job's log (nothing elsewhere)."""
+    if in_github_actions() and value.strip():
+        print(add_mask(value), file=sys.stdout, flush=True)
 
 
 def info(message: str) -> None:
