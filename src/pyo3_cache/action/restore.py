@@ -131,15 +131,22 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     def pin() -> None:
         from pyo3_cache.pin.pinning import pin_pyo3_config
 
-        result = pin_pyo3_config(env.get("INPUT_PYTHON") or None)
+        # One interpreter per line (or word); the first is the primary one.
+        # Only PYO3_CACHE_PIN goes to $GITHUB_ENV: the cargo wrapper (on PATH
+        # below) applies each interpreter's config to its own cargo call, so
+        # maturin -i/--find-interpreter, uv --python and containers stay right.
+        pythons = (env.get("INPUT_PYTHON") or "").split()
+        result = pin_pyo3_config(pythons or None)
         for warning in result.warnings:
             log.warn(warning)
         github.append_env(result.env)
         github.append_output({"config-file": str(result.config_file)})
         state.config_file = str(result.config_file)
-        log.info(
-            f"pinned PyO3 config: {result.config_file.name} (PYO3_PYTHON={result.pyo3_python})"
-        )
+        for pinned in result.interpreters:
+            log.info(
+                f"pinned PyO3 config for {pinned.implementation} {pinned.version}: "
+                f"{pinned.config_file.name}"
+            )
 
     guard("pinning the PyO3 config", pin, notes)
 
