@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -57,6 +58,20 @@ def _open_log(path: str) -> BinaryIO | None:
         return None
 
 
+def read_chunks(fd: int) -> Iterator[bytes]:
+    """What a pipe delivers, as it arrives, until its writer closes it."""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        yield data
+
+
 def run_logged(command: list[str], env: dict[str, str], log: BinaryIO) -> int:
     """Run cargo with its stderr copied to ours and to ``log``; signals forwarded."""
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
@@ -68,16 +83,7 @@ def run_logged(command: list[str], env: dict[str, str], log: BinaryIO) -> int:
     for signum in _FORWARDED:
         signal.signal(signum, forward)
     assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except InterruptedError:
-            continue
-        except OSError:
-            break
-        if not data:
-            break
+    for data in read_chunks(proc.stderr.fileno()):
         try:
             sys.stderr.buffer.write(data)
             sys.stderr.buffer.flush()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pyo3_cache.errors import CommandError, OutputLocationError
+from pyo3_cache.explain.cargo_shim import read_chunks
 from pyo3_cache.redact import redact_text
 
 WRAPPER_LOG_VARIABLE = "PYO3_CACHE_CARGO_LOG"
@@ -214,16 +215,7 @@ class _Shown:
 
 def _pump(source: BinaryIO, shown: _Shown, log: BinaryIO, lock: threading.Lock) -> None:
     """Copy a child's stream to the terminal (filtered) and to the log (whole) as it arrives."""
-    fd = source.fileno()
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except InterruptedError:
-            continue
-        except OSError:
-            break
-        if not data:
-            break
+    for data in read_chunks(source.fileno()):
         shown.write(data)
         with lock:
             log.write(data)
