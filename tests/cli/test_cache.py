@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from pyo3_cache.errors import StoreError
-from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
-
-
-@pytest.fixture
-def crate(tmp_path: Path) -> Path:
-    dst = tmp_path / "crate"
-    dst.mkdir()
-    for name in ("Cargo.toml", "Cargo.lock", "pyproject.toml"):
-        shutil.copy2(EXAMPLE / name, dst / name)
-    return dst
+from tests.conftest import assert_one_line_error, run_cli
 
 
 def _help(*command: str) -> str:
