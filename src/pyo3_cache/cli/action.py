@@ -60,7 +60,8 @@ def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_action_paths(args: argparse.Namespace) -> int:
-    from pyo3_cache.action.flow import _truthy, cache_paths, entry_dir
+    from pyo3_cache.action.state import cache_paths, entry_dir
+    from pyo3_cache.action.state import truthy as _truthy
     from pyo3_cache.github import client as github
 
     paths = cache_paths(_truthy(args.cache_targets, default=True))
@@ -73,14 +74,14 @@ def _cmd_action_paths(args: argparse.Namespace) -> int:
 
 
 def _cmd_action_after_restore(args: argparse.Namespace) -> int:
-    from pyo3_cache.action.flow import after_restore
+    from pyo3_cache.action.restore import after_restore
 
     after_restore()
     return 0
 
 
 def _cmd_action_before_save(args: argparse.Namespace) -> int:
-    from pyo3_cache.action.flow import before_save
+    from pyo3_cache.action.save import before_save
 
     before_save()
     return 0

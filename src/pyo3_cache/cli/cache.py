@@ -66,7 +66,7 @@ def _store_flags(p: argparse.ArgumentParser) -> None:
 
 def _places(args: argparse.Namespace) -> Any:
     from pyo3_cache import project
-    from pyo3_cache.cache.store import Places
+    from pyo3_cache.cache.places import Places
 
     manifest = project.find_manifest(args.manifest_path)
     root = project.find_workspace_root(manifest)
@@ -132,7 +132,9 @@ def add_save(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_save(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache.store import anchored_roots, check_key, open_store, parse_size, save_cache
+    from pyo3_cache.cache.places import anchored_roots, open_store
+    from pyo3_cache.cache.save import save_cache
+    from pyo3_cache.cache.store import check_key, parse_size
     from pyo3_cache.errors import ManifestError
 
     check_key(args.key)
@@ -200,7 +202,9 @@ def add_restore(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache.store import check_key, open_store, restore_cache
+    from pyo3_cache.cache.places import open_store
+    from pyo3_cache.cache.restore import restore_cache
+    from pyo3_cache.cache.store import check_key
 
     check_key(args.key)
     for prefix in args.restore_key:
@@ -283,7 +287,8 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_wheel_cache(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache.store import check_key, open_store
+    from pyo3_cache.cache.places import open_store
+    from pyo3_cache.cache.store import check_key
     from pyo3_cache.cache.wheel_cache import restore_wheels, save_wheels
     from pyo3_cache.keys.wheel import compute_wheel_key
 

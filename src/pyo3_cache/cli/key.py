@@ -78,7 +78,10 @@ def add_wheel_build_flags(p: argparse.ArgumentParser, label: str = "") -> None:
 
 def _cmd_key(args: argparse.Namespace) -> int:
     from pyo3_cache.github import client as github
-    from pyo3_cache.keys import rust as keys
+    from pyo3_cache.keys.manifest import default_manifest_path, write_manifest
+    from pyo3_cache.keys.render import render_key_text, render_parts_table
+    from pyo3_cache.keys.rust import compute_key
+    from pyo3_cache.keys.venv import compute_venv_key
 
     if args.kind == "wheel":
         from pyo3_cache.keys.wheel import compute_wheel_key
@@ -94,7 +97,7 @@ def _cmd_key(args: argparse.Namespace) -> int:
             features=args.features,
         )
     else:
-        compute = keys.compute_venv_key if args.kind == "venv" else keys.compute_key
+        compute = compute_venv_key if args.kind == "venv" else compute_key
         manifest = compute(
             args.manifest_path,
             prefix_key=args.prefix_key,
@@ -106,10 +109,8 @@ def _cmd_key(args: argparse.Namespace) -> int:
         log.warn(warning)
     written = None
     if args.manifest_out or args.github:
-        out = args.manifest_out or keys.default_manifest_path(
-            args.manifest_path, kind=manifest.kind
-        )
-        written = keys.write_manifest(manifest, out)
+        out = args.manifest_out or default_manifest_path(args.manifest_path, kind=manifest.kind)
+        written = write_manifest(manifest, out)
     if args.github:
         github.append_output(
             {
@@ -119,12 +120,12 @@ def _cmd_key(args: argparse.Namespace) -> int:
             }
         )
         with log.group(f"cache key {manifest.key}"):
-            for row in keys.render_parts_table(manifest):
+            for row in render_parts_table(manifest):
                 print(f"  {row}", file=sys.stderr)
     if args.format == "json":
         print_json(manifest.to_json())
     else:
-        sys.stdout.write(keys.render_key_text(manifest))
+        sys.stdout.write(render_key_text(manifest))
     return 0
 
 
@@ -144,11 +145,12 @@ def add_key_diff(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_key_diff(args: argparse.Namespace) -> int:
-    from pyo3_cache.keys import rust as keys
+    from pyo3_cache.keys.diff import diff_manifests, render_diff_text
+    from pyo3_cache.keys.manifest import load_manifest
 
-    diff = keys.diff_manifests(keys.load_manifest(args.old), keys.load_manifest(args.new))
+    diff = diff_manifests(load_manifest(args.old), load_manifest(args.new))
     if args.format == "json":
         print_json(diff.to_json())
     else:
-        sys.stdout.write(keys.render_diff_text(diff))
+        sys.stdout.write(render_diff_text(diff))
     return 0
