@@ -41,7 +41,13 @@ def add_pin(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="DIR",
         help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
     )
-    p.add_argument("--format", choices=("shell", "json"), default="shell")
+    p.add_argument(
+        "--format",
+        choices=("shell", "json"),
+        default="shell",
+        help="shell: export lines to eval (default); json: the pin state, the configs per "
+        "interpreter, the PyO3 version and the primary interpreter's config",
+    )
     p.add_argument(
         "--github",
         action="store_true",
