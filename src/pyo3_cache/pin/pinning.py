@@ -181,7 +181,7 @@ def pin_pyo3_config(
             continue
         if one is None:
             one = default_python()
-        infos.append(cached_probe(os.path.abspath(_which(one)), out_dir))
+        infos.append(cached_probe(os.path.abspath(_which(one))))
     for info in infos:
         _check_supported(info, line, version)
     check_dir(out_dir)  # only once every interpreter answered: bad input writes nothing

@@ -184,7 +184,7 @@ def plan_cargo_call(
         return {}, f"not pinned: {reason}"
     state = read_state(state_file)
     python = _chosen_interpreter(environ, state)
-    info = cached_probe(python, state.pin_dir)
+    info = cached_probe(python)
     links = info.is_windows or "PYO3_BUILD_EXTENSION_MODULE" not in environ
     pinned, _config, _written = pin_interpreter(
         info,

@@ -264,10 +264,20 @@ def _info_from_json(data: dict[str, Any]) -> InterpreterInfo:
     return InterpreterInfo(**data)
 
 
-def cached_probe(python: str, pin_dir: Path) -> InterpreterInfo:
-    """``probe_interpreter(python)``, answered from ``probes.json`` when the file is unchanged."""
+def probe_cache_file() -> Path:
+    """Where probe answers are kept: per machine and user, never in the (cached) target dir.
+
+    A cache entry restored from another job could otherwise carry answers that
+    lie about an interpreter's ABI.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pyo3-cache" / PROBE_CACHE_FILE
+
+
+def cached_probe(python: str) -> InterpreterInfo:
+    """``probe_interpreter(python)``, answered from the probe cache when the file is unchanged."""
     key = _probe_key(python)
-    cache_file = pin_dir / PROBE_CACHE_FILE
+    cache_file = probe_cache_file()
     cache: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         loaded = json.loads(cache_file.read_text(encoding="utf-8"))
@@ -279,8 +289,9 @@ def cached_probe(python: str, pin_dir: Path) -> InterpreterInfo:
             with contextlib.suppress(TypeError, KeyError, ValueError):
                 return dataclasses.replace(_info_from_json(hit["info"]), path=python)
     info = probe_interpreter(python)
-    if key is not None and pin_dir.is_dir():
+    if key is not None:
         cache[key[0]] = {"stat": key[1], "info": _info_to_json(info)}
         with contextlib.suppress(OutputLocationError, OSError):
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(cache_file, json.dumps(cache).encode("utf-8"), 0o644)
     return info
