@@ -66,6 +66,9 @@ class _Inv:
     fingerprint_log: bool = False
     finished: Finished | None = None
     failed: bool = False
+    failed_package: str | None = None
+    running: list[bytes] = field(default_factory=list)
+    """The commands of this invocation's `Running` lines (commands.py reads them)."""
     # Where the first unit started compiling and the last cargo line: their
     # GitHub timestamps are read only when the invocation closes.
     first_work_at: Where | None = None
@@ -145,7 +148,9 @@ class _Builder:
                 continue
             if type(event) is Running:
                 self.just_closed = False
-                self._open(event.at.source, event.at.line).verbose = True
+                inv = self.current or self._open(event.at.source, event.at.line)
+                inv.verbose = True
+                inv.running.append(event.command)
                 continue
             if type(event) is not UnitStatus:
                 self.feed(event)
@@ -191,7 +196,9 @@ class _Builder:
             self._artifact(cast(JsonArtifact, event))
         elif kind is Running:
             self.just_closed = False
-            self._open(event.at.source, event.at.line).verbose = True
+            inv = self._open(event.at.source, event.at.line)
+            inv.verbose = True
+            inv.running.append(cast(Running, event).command)
             return
         elif kind is FingerprintLine:
             self.just_closed = False
@@ -214,6 +221,7 @@ class _Builder:
         elif kind is BuildFailed:
             inv = self._open(event.at.source, event.at.line)
             inv.failed = True
+            inv.failed_package = cast(BuildFailed, event).package
             if event.at.stamp is not None:
                 inv.last_at = event.at
             self.close()

@@ -346,7 +346,7 @@ def parse_line(text: str, at: Where, last_unit: list[str | None] | None = None) 
         # cargo runs rustc or a build script; other tools (uv) say "Running" too.
         head = stripped[:400]
         if "rustc " in head or "build-script-" in head or "build_script_" in head:
-            return Running(at)
+            return Running(at, stripped[9:].encode("utf-8", "replace"))
         return None
     if "could not compile" in stripped:
         failed = _COULD_NOT_COMPILE.match(text)

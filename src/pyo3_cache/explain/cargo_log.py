@@ -261,7 +261,7 @@ def _common_event(
         and head.find(b"build_script_") == -1
     ):
         return None, "human"
-    return Running(at), "human"
+    return Running(at, line[start + 9 :]), "human"
 
 
 _KEYWORD_OF: dict[type, bytes] = {

@@ -100,9 +100,13 @@ class FingerprintLine:
 @dataclass(**_SLOTS)
 class Running:
     """``Running `rustc ...``` (verbose output): proves the log is verbose, so a
-    ``Compiling`` without ``Dirty`` means a unit with no previous build."""
+    ``Compiling`` without ``Dirty`` means a unit with no previous build.
+
+    ``command`` is the line from the backtick on, read only when a new unit
+    needs comparing with an earlier build of the same crate (commands.py)."""
 
     at: Where
+    command: bytes = b""
 
 
 Event = Union[

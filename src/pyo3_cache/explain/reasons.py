@@ -36,6 +36,11 @@ CASCADE = "dependency-rebuilt"
 # (1.95) then reruns it when any file of the package is newer, and says only
 # "the precalculated components changed" (seen on rpds-py 2026.9.1).
 PACKAGE_FILES = "package-files"
+# A file a build script watches (cargo:rerun-if-changed) is newer.
+WATCHED_FILE = "watched-file"
+# `info of dependency X changed` while X is Fresh in the same run: the crate was
+# last built against another build of X (cargo build vs maturin build features).
+OTHER_BUILD = "other-build-of-dependency"
 # Kinds of groups of new units.
 NEW_COLD = "cold-cache"
 NEW_NOT_CACHED = "not-cached"
