@@ -9,7 +9,12 @@ from collections import deque
 from pyo3_cache.explain.builder import _Acc, _Inv
 from pyo3_cache.explain.commands import compare_calls, crate_key, parse_command, script_run_package
 from pyo3_cache.explain.hints import hint_for
-from pyo3_cache.explain.new_units import BUILT_BEFORE, NEW_CASCADE, group_new_units
+from pyo3_cache.explain.new_units import (
+    BUILT_BEFORE,
+    DEPENDENCY_VERSION,
+    NEW_CASCADE,
+    group_new_units,
+)
 from pyo3_cache.explain.reasons import (
     CASCADE,
     FEATURES,
@@ -117,6 +122,7 @@ def _resolve_roots(units: dict[str, Unit]) -> None:
 
 
 _NEW_BESIDE = (TOOLCHAIN, FEATURES, RUSTFLAGS, PROFILE, TARGET)
+_WHOLE_BUILD = (TOOLCHAIN, RUSTFLAGS, PROFILE, TARGET)
 
 # Stands for a fresh unit where cascades are followed: a cascade that reaches
 # it has no rebuilt root there.
@@ -149,6 +155,7 @@ class _Finisher:
         self.history: dict[tuple[str, str], _Acc] = {}
         # The invocation each package was last seen in, fresh or compiled.
         self.seen: dict[str, int] = {}
+        self.versions: dict[str, set[str]] = {}
         # (crate, crate type) -> (invocation, its last rustc command).
         self.calls: dict[tuple[str, str], tuple[int, bytes]] = {}
         self.unexplained = 0
@@ -229,8 +236,14 @@ class _Finisher:
             self._explain(number, inv, rows, inv_units, fresh > 0)
         if inv.running:
             self._remember_calls(number, inv.running)
+        seen, versions = self.seen, self.versions
         for row in rows:
-            self.seen[row.package] = number
+            seen[row.package] = number
+            known = versions.get(row.package)
+            if known is None:
+                versions[row.package] = {row.version}
+            elif row.version not in known and len(known) < 8:
+                known.add(row.version)
         self._keep(number, rows, fresh)
         counts = self.counts
         counts["fresh"] += fresh
@@ -359,12 +372,24 @@ class _Finisher:
                         break
                 if earlier is not None and self._from_calls(u, earlier, call):
                     continue
-            if self.seen.get(u.package):
+            earlier_versions = self.versions.get(u.package)
+            if earlier_versions and u.version not in earlier_versions:
+                u.kind, u.evidence = DEPENDENCY_VERSION, "log"
+                u.old_value, u.new_value = _closest(earlier_versions, u.version), u.version
+            elif self.seen.get(u.package):
                 u.kind = BUILT_BEFORE
             elif beside is not None:
                 u.kind = beside
             else:
                 u.kind = NEW_NOT_CACHED if has_fresh or seen_before else NEW_COLD
+        # Settings that hold for a whole build (flags, profile, target, rustc):
+        # what the commands show for some crates holds for those built before.
+        shown = next((u for u in new_units if u.evidence == "log" and u.kind in _WHOLE_BUILD), None)
+        if shown is not None:
+            for u in new_units:
+                if u.kind == BUILT_BEFORE:
+                    u.kind, u.evidence = shown.kind, "log"
+                    u.old_value, u.new_value = shown.old_value, shown.new_value
 
     @staticmethod
     def _from_calls(unit: Unit, earlier: bytes, command: bytes) -> bool:
@@ -385,7 +410,9 @@ class _Finisher:
         return True
 
     def _add_cause(self, number: int, u: Unit, inv_units: list[Unit]) -> None:
-        key = (u.package, u.version, u.kind or UNKNOWN, u.reason or "")
+        # A file's reason carries its mtimes: one cause per file, not per build.
+        what = _file_of(u) or _variable_of(u) or u.reason or ""
+        key = (u.package, u.version, u.kind or UNKNOWN, what)
         cause = self.causes.get(key)
         if cause is None:
             reason = Reason(
@@ -457,6 +484,21 @@ def _profile_change(before: _Acc, now: _Acc) -> tuple[str, str]:
         ", ".join(f"{k} {old.get(k, 'unset')}" for k in keys),
         ", ".join(f"{k} {new.get(k, 'unset')}" for k in keys),
     )
+
+
+def _closest(versions: set[str], version: str) -> str:
+    """The earlier version most like ``version`` (same major, then minor)."""
+    parts = version.split(".")
+
+    def shared(other: str) -> tuple[int, str]:
+        same = 0
+        for a, b in zip(other.split("."), parts):
+            if a != b:
+                break
+            same += 1
+        return same, other
+
+    return max(versions, key=shared)
 
 
 def _is_rust(reason: str | None) -> bool:

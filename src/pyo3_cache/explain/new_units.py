@@ -27,6 +27,12 @@ from pyo3_cache.explain.reasons import (
     Reason,
 )
 from pyo3_cache.explain.report import NewGroup, Unit
+from pyo3_cache.explain.target_dir import (
+    TargetDirIndex,
+    compare_records,
+    current_unit,
+    previous_unit,
+)
 
 DEPENDENCY_VERSION = "dependency-version"
 NEW_DEPENDENCY = "new-dependency"
@@ -150,7 +156,7 @@ def describe(kind: str, package: str, old: str | None, new: str | None) -> tuple
 
 
 _SHORT = {
-    NEW_COLD: "cold cache",
+    NEW_COLD: "nothing reused: a cold cache, or settings that changed for every crate",
     NEW_NOT_CACHED: "not in the target dir",
     BUILT_BEFORE: "built earlier with other settings",
 }
@@ -242,3 +248,62 @@ def _group_for(groups: dict[tuple[str, str, str, str], NewGroup], unit: Unit) ->
     if unit.reason is None or unit.kind not in _GENERIC:
         unit.reason = group.reason
     return group
+
+
+def explain_from_target_dir(units: list[Unit], index: TargetDirIndex) -> int:
+    """Give new units the reason the target dir's records show; the number explained.
+
+    A unit's record from this build is the one whose hash the log names
+    (``-C extra-filename``), else its newest; the previous unit is the closest
+    other record of the same package and target (``previous_unit``).
+    """
+    explained = 0
+    added: set[str] = set()
+    pending: list[Unit] = []
+    for unit in units:
+        if unit.status != "new":
+            continue
+        current = current_unit(index, unit.package, unit.unit_hash)
+        if current is None:
+            continue
+        previous = previous_unit(index, current)
+        if previous is None:
+            pending.append(unit)
+            continue
+        differences = compare_records(index, previous, current)
+        if not differences:
+            continue
+        first = differences[0]
+        for diff in differences:
+            if diff.kind == NEW_DEPENDENCY and diff.new.startswith("+ ") and diff.dependency:
+                added.add(diff.dependency)
+        explained += 1
+        if unit.evidence == "log" and unit.kind == first.kind and unit.old_value:
+            continue  # the log's rustc commands have the values (opt-level 3 → 2)
+        unit.evidence = "target-dir"
+        unit.reason = None
+        unit.dependency = first.dependency
+        if first.kind == "dependency-build":
+            unit.kind = NEW_CASCADE
+            unit.old_value = unit.new_value = None
+            continue
+        unit.kind = first.kind
+        values = first.kind != PROFILE or previous.profile_dir != current.profile_dir
+        unit.old_value = first.old if values else None
+        unit.new_value = first.new if values else None
+    for unit in pending:
+        if unit.package in added:
+            unit.kind, unit.evidence, unit.reason = NEW_DEPENDENCY, "target-dir", None
+            unit.old_value, unit.new_value = None, f"+ {unit.package}"
+            explained += 1
+    return explained
+
+
+def regroup(units: list[Unit]) -> list[NewGroup]:
+    """``group_new_units`` again after units got better reasons."""
+    for unit in units:
+        if unit.status == "new":
+            unit.root_cause = None
+            if unit.evidence == "target-dir":
+                unit.reason = None
+    return group_new_units(units)

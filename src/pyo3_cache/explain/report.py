@@ -235,6 +235,10 @@ class RecompileReport:
     packages each time ("3 crates rebuilt in each of 2 cargo runs")."""
     verbose: bool = False
     """Some invocation printed verbose status lines (Fresh/Dirty/Running)."""
+    notes: list[str] = field(default_factory=list)
+    """What the report could not use (an empty target dir...)."""
+    target_dir_records: int = 0
+    """Fingerprint records read from the target dir (0: none given or none there)."""
 
     @property
     def number_of_invocations(self) -> int:
@@ -355,6 +359,7 @@ class RecompileReport:
             ],
             "rebuilt_crates": self.rebuilt_crates,
             "rebuild_runs": self.rebuild_runs,
+            "target_dir_records": self.target_dir_records,
             "sources": [s.to_json() for s in self.sources],
         }
 
