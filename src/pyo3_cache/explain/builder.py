@@ -30,7 +30,9 @@ from pyo3_cache.explain.reasons import (
     _env_kind,
     classify_reason,
     reason_from_debug,
+    shown_value,
 )
+from pyo3_cache.redact import redact_text
 
 if TYPE_CHECKING:
     from pyo3_cache.explain.causes import _Finisher
@@ -293,7 +295,7 @@ class _Builder:
             if "failed to read" in detail or "No such file" in detail:
                 unit.fp_new = True
             else:
-                unit.fp_reasons.append(Reason(detail, UNKNOWN))
+                unit.fp_reasons.append(Reason(redact_text(detail), UNKNOWN))
         else:
             env = _ENV_STALE.match(message)
             key = (event.package, event.version)
@@ -303,7 +305,10 @@ class _Builder:
             values = _ENV_VALUES.match(message)
             if values and key in self.pending_env:
                 var = self.pending_env.pop(key)
-                old, new = (None if v == "None" else _debug_unquote(v) for v in values.groups())
+                old, new = (
+                    None if v == "None" else shown_value(var, _debug_unquote(v))
+                    for v in values.groups()
+                )
                 unit.fp_reasons.append(
                     Reason(
                         f"the environment variable {var} changed",

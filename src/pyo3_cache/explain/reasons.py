@@ -13,6 +13,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from pyo3_cache.redact import redact_env_value, redact_text, scrub_url_credentials
+
 # Kinds: our classification of a reason.  Public (JSON `kind`), so stable.
 INTERPRETER_ENV = "interpreter-env"  # PYO3_PYTHON, VIRTUAL_ENV, PATH, CONDA_PREFIX
 PYO3_CONFIG = "pyo3-config"  # PYO3_CONFIG_FILE or the file it names
@@ -178,6 +180,14 @@ _DEBUG_STRING = r'"((?:[^"\\]|\\.)*)"'
 _DEBUG_OPTION = r'(None|Some\("(?:[^"\\]|\\.)*"\))'
 
 
+def shown_value(variable: str, value: str | None) -> str | None:
+    """An env variable's old or new value as a report may show it: secrets (by
+    name or by look: ``*_TOKEN``, passwords in URLs) are ``<redacted>``."""
+    if value is None:
+        return None
+    return scrub_url_credentials(redact_env_value(variable, value))
+
+
 def _debug_unquote(value: str) -> str:
     if value.startswith('Some("') and value.endswith('")'):
         value = value[5:-1]
@@ -231,8 +241,8 @@ def _reason_from_debug(debug: str) -> Reason | None:
             f"the env variable {var} changed",
             _env_kind(var),
             variable=var,
-            old_value=_debug_unquote(old) if old and old != "None" else None,
-            new_value=_debug_unquote(new) if new and new != "None" else None,
+            old_value=shown_value(var, _debug_unquote(old)) if old and old != "None" else None,
+            new_value=shown_value(var, _debug_unquote(new)) if new and new != "None" else None,
         )
     if name == "UnitDependencyInfoChanged":
         # cargo 1.69-1.94 printed the names; 1.95 only a unit index.
@@ -255,7 +265,7 @@ def _reason_from_debug(debug: str) -> Reason | None:
         )
     wording = _DEBUG_FIXED.get(name)
     if wording is None:
-        return Reason(debug, UNKNOWN)
+        return Reason(redact_text(debug), UNKNOWN)
     reason = classify_reason(wording)
     if name in ("FeaturesChanged", "DeclaredFeaturesChanged", "RustflagsChanged"):
         old = _debug_field(debug, "old")
@@ -295,8 +305,8 @@ def _fs_status_reason(debug: str) -> Reason:
             f"the environment variable {var} changed",
             _env_kind(var),
             variable=var,
-            old_value=_debug_unquote(old) if old and old != "None" else None,
-            new_value=_debug_unquote(new) if new and new != "None" else None,
+            old_value=shown_value(var, _debug_unquote(old)) if old and old != "None" else None,
+            new_value=shown_value(var, _debug_unquote(new)) if new and new != "None" else None,
         )
     if "ChangedFile" in debug:
         return classify_reason(f"the file `{path_of('stale')}` has changed")
