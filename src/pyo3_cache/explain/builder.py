@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pyo3_cache.explain.events import (
     BuildFailed,
+    CompileError,
     Event,
     FingerprintLine,
     Finished,
@@ -220,6 +221,10 @@ class _Builder:
             self.close()
             self.just_closed = True
             return
+        elif kind is CompileError:
+            inv = self._open(event.at.source, event.at.line)
+            if inv.failed_package is None:
+                inv.failed_package = cast(CompileError, event).package
         elif kind is BuildFailed:
             inv = self._open(event.at.source, event.at.line)
             inv.failed = True

@@ -13,6 +13,7 @@ import re
 
 from pyo3_cache.explain.events import (
     BuildFailed,
+    CompileError,
     Event,
     FingerprintLine,
     Finished,
@@ -35,7 +36,7 @@ _KEYWORDS = re.compile(
     # JSON messages other than these two (build-script-executed, compiler-message)
     # say nothing we use.
     # Any JSON spacing: a message re-written by another tool has `"reason": "..."`.
-    rb'"reason":\s*"compiler-artifact"|"reason":\s*"build-finished"|'
+    rb'"reason":\s*"compiler-artifact"|"reason":\s*"build-finished"|"level":"error"|'
     # `Running` alone: cargo colours the word, `Running\x1b[0m `rustc ...`.
     rb"fingerprint|could not compile|Running"
 )
@@ -289,6 +290,19 @@ def _artifact_fast(line: bytes, start: int, at: Where) -> JsonArtifact | None:
         profile,
         at,
     )
+
+
+_MESSAGE_HEAD = '{"reason":"compiler-message","package_id":"'
+
+
+def compile_error_event(body: str, at: Where) -> CompileError | None:
+    """A ``compiler-message`` line -> the failed crate, if the message is an error."""
+    if not body.startswith(_MESSAGE_HEAD) or '"level":"error"' not in body:
+        return None
+    end = body.find('"', len(_MESSAGE_HEAD))
+    if end == -1:
+        return None
+    return CompileError(_package_from_id(body[len(_MESSAGE_HEAD) : end])[0], at)
 
 
 def _fingerprint_event(text: str, at: Where, last: list[str | None]) -> Event | None:

@@ -13,6 +13,7 @@ from pyo3_cache.explain.new_units import (
     BUILT_BEFORE,
     DEPENDENCY_VERSION,
     NEW_CASCADE,
+    TEST_HARNESS,
     group_new_units,
 )
 from pyo3_cache.explain.reasons import (
@@ -351,10 +352,13 @@ class _Finisher:
         self, number: int, inv: _Inv, new_units: list[Unit], roots: list[Unit], has_fresh: bool
     ) -> None:
         here: dict[str, bytes] = {}
+        tests: set[str] = set()
         for command in inv.running:
             key = crate_key(command)
             if key is not None and key[1] != "test":
                 here.setdefault(key[0], command)
+            elif key is not None:
+                tests.add(key[0])
         beside = next((k for k in _NEW_BESIDE if any(r.kind == k for r in roots)), None)
         seen_before = any(self.seen.get(u.package) for u in new_units)
         for u in new_units:
@@ -362,9 +366,13 @@ class _Finisher:
                 continue
             crate = u.package.replace("-", "_")
             call = here.get(crate)
+            if call is None and crate in tests:
+                u.kind, u.evidence = TEST_HARNESS, "log"
+                continue
             if call is not None:
                 found = _HASH_FLAG.search(call)
                 u.unit_hash = found.group(1).decode() if found else None
+                u.settings = _settings(call, _is_member(u))
                 earlier: bytes | None = None
                 for (name, kind), (n, c) in self.calls.items():
                     if name == crate and kind != "test" and n < number:
@@ -484,6 +492,17 @@ def _profile_change(before: _Acc, now: _Acc) -> tuple[str, str]:
         ", ".join(f"{k} {old.get(k, 'unset')}" for k in keys),
         ", ".join(f"{k} {new.get(k, 'unset')}" for k in keys),
     )
+
+
+def _settings(command: bytes, member: bool) -> str | None:
+    """A rustc command's profile settings in words (cargo leaves out the zeros)."""
+    parsed = parse_command(command)
+    if parsed is None:
+        return None
+    shown = [f"{k} {parsed.profile.get(k, '0')}" for k in ("opt-level", "debuginfo")]
+    if member:  # registry crates are never built incrementally
+        shown.append(f"incremental {'on' if parsed.incremental else 'off'}")
+    return ", ".join(shown)
 
 
 def _closest(versions: set[str], version: str) -> str:

@@ -222,6 +222,9 @@ def explain_with_target_dir(report: RecompileReport, target_dir: str | os.PathLi
     report.target_dir_records = index.records
     if explain_from_target_dir(report.units, index):
         report.new_groups = regroup(report.units)
+        for status in ("new", "compiled"):
+            report.counts[status] = sum(1 for u in report.units if u.status == status)
+        report.unexplained = report.counts["compiled"]
     for cause in report.root_causes:
         if cause.kind == FILE_CHANGED and cause.file and _watched(index, cause):
             cause.kind = WATCHED_FILE

@@ -63,6 +63,15 @@ class BuildFailed:
 
 
 @dataclass(**_SLOTS)
+class CompileError:
+    """A JSON ``compiler-message`` at level error: the crate that failed (cargo's
+    ``build-finished`` says only that the build did)."""
+
+    package: str
+    at: Where
+
+
+@dataclass(**_SLOTS)
 class JsonArtifact:
     """A ``compiler-artifact`` JSON message."""
 
@@ -110,7 +119,14 @@ class Running:
 
 
 Event = Union[
-    UnitStatus, Finished, BuildFailed, JsonArtifact, JsonBuildFinished, FingerprintLine, Running
+    CompileError,
+    UnitStatus,
+    Finished,
+    BuildFailed,
+    JsonArtifact,
+    JsonBuildFinished,
+    FingerprintLine,
+    Running,
 ]
 
 

@@ -40,8 +40,10 @@ NEW_CASCADE = "dependency-changed"
 """New only because a dependency's hash changed (the dependency explains it)."""
 BUILT_BEFORE = "built-before"
 """Built earlier in the same log, with settings the log does not show."""
+TEST_HARNESS = "test-harness"
+"""``cargo test`` builds a crate again with ``--test``: a unit of its own."""
 
-_GENERIC = (NEW_COLD, NEW_NOT_CACHED, BUILT_BEFORE)
+_GENERIC = (NEW_COLD, NEW_NOT_CACHED, BUILT_BEFORE, TEST_HARNESS)
 
 
 @functools.cache
@@ -62,6 +64,12 @@ def _hint(kind: str) -> str:
             "The same crates were built earlier in this log with other settings (features, "
             "profile, RUSTFLAGS, target). Build with one set of settings in every step, or "
             "pass --target-dir to `pyo3-cache explain` to see which setting differs."
+        )
+    if kind == TEST_HARNESS:
+        return (
+            "`cargo test` compiles each crate a second time as a test harness (--test), "
+            "next to its lib or bin build: expected the first time tests are built. Save the "
+            "cache after a job that ran both the build and the tests."
         )
     if kind == NEW_COLD:
         return (
@@ -106,6 +114,12 @@ def describe(kind: str, package: str, old: str | None, new: str | None) -> tuple
             _hint(kind),
         )
     if kind == PROFILE:
+        if new and not old:
+            return (
+                f"the profile settings differ from the earlier build; now: {new}",
+                f"the profile changed (now {new})",
+                _hint(kind),
+            )
         if old and new:
             return (
                 f"the profile changed: {change}",
@@ -140,6 +154,8 @@ def describe(kind: str, package: str, old: str | None, new: str | None) -> tuple
             "",
             _hint(kind),
         )
+    if kind == TEST_HARNESS:
+        return ("the test harness build (cargo test): no earlier test build", "", _hint(kind))
     if kind == NEW_COLD:
         return (
             "nothing was reused: a cold cache (no cache hit, a different target dir, or a "
@@ -159,6 +175,7 @@ _SHORT = {
     NEW_COLD: "nothing reused: a cold cache, or settings that changed for every crate",
     NEW_NOT_CACHED: "not in the target dir",
     BUILT_BEFORE: "built earlier with other settings",
+    TEST_HARNESS: "test harness builds, none before",
 }
 
 
@@ -168,6 +185,8 @@ def _key(unit: Unit) -> tuple[str, str, str, str]:
         return (kind, unit.package, unit.old_value or "", unit.new_value or "")
     if kind in _GENERIC:
         return (kind, "", "", "")
+    if kind == PROFILE:
+        return (kind, "", unit.old_value or "", "")
     return (kind, "", unit.old_value or "", unit.new_value or "")
 
 
@@ -211,6 +230,10 @@ def group_new_units(units: list[Unit]) -> list[NewGroup]:
         group = _group_for(groups, unit)
         if unit.package not in group.packages:
             group.packages.append(unit.package)
+        if group.kind == PROFILE and len(unit.new_value or "") > len(group.new_value or ""):
+            # Registry crates are never incremental: the longest settings say most.
+            group.new_value = unit.new_value
+            group.reason, group.phrase, _ = describe(PROFILE, "", group.old_value, unit.new_value)
         if not group.invocations or group.invocations[-1] != unit.invocation:
             group.invocations.append(unit.invocation)
         group_of[(unit.invocation, unit.package)] = group
@@ -261,19 +284,26 @@ def explain_from_target_dir(units: list[Unit], index: TargetDirIndex) -> int:
     added: set[str] = set()
     pending: list[Unit] = []
     for unit in units:
-        if unit.status != "new":
+        if unit.status not in ("new", "compiled"):
             continue
         current = current_unit(index, unit.package, unit.unit_hash)
         if current is None:
             continue
         previous = previous_unit(index, current)
         if previous is None:
+            others = [r for r in index.units(unit.package) if r.hash != current.hash]
+            if current.file.startswith("test-") and unit.status == "new":
+                unit.kind, unit.evidence = TEST_HARNESS, "target-dir"
+                explained += 1
+            elif others and unit.kind == NEW_COLD:
+                unit.kind = NEW_NOT_CACHED  # built before, in another form: not cold
             pending.append(unit)
             continue
         differences = compare_records(index, previous, current)
         if not differences:
             continue
         first = differences[0]
+        unit.status = "new"  # JSON-only "compiled": the records show it is a new build
         for diff in differences:
             if diff.kind == NEW_DEPENDENCY and diff.new.startswith("+ ") and diff.dependency:
                 added.add(diff.dependency)
@@ -290,9 +320,10 @@ def explain_from_target_dir(units: list[Unit], index: TargetDirIndex) -> int:
         unit.kind = first.kind
         values = first.kind != PROFILE or previous.profile_dir != current.profile_dir
         unit.old_value = first.old if values else None
-        unit.new_value = first.new if values else None
+        unit.new_value = first.new if values else unit.settings
     for unit in pending:
-        if unit.package in added:
+        if unit.package.replace("-", "_") in added or unit.package in added:
+            unit.status = "new"
             unit.kind, unit.evidence, unit.reason = NEW_DEPENDENCY, "target-dir", None
             unit.old_value, unit.new_value = None, f"+ {unit.package}"
             explained += 1

@@ -39,6 +39,7 @@ class Unit:
     new_value: str | None = None
     unit_hash: str | None = None  # `-C extra-filename` from the log, if verbose
     evidence: str | None = None  # how a new unit's reason is known: "target-dir" | "log"
+    settings: str | None = None  # a new unit's profile settings, from its rustc command
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,8 @@ class RootCause:
         """Short words for a headline: "PYO3_PYTHON changed"."""
         if self.variable:
             return f"{self.variable} changed"
+        if self.file and self.kind == "watched-file":
+            return f"`{self.file}` changed (a file {self.package}'s build script watches)"
         if self.file:
             return f"`{self.file}` changed"
         return self.reason

@@ -214,8 +214,9 @@ def _deps(record: UnitRecord) -> dict[str, tuple[Any, Any]]:
 
 
 def _dep_package(index: TargetDirIndex, fingerprint: object, crate: str) -> UnitRecord | None:
-    if isinstance(fingerprint, int):
-        found = index.by_fingerprint.get(f"{fingerprint:016x}")
+    if isinstance(fingerprint, int) and 0 <= fingerprint < 1 << 64:
+        # cargo writes the hash file as the u64's little-endian bytes in hex.
+        found = index.by_fingerprint.get(fingerprint.to_bytes(8, "little").hex())
         if found is not None:
             return found
     return None
