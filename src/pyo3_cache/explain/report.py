@@ -322,7 +322,17 @@ class RecompileReport:
                 shown = ", ".join(f"{n} because {p}" for n, _, p in explained[:3])
                 more = f" and {len(explained) - 3} more causes" if len(explained) > 3 else ""
                 pieces.append(f"{words}: {shown}{more}")
-        if rebuilt_left:
+        unnamed = sum(
+            1
+            for u in self.units
+            if u.status == "rebuilt" and u.kind == "dependency-rebuilt" and u.root_cause is None
+        )
+        if rebuilt_left and unnamed >= rebuilt_left:
+            pieces.append(
+                f"{self._rebuilt_words(rebuilt_left)} because a dependency changed that the log "
+                "does not name (CARGO_LOG gives a unit index only: add -v)"
+            )
+        elif rebuilt_left:
             pieces.append(
                 f"{self._rebuilt_words(rebuilt_left)}; the log does not say why"
                 + (" (cargo output was not verbose)" if not self.verbose else "")

@@ -45,7 +45,9 @@ class UnitRecord:
     data: dict[str, Any]
     fingerprint: str | None = None
     """The 16-hex fingerprint hash cargo keeps beside the record (``lib-util``)."""
-    version: str | None = None
+    place_dir: str = ""
+    _version: str | None = field(default=None, repr=False)
+    _version_read: bool = field(default=False, repr=False)
 
     @property
     def main(self) -> bool:
@@ -59,18 +61,42 @@ class UnitRecord:
     def profile_dir(self) -> str:
         return self.place.rsplit("/", 1)[-1]
 
+    @property
+    def version(self) -> str | None:
+        """A registry package's version, from the sources rustc's dep-info names."""
+        if not self._version_read and self.main:
+            self._version_read = True
+            self._version = _version_from_dep_info(self.place_dir, self.package, self.hash)
+        return self._version
+
 
 @dataclass
 class TargetDirIndex:
-    """Every unit record under a target dir, by package name."""
+    """The unit folders under a target dir by package; a package's records are
+    read when first asked for (a big workspace has thousands of folders, a
+    report needs the few of its new units and their dependencies)."""
 
     root: Path
-    by_package: dict[str, list[UnitRecord]] = field(default_factory=dict)
-    by_fingerprint: dict[str, UnitRecord] = field(default_factory=dict)
+    folders: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    """package -> (place, place dir, unit folder path)."""
     records: int = 0
+    """Unit folders found."""
+    _loaded: dict[str, list[UnitRecord]] = field(default_factory=dict)
+    _crates: dict[str, list[str]] | None = None
 
     def units(self, package: str) -> list[UnitRecord]:
-        return self.by_package.get(package, [])
+        loaded = self._loaded.get(package)
+        if loaded is None:
+            loaded = self._loaded[package] = _load(package, self.folders.get(package, []))
+        return loaded
+
+    def packages_of_crate(self, crate: str) -> list[str]:
+        """Packages whose library crate may be called ``crate`` (``cfg_if``: cfg-if)."""
+        if self._crates is None:
+            self._crates = {}
+            for package in self.folders:
+                self._crates.setdefault(package.replace("-", "_"), []).append(package)
+        return self._crates.get(crate, [])
 
     def watched_files(self, package: str) -> set[str]:
         """Files the package's build script watches (``rerun-if-changed``)."""
@@ -85,33 +111,36 @@ class TargetDirIndex:
         return out
 
 
-def _fingerprint_dirs(root: Path) -> list[tuple[str, Path]]:
-    found: list[tuple[str, Path]] = []
+def _subdirs(path: str) -> list[os.DirEntry[str]]:
     try:
-        firsts = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+        with os.scandir(path) as entries:
+            return sorted(
+                (e for e in entries if e.is_dir(follow_symlinks=False)), key=lambda e: e.name
+            )
     except OSError:
-        return found
-    for first in firsts:
-        direct = first / ".fingerprint"
-        if direct.is_dir():
+        return []
+
+
+def _fingerprint_dirs(root: Path) -> list[tuple[str, str]]:
+    """(place, .fingerprint path): ``<profile>/`` and ``<triple>/<profile>/``."""
+    found: list[tuple[str, str]] = []
+    for first in _subdirs(str(root)):
+        direct = os.path.join(first.path, ".fingerprint")
+        if os.path.isdir(direct):
             found.append((first.name, direct))
             continue
-        try:
-            seconds = sorted(p for p in first.iterdir() if p.is_dir() and not p.is_symlink())
-        except OSError:
-            continue
-        for second in seconds:
-            nested = second / ".fingerprint"
-            if nested.is_dir():
+        for second in _subdirs(first.path):
+            nested = os.path.join(second.path, ".fingerprint")
+            if os.path.isdir(nested):
                 found.append((f"{first.name}/{second.name}", nested))
     return found
 
 
-def _version_from_dep_info(place_dir: Path, package: str, unit_hash: str) -> str | None:
+def _version_from_dep_info(place_dir: str, package: str, unit_hash: str) -> str | None:
     crate = package.replace("-", "_")
-    path = place_dir / "deps" / f"{crate}-{unit_hash}.d"
+    path = os.path.join(place_dir, "deps", f"{crate}-{unit_hash}.d")
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             head = handle.read(8192).decode("utf-8", "replace")
     except OSError:
         return None
@@ -120,60 +149,58 @@ def _version_from_dep_info(place_dir: Path, package: str, unit_hash: str) -> str
 
 
 def read_target_dir(target_dir: str | os.PathLike[str]) -> TargetDirIndex:
-    """Index the fingerprint records of a target dir (missing dir: an empty index)."""
+    """Index the unit folders of a target dir (missing dir: an empty index)."""
     root = Path(target_dir)
     index = TargetDirIndex(root)
     for place, fp_dir in _fingerprint_dirs(root):
-        try:
-            unit_dirs = sorted(fp_dir.iterdir())
-        except OSError:
-            continue
-        for unit_dir in unit_dirs:
+        place_dir = os.path.dirname(fp_dir)
+        for unit_dir in _subdirs(fp_dir):
             named = _UNIT_DIR.match(unit_dir.name)
-            if named is None or not unit_dir.is_dir() or unit_dir.is_symlink():
+            if named is None:
                 continue
-            package, unit_hash = named.groups()
-            try:
-                entries = sorted(unit_dir.iterdir())
-            except OSError:
-                continue
-            version: str | None = None
-            version_read = False
-            for entry in entries:
-                if entry.suffix != ".json" or entry.is_symlink():
-                    continue
-                record = _read_record(entry)
-                if record is None:
-                    continue
-                data, mtime = record
-                file = entry.name[: -len(".json")]
-                try:
-                    fingerprint = (unit_dir / file).read_text(encoding="ascii", errors="replace")[
-                        :16
-                    ]
-                except OSError:
-                    fingerprint = None
-                if not version_read and not file.startswith(("build-script-", "run-build-script-")):
-                    version = _version_from_dep_info(fp_dir.parent, package, unit_hash)
-                    version_read = True
-                unit = UnitRecord(
-                    package, unit_hash, file, place, mtime, data, fingerprint, version
-                )
-                index.by_package.setdefault(package, []).append(unit)
-                if fingerprint:
-                    index.by_fingerprint[fingerprint] = unit
-                index.records += 1
-    for records in index.by_package.values():
-        records.sort(key=lambda r: r.mtime)
+            index.folders.setdefault(named.group(1), []).append((place, place_dir, unit_dir.path))
+            index.records += 1
     return index
 
 
-def _read_record(path: Path) -> tuple[dict[str, Any], float] | None:
+def _load(package: str, folders: list[tuple[str, str, str]]) -> list[UnitRecord]:
+    records: list[UnitRecord] = []
+    for place, place_dir, folder in folders:
+        unit_hash = folder.rsplit("-", 1)[-1]
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            record = _read_record(os.path.join(folder, name))
+            if record is None:
+                continue
+            data, mtime = record
+            file = name[: -len(".json")]
+            fingerprint = None
+            if file in names:
+                try:
+                    with open(os.path.join(folder, file), "rb") as handle:
+                        fingerprint = handle.read(16).decode("ascii", "replace")
+                except OSError:
+                    pass
+            records.append(
+                UnitRecord(package, unit_hash, file, place, mtime, data, fingerprint, place_dir)
+            )
+    records.sort(key=lambda r: r.mtime)
+    return records
+
+
+def _read_record(path: str) -> tuple[dict[str, Any], float] | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
         if stat.st_size > MAX_RECORD_BYTES:
             return None
-        data = json.loads(path.read_bytes())
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError, RecursionError):
         return None
     return (data, stat.st_mtime) if isinstance(data, dict) else None
@@ -214,11 +241,16 @@ def _deps(record: UnitRecord) -> dict[str, tuple[Any, Any]]:
 
 
 def _dep_package(index: TargetDirIndex, fingerprint: object, crate: str) -> UnitRecord | None:
-    if isinstance(fingerprint, int) and 0 <= fingerprint < 1 << 64:
-        # cargo writes the hash file as the u64's little-endian bytes in hex.
-        found = index.by_fingerprint.get(fingerprint.to_bytes(8, "little").hex())
-        if found is not None:
-            return found
+    """The record a ``deps`` entry points at: a unit of a package whose crate is
+    ``crate`` with that fingerprint hash (cargo writes the hash file as the
+    u64's little-endian bytes in hex)."""
+    if not isinstance(fingerprint, int) or not 0 <= fingerprint < 1 << 64:
+        return None
+    wanted = fingerprint.to_bytes(8, "little").hex()
+    for package in index.packages_of_crate(crate):
+        for record in index.units(package):
+            if record.fingerprint == wanted:
+                return record
     return None
 
 
