@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Union, cast
 
 from pyo3_cache.errors import LogError
+from pyo3_cache.explain.build_analysis import iter_build_analysis, looks_like_build_analysis
 from pyo3_cache.explain.builder import _Builder
 from pyo3_cache.explain.cargo_log import Event, LogStats, iter_event_batches
 from pyo3_cache.explain.causes import _Finisher
@@ -145,7 +146,12 @@ def _event_batches(
         name, stream, owned = _open_input(item)
         stats = LogStats(name)
         try:
-            yield from iter_event_batches(stream, stats)
+            if _is_build_analysis(stream):
+                for batch in iter_build_analysis(stream, stats):
+                    yield batch
+                    yield _FILE_END  # one cargo run per build-started
+            else:
+                yield from iter_event_batches(stream, stats)
         except OSError as exc:
             raise LogError(f"cannot read log {name}: {exc.strerror or exc}") from None
         finally:
@@ -154,6 +160,21 @@ def _event_batches(
         summaries.append(_summary(stats))
         # A file boundary ends an invocation (logs of separate jobs).
         yield _FILE_END
+
+
+def _is_build_analysis(stream: BinaryIO) -> bool:
+    """A nightly build-analysis JSONL log (build_analysis.py), told by its first bytes."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        try:
+            return looks_like_build_analysis(peek(1024)[:1024])
+        except (OSError, ValueError):
+            return False
+    if stream.seekable():
+        head = stream.read(1024)
+        stream.seek(-len(head), os.SEEK_CUR)
+        return looks_like_build_analysis(head)
+    return False
 
 
 class _FileEnd:

@@ -233,6 +233,9 @@ def _reason_from_debug(debug: str) -> Reason | None:
         return None
     if name == "FsStatusOutdated":
         return _fs_status_reason(debug)
+    if name == "WatchedFileChanged":  # build_analysis.py: a build script's watched file
+        path = _debug_unquote(_debug_field(debug, "path") or '"?"')
+        return Reason(f"the file `{path}` has changed", WATCHED_FILE, file=path)
     if name == "EnvVarChanged":
         var = _debug_unquote(_debug_field(debug, "name") or '"?"')
         old = _debug_field(debug, "old_value")
