@@ -224,7 +224,8 @@ def measure_target_dir(tmp: Path, units: int, runs: int, src: Path) -> None:
     print(f"[target dir] {folders} unit folders, {results[0][2]} records (median of {runs} runs)")
     print(f"  explain on the log alone:     {log_only * 1000:.1f} ms")
     print(
-        f"  with --target-dir:            {both * 1000:.1f} ms (target-dir pass {(both - log_only) * 1000:.1f} ms)"
+        f"  with --target-dir:            {both * 1000:.1f} ms "
+        f"(target-dir pass {(both - log_only) * 1000:.1f} ms)"
     )
     print(f"  headline: {results[0][3]}")
 
