@@ -22,7 +22,6 @@ from pyo3_cache.explain.reasons import (
     FILE_CHANGED,
     NEW_COLD,
     NEW_NOT_CACHED,
-    OTHER_BUILD,
     PACKAGE_FILES,
     PROFILE,
     RUSTFLAGS,
@@ -39,95 +38,13 @@ from pyo3_cache.explain.report import (
     RootCause,
     Unit,
 )
+from pyo3_cache.explain.roots import _FRESH, _pick_reason, _resolve_roots
 
 _HASH_FLAG = re.compile(rb"extra-filename=-([0-9a-f]{16})")
 
 
-def _pick_reason(unit: _Acc) -> Reason | None:
-    """The package's reason: cargo's Dirty line, else the fingerprint log's.
-
-    A package has several units (build script, its run, the lib); it is a root
-    cause if any of them changed by itself, which the log may list after a
-    cascade line of another unit.
-    """
-    fp_reasons = unit.fp_reasons or []
-    roots = [r for r in fp_reasons if not r.is_cascade]
-    detailed = next((r for r in roots if r.old_value or r.new_value), None)
-    if unit.dirty is not None:
-        if unit.dirty.is_cascade and roots:
-            return roots[0]
-        if detailed is not None and detailed.kind == unit.dirty.kind:
-            # Same reason, but the log has old and new values: keep cargo's wording.
-            return Reason(
-                unit.dirty.text,
-                unit.dirty.kind,
-                unit.dirty.dependency,
-                unit.dirty.variable,
-                unit.dirty.file,
-                detailed.old_value,
-                detailed.new_value,
-            )
-        return unit.dirty
-    if roots:
-        return detailed if detailed is not None else roots[0]
-    return fp_reasons[0] if fp_reasons else None
-
-
-def _resolve_roots(units: dict[str, Unit]) -> None:
-    """Follow each cascade through the dependencies cargo names to its root.
-
-    A cascade whose named dependency is fresh in the same run was last built
-    against another build of it: cargo (1.95) keeps one fingerprint slot for a
-    crate whose file name has no hash (a cdylib), so ``cargo build`` and
-    ``maturin build`` with other pyo3 features take turns overwriting it and
-    print ``info of dependency `pyo3` changed`` while pyo3 itself is Fresh.
-    """
-    for unit in units.values():
-        if (
-            unit.status == "rebuilt"
-            and unit.kind == CASCADE
-            and unit.dependency
-            and units.get(unit.dependency) is _FRESH
-        ):
-            unit.kind = OTHER_BUILD
-            unit.reason = (
-                f"last built against a different build of {unit.dependency} "
-                "(features differ between the commands that build this crate)"
-            )
-    roots = [u for u in units.values() if u.status == "rebuilt" and u.kind != CASCADE]
-    for unit in units.values():
-        if unit.status != "rebuilt":
-            continue
-        if unit.kind != CASCADE:
-            unit.root_cause = unit.package
-            continue
-        seen = {unit.package}
-        current: Unit | None = unit
-        root: str | None = None
-        named = True
-        while current is not None and current.kind == CASCADE:
-            dep = current.dependency
-            if dep is None or dep in seen or dep not in units:
-                named = dep is not None and dep in seen
-                current = None
-                break
-            seen.add(dep)
-            current = units[dep]
-        if current is not None and current.status in ("rebuilt", "new"):
-            root = current.package
-        elif not named and len(roots) == 1 and roots[0].package != unit.package:
-            # An unnamed dependency (cargo 1.95's CARGO_LOG names a unit index;
-            # cargo < 1.77 no name at all): one root cause in the run explains it.
-            root = roots[0].package
-        unit.root_cause = root
-
-
 _NEW_BESIDE = (TOOLCHAIN, FEATURES, RUSTFLAGS, PROFILE, TARGET)
 _WHOLE_BUILD = (TOOLCHAIN, RUSTFLAGS, PROFILE, TARGET)
-
-# Stands for a fresh unit where cascades are followed: a cascade that reaches
-# it has no rebuilt root there.
-_FRESH = Unit(0, "", "", "fresh")
 
 
 class _Finisher:
