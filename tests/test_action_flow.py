@@ -15,6 +15,7 @@ from pyo3_cache.action.flow import (
     decide_save,
     summary_markdown,
 )
+from tests.cache.cargo_dirs import cargo_target_dir
 
 
 def test_exact_hit_is_not_saved_again() -> None:
@@ -86,6 +87,7 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     probe = target / "pyo3-cache" / "probe.txt"
     probe.parent.mkdir(parents=True)
     probe.write_text("built")
+    cargo_target_dir(target)  # cargo's CACHEDIR.TAG: only a real target dir is saved
     os.utime(probe, ns=(1_600_000_000_123_456_789,) * 2)
     monkeypatch.chdir(workspace)
 

@@ -42,6 +42,7 @@ import zstandard
 
 from pyo3_cache.cache.store import ARCHIVE_NAME, ENTRY_NAME, encode_key, new_entry_record
 from pyo3_cache.keys.rust import MANIFEST_VERSION
+from tests.cache.cargo_dirs import cargo_target_dir
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -424,6 +425,7 @@ def with_target_data(ctx: Ctx) -> None:
     """Something to save: 3 MiB of incompressible data in the target dir."""
     deps = ctx.work / "target" / "release" / "deps"
     deps.mkdir(parents=True)
+    cargo_target_dir(ctx.work / "target")
     (deps / "libbig-0123456789abcdef.rlib").write_bytes(os.urandom(3 << 20))
 
 

@@ -19,6 +19,7 @@ from pyo3_cache.cache.restore import restore_cache
 from pyo3_cache.cache.save import save_cache
 from pyo3_cache.cache.store import encode_key, parse_size
 from pyo3_cache.errors import StoreError
+from tests.cache.cargo_dirs import cargo_target_dir
 from tests.conftest import assert_one_line_error, run_cli
 
 
@@ -27,7 +28,7 @@ def _places(base: Path) -> Places:
 
 
 def _fill(places: Places, tag: str = "v1") -> None:
-    deps = places.target / "release" / "deps"
+    deps = cargo_target_dir(places.target) / "release" / "deps"
     deps.mkdir(parents=True, exist_ok=True)
     (deps / "libdep-0123456789abcdef.rlib").write_text(f"rlib {tag}")
     index = places.cargo_home / "registry" / "index"

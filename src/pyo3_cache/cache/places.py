@@ -50,9 +50,6 @@ class Places:
     cargo_home: Path
     workspace: Path
 
-    def destinations(self) -> dict[str, Path]:
-        return {"target": self.target, "cargo-home": self.cargo_home, "workspace": self.workspace}
-
 
 def _under(path: Path, root: Path) -> str | None:
     try:
@@ -62,22 +59,47 @@ def _under(path: Path, root: Path) -> str | None:
     return rel.as_posix()
 
 
+_NEVER = (".git", ".cargo")
+
+
+def _refuse(raw: object, why: str) -> StoreError:
+    return StoreError(f"--path {raw} {why}; only build outputs and cargo's caches are cached")
+
+
+def _check_root(raw: object, anchor: str, path: Path) -> None:
+    """The folders an entry may ever write: never sources, ``.git``, ``.cargo`` or cargo's bin."""
+    head, _, rel = anchor.partition("/")
+    parts = rel.split("/") if rel else []
+    if head == "cargo-home" and (not parts or parts[0] not in ("registry", "git")):
+        raise _refuse(raw, "is in CARGO_HOME outside its registry/ and git/ caches")
+    if head == "workspace":
+        if not parts:
+            raise _refuse(raw, "is the workspace itself")
+        if any(part in _NEVER for part in parts):
+            raise _refuse(raw, "is in .git or .cargo")
+        if any((path / name).exists() for name in ("Cargo.toml", *_NEVER)):
+            raise _refuse(raw, "holds a Cargo.toml, .git or .cargo (sources)")
+
+
 def anchored_roots(
     places: Places, paths: Sequence[str | os.PathLike[str]] = ()
 ) -> list[ArchiveRoot]:
     """The default paths (or ``paths``), each named relative to its anchor.
 
-    A path must lie in the target dir, ``CARGO_HOME`` or the workspace: those
-    are the only places a restore on another machine can find again.
+    A path must lie in the target dir, cargo's registry/git caches in
+    ``CARGO_HOME``, or a workspace folder that holds no sources: those are
+    the only places a restore on another machine can find again, and the only
+    ones an entry may write (``StoreError`` otherwise). Paths may not nest.
     """
     if not paths:
-        roots = [ArchiveRoot("target", places.target)]
-        roots += [
-            ArchiveRoot(f"cargo-home/{sub}", places.cargo_home / sub)
-            for sub in DEFAULT_CARGO_HOME_PATHS
+        return [
+            ArchiveRoot("target", places.target),
+            *(
+                ArchiveRoot(f"cargo-home/{sub}", places.cargo_home / sub)
+                for sub in DEFAULT_CARGO_HOME_PATHS
+            ),
         ]
-        return roots
-    roots = []
+    roots: list[ArchiveRoot] = []
     for raw in paths:
         path = Path(os.path.abspath(os.fspath(raw)))
         for anchor, base in (
@@ -87,11 +109,16 @@ def anchored_roots(
         ):
             rel = _under(path, Path(os.path.abspath(base)))
             if rel is not None:
-                roots.append(ArchiveRoot(anchor if rel == "." else f"{anchor}/{rel}", path))
+                root = ArchiveRoot(anchor if rel == "." else f"{anchor}/{rel}", path)
+                _check_root(raw, root.anchor, path)
                 break
         else:
             raise StoreError(
                 f"--path {raw} is outside the target dir, CARGO_HOME and the workspace; "
                 "only paths under those can be restored elsewhere"
             )
+        for other in roots:
+            if other.path == path or other.path in path.parents or path in other.path.parents:
+                raise _refuse(raw, f"overlaps --path {other.path}")
+        roots.append(root)
     return roots
