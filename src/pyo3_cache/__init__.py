@@ -27,7 +27,7 @@ _EXPORTS = {
     "Pyo3CacheError": "errors",
     "InterpreterInfo": "pin.interpreter",
     "probe_interpreter": "pin.interpreter",
-    "KeyManifest": "keys.rust",
+    "KeyManifest": "keys.model",
     "compute_key": "keys.rust",
     "PinResult": "pin.pyo3_config",
     "Pyo3Config": "pin.pyo3_config",
@@ -68,7 +68,8 @@ if TYPE_CHECKING:
     from pyo3_cache.cache.save import save_cache
     from pyo3_cache.errors import Pyo3CacheError
     from pyo3_cache.explain.diagnostics import RecompileReport, explain_recompiles
-    from pyo3_cache.keys.rust import KeyManifest, compute_key
+    from pyo3_cache.keys.model import KeyManifest
+    from pyo3_cache.keys.rust import compute_key
     from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
     from pyo3_cache.pin.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
 

@@ -174,11 +174,8 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
     if _truthy(env.get("INPUT_WHEEL_CACHE")):
 
         def compute(e: Mapping[str, str]) -> None:
-            from pyo3_cache.keys.rust import (
-                default_manifest_path,
-                render_parts_table,
-                write_manifest,
-            )
+            from pyo3_cache.keys.manifest import default_manifest_path, write_manifest
+            from pyo3_cache.keys.render import render_parts_table
             from pyo3_cache.keys.wheel import compute_wheel_key
 
             manifest = compute_wheel_key(
