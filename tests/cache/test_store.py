@@ -136,16 +136,16 @@ def test_corrupt_only_entry_is_a_miss_via_cli(tmp_path: Path) -> None:
     places = Places(job / "target", tmp_path / "cargo-home", job)
     _fill(places)
     store = DirStore(tmp_path / "store")
-    _save(store, places, "k")
-    _corrupt(store, "k")
+    _save(store, places, "k", scope="default")  # the CLI's scope outside a git checkout
+    _corrupt(store, "default/k")
     _wipe(places)
     result = run_cli(
         "restore", "--store", store.spec, "--key", "k", "--format", "json", **_in(job, tmp_path)
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["hit"], data["corrupt"]) == (False, ["k"])
-    assert "pyo3-cache: warning: skipped cache entry 'k'" in result.stderr
+    assert (data["hit"], data["corrupt"]) == (False, ["default/k"])
+    assert "pyo3-cache: warning: skipped cache entry 'default/k'" in result.stderr
     assert not places.target.exists()
 
 
