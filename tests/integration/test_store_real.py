@@ -143,3 +143,52 @@ def test_prune_after_lock_downgrade_drops_old_units_and_next_build_compiles_noth
     after = uv_build(project, offline, warm_example.dist)
     assert after.returncode == 0, after.output[-3000:]
     assert after.compiled == [] and after.dirty == [], after.output[-3000:]
+
+
+def _other_projects_crates(home: Path, count: int = 60) -> None:
+    """Crates a shared CARGO_HOME holds for other projects (sparse index entry + .crate)."""
+    cache = next((home / "registry" / "cache").iterdir())
+    index = home / "registry" / "index" / cache.name / ".cache"
+    for n in range(count):
+        name = f"other-project-dep{n}"
+        (cache / f"{name}-1.0.{n}.crate").write_bytes(os.urandom(64 << 10))
+        entry = index / name[:2] / name[2:4] / name
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.write_bytes(os.urandom(8 << 10))
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_off_github_entry_is_the_same_size_with_a_fresh_or_a_shared_cargo_home(
+    tmp_path: Path, cargo_home_copy: Path
+) -> None:
+    """`save` keeps only the Cargo.lock's .crate files and index entries (rust-cache's rule)."""
+    from tests.conftest import EXAMPLE
+
+    project = tmp_path / "hello-pyo3"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "dist", "*.whl"))
+    fresh = tmp_path / "fresh-home"
+    fetched = run_build(["cargo", "fetch", "--locked"], project, tool_env(CARGO_HOME=str(fresh)))
+    if fetched.returncode != 0:
+        pytest.skip(f"cargo fetch into a fresh CARGO_HOME failed: {fetched.output[-300:]}")
+    shared = tmp_path / "shared-home"
+    shutil.copytree(cargo_home_copy, shared, symlinks=True)  # this machine's other crates
+    shutil.copytree(fresh / "registry" / "index", shared / "registry" / "index", dirs_exist_ok=True)
+    shutil.copytree(fresh / "registry" / "cache", shared / "registry" / "cache", dirs_exist_ok=True)
+    _other_projects_crates(shared)
+    saved = {}
+    for name, home in (("fresh", fresh), ("shared", shared)):
+        env = {"CARGO_HOME": str(home), "CARGO_TARGET_DIR": ""}
+        args = ("save", "--store", f"dir:{tmp_path / name}-store", "--key", "k")
+        text = run_cli(*args, "--no-source-mtimes", cwd=project, env=env)
+        assert text.returncode == 0, text.stderr
+        assert "  kept cargo-home/registry/cache: 14 of " in text.stdout, text.stdout
+        data = json.loads(
+            (tmp_path / f"{name}-store" / "entries" / "default%2Fk" / "entry.json").read_text()
+        )
+        saved[name] = data["archive"]["bytes"]
+    assert abs(saved["shared"] - saved["fresh"]) <= 0.05 * saved["fresh"], saved
+    whole = _tree_bytes(shared / "registry" / "index") + _tree_bytes(shared / "registry" / "cache")
+    assert whole > 2 * saved["shared"], (whole, saved)  # what archiving it all would have cost

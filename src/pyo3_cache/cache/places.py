@@ -7,7 +7,7 @@ spec that names no known store is the only store error that is fatal.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +81,40 @@ def _check_root(raw: object, anchor: str, path: Path) -> None:
             raise _refuse(raw, "holds a Cargo.toml, .git or .cargo (sources)")
 
 
+def _locked_filter(sub: str, locked: Collection[tuple[str, str]]) -> ArchiveRoot | None:
+    """rust-cache's rule, as a filter on what we archive (a shared CARGO_HOME is never
+    changed): of the registry, only the locked packages' ``.crate`` files and index entries.
+
+    ``registry/cache/<registry>/<name>-<version>.crate``; the sparse index keeps
+    one file per crate name at ``registry/index/<registry>/.cache/**/<name>``
+    (lower case, cargo 1.95); the index's ``config.json`` and a git index stay.
+    """
+    if sub == "registry/cache":
+        crates = {f"{name}-{version}.crate" for name, version in locked}
+        return ArchiveRoot("", Path(), lambda rel: rel.rsplit("/", 1)[-1] in crates, ".crate files")
+    if sub == "registry/index":
+        names = {name.lower() for name, _version in locked}
+
+        def keep(rel: str) -> bool:
+            parts = rel.split("/")
+            return len(parts) < 3 or parts[1] != ".cache" or parts[-1] in names
+
+        return ArchiveRoot("", Path(), keep, "index files")
+    return None
+
+
+def _with_filter(root: ArchiveRoot, locked: Collection[tuple[str, str]] | None) -> ArchiveRoot:
+    head, _, sub = root.anchor.partition("/")
+    found = _locked_filter(sub, locked) if locked is not None and head == "cargo-home" else None
+    if found is None:
+        return root
+    return ArchiveRoot(root.anchor, root.path, found.keep, found.what)
+
+
 def anchored_roots(
-    places: Places, paths: Sequence[str | os.PathLike[str]] = ()
+    places: Places,
+    paths: Sequence[str | os.PathLike[str]] = (),
+    locked: Collection[tuple[str, str]] | None = None,
 ) -> list[ArchiveRoot]:
     """The default paths (or ``paths``), each named relative to its anchor.
 
@@ -90,7 +122,13 @@ def anchored_roots(
     ``CARGO_HOME``, or a workspace folder that holds no sources: those are
     the only places a restore on another machine can find again, and the only
     ones an entry may write (``StoreError`` otherwise). Paths may not nest.
+    ``locked`` (Cargo.lock's name and version pairs): the registry's cache and
+    index keep only those packages' files (see ``_locked_filter``).
     """
+    return [_with_filter(root, locked) for root in _anchored(places, paths)]
+
+
+def _anchored(places: Places, paths: Sequence[str | os.PathLike[str]]) -> list[ArchiveRoot]:
     if not paths:
         return [
             ArchiveRoot("target", places.target),

@@ -44,6 +44,7 @@ class SaveResult:
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
     evicted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # what the Cargo.lock filter kept
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class SaveResult:
             "seconds": round(self.seconds, 3),
             "paths": self.paths,
             "evicted": self.evicted,
+            "kept": self.kept,
             "warnings": self.warnings,
         }
 
@@ -100,6 +102,7 @@ def save_cache(
         result.archive_bytes = stats.archive_bytes
         result.source_bytes = stats.source_bytes
         result.sha256 = stats.sha256
+        result.kept = list(stats.kept)
         for skipped in stats.skipped:
             result.warnings.append(f"not cached: {skipped}")
         record = new_entry_record(

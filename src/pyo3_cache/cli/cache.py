@@ -110,6 +110,18 @@ def _fallback_scopes(args: argparse.Namespace, scope: str) -> list[str]:
     return [s for s in scopes if s != scope]
 
 
+def _locked(workspace: Path) -> set[tuple[str, str]] | None:
+    """Cargo.lock's (name, version) pairs, so a shared CARGO_HOME's other crates stay out."""
+    from pyo3_cache import project
+    from pyo3_cache.errors import ProjectError
+
+    try:
+        packages = project.read_lockfile(workspace / "Cargo.lock")
+    except ProjectError:
+        return None
+    return {(p.name, p.version) for p in packages}
+
+
 def _places(args: argparse.Namespace) -> Any:
     from pyo3_cache import project
     from pyo3_cache.cache.places import Places
@@ -194,7 +206,7 @@ def _cmd_save(args: argparse.Namespace) -> int:
         except (ValueError, RecursionError):
             raise ManifestError(f"key manifest {args.manifest} is not JSON") from None
     places = _places(args)
-    roots = anchored_roots(places, args.path)
+    roots = anchored_roots(places, args.path, locked=_locked(places.workspace))
     tagged = target_dir_problem(places.target, places.workspace) is None
     if not args.no_source_mtimes and tagged and any(r.anchor == "target" for r in roots):
         _record_source_mtimes(places)
@@ -206,6 +218,8 @@ def _cmd_save(args: argparse.Namespace) -> int:
         print_json(result.to_json())
     elif result.saved:
         print(f"saved {result.key} to {result.store}: {result.archive_bytes} bytes")
+        for line in result.kept:
+            print(f"  kept {line} (the Cargo.lock's packages)")
     else:
         print(f"not saved ({result.reason}): {result.key}")
     return 0
