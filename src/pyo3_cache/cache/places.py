@@ -15,7 +15,8 @@ from pyo3_cache.cache.archive import ArchiveRoot
 from pyo3_cache.cache.dir_store import DirStore
 from pyo3_cache.cache.s3_store import S3Store
 from pyo3_cache.cache.store import Store
-from pyo3_cache.errors import StoreError
+from pyo3_cache.errors import ProjectError, StoreError
+from pyo3_cache.project import read_lockfile
 
 
 def open_store(spec: str, endpoint_url: str | None = None) -> Store:
@@ -79,6 +80,15 @@ def _check_root(raw: object, anchor: str, path: Path) -> None:
             raise _refuse(raw, "is in .git or .cargo")
         if any((path / name).exists() for name in ("Cargo.toml", *_NEVER)):
             raise _refuse(raw, "holds a Cargo.toml, .git or .cargo (sources)")
+
+
+def locked_packages(workspace: Path) -> set[tuple[str, str]] | None:
+    """Cargo.lock's (name, version) pairs, so a shared CARGO_HOME's other crates stay out."""
+    try:
+        packages = read_lockfile(workspace / "Cargo.lock")
+    except ProjectError:
+        return None
+    return {(p.name, p.version) for p in packages}
 
 
 def _locked_filter(sub: str, locked: Collection[tuple[str, str]]) -> ArchiveRoot | None:

@@ -110,18 +110,6 @@ def _fallback_scopes(args: argparse.Namespace, scope: str) -> list[str]:
     return [s for s in scopes if s != scope]
 
 
-def _locked(workspace: Path) -> set[tuple[str, str]] | None:
-    """Cargo.lock's (name, version) pairs, so a shared CARGO_HOME's other crates stay out."""
-    from pyo3_cache import project
-    from pyo3_cache.errors import ProjectError
-
-    try:
-        packages = project.read_lockfile(workspace / "Cargo.lock")
-    except ProjectError:
-        return None
-    return {(p.name, p.version) for p in packages}
-
-
 def _places(args: argparse.Namespace) -> Any:
     from pyo3_cache import project
     from pyo3_cache.cache.places import Places
@@ -185,7 +173,7 @@ def add_save(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_save(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache.places import anchored_roots, open_store
+    from pyo3_cache.cache.places import anchored_roots, locked_packages, open_store
     from pyo3_cache.cache.save import save_cache
     from pyo3_cache.cache.store import check_key, parse_size
     from pyo3_cache.cache.target_dir import target_dir_problem
@@ -206,7 +194,7 @@ def _cmd_save(args: argparse.Namespace) -> int:
         except (ValueError, RecursionError):
             raise ManifestError(f"key manifest {args.manifest} is not JSON") from None
     places = _places(args)
-    roots = anchored_roots(places, args.path, locked=_locked(places.workspace))
+    roots = anchored_roots(places, args.path, locked=locked_packages(places.workspace))
     tagged = target_dir_problem(places.target, places.workspace) is None
     if not args.no_source_mtimes and tagged and any(r.anchor == "target" for r in roots):
         _record_source_mtimes(places)
