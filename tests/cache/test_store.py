@@ -144,8 +144,8 @@ def test_corrupt_only_entry_is_a_miss_via_cli(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["hit"], data["corrupt"]) == (False, ["default/k"])
-    assert "pyo3-cache: warning: skipped cache entry 'default/k'" in result.stderr
+    assert (data["hit"], data["corrupt"]) == (False, ["k"])
+    assert "pyo3-cache: warning: skipped cache entry 'k'" in result.stderr
     assert not places.target.exists()
 
 

@@ -115,7 +115,7 @@ def restore_cache(
         leftovers.clear(Path(tempfile.gettempdir()), _WORK_KIND)
         with tempfile.TemporaryDirectory(prefix=leftovers.prefix(_WORK_KIND)) as work:
             for stored, user_key in _candidates(store, key, restore_keys, scopes):
-                if _restore_one(store, stored, places, wanted, Path(work), result):
+                if _restore_one(store, (stored, user_key), places, wanted, Path(work), result):
                     result.hit = True
                     result.exact = stored == scoped_key(scope, key)
                     result.matched_key = user_key
@@ -152,20 +152,21 @@ def _destinations(
 
 def _restore_one(
     store: Store,
-    key: str,
+    names: tuple[str, str],
     places: Places,
     wanted: dict[str, Path],
     work: Path,
     result: RestoreResult,
 ) -> bool:
+    key, shown = names  # the stored name and the key a user knows
     try:
-        record = parse_entry(store.read_record(key), key)
-        destinations = _destinations(record, places, wanted, key)
+        record = parse_entry(store.read_record(key), shown)
+        destinations = _destinations(record, places, wanted, shown)
         archive = store.fetch_archive(key, record, work)
         actual = sha256_of(archive)
         if actual != record["archive"]["sha256"]:
             raise ArchiveError(
-                f"entry {key!r} is corrupt: archive sha256 {actual[:12]}… does not match "
+                f"entry {shown!r} is corrupt: archive sha256 {actual[:12]}… does not match "
                 f"its manifest's {str(record['archive']['sha256'])[:12]}…"
             )
         result.archive_bytes = archive.stat().st_size
@@ -175,11 +176,11 @@ def _restore_one(
             archive.unlink()
         return True
     except _NotForThisJob as exc:
-        result.warnings.append(f"skipped cache entry {key!r}: {exc}")
+        result.warnings.append(f"skipped cache entry {shown!r}: {exc}")
         return False
     except ArchiveError as exc:
-        result.corrupt.append(key)
-        result.warnings.append(f"skipped cache entry {key!r}: {exc}")
+        result.corrupt.append(shown)
+        result.warnings.append(f"skipped cache entry {shown!r}: {exc}")
         with contextlib.suppress(StoreError, OSError):
             store.remove(key)
         return False
