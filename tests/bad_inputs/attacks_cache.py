@@ -38,16 +38,9 @@ from tests.bad_inputs.cases import (
     zst,
 )
 from tests.cache.cargo_dirs import cargo_target_dir
+from tests.cache.test_archive import LINK_SWAP
 
 DECOY = b"a file outside the project\n"
-LINK_SWAP = [
-    _special("target/d1", tarfile.DIRTYPE),
-    _special("target/d1/e", tarfile.DIRTYPE),
-    _special("target/d1/a", tarfile.SYMTYPE, "e/../.."),
-    _member("target/d1/a/x", b"through the link"),
-    _special("target/d1/e", tarfile.SYMTYPE, ".."),
-    _special("target/h", tarfile.LNKTYPE, "target/d1/a/x"),
-]
 
 
 def write_entry(
