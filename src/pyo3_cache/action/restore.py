@@ -88,6 +88,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
 
     def unpack() -> bool:
         from pyo3_cache.cache.dir_store import DirStore
+        from pyo3_cache.cache.places import anchored_roots
         from pyo3_cache.cache.restore import restore_cache
         from pyo3_cache.errors import StoreError
 
@@ -97,7 +98,9 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
         if not key:
             raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
-        result = restore_cache(store, key, places(state))
+        contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
+        roots = anchored_roots(places(state), contents) if contents else None
+        result = restore_cache(store, key, places(state), roots=roots)
         for warning in result.warnings:
             log.warn(warning)
         if not result.hit:

@@ -100,7 +100,8 @@ def restore_wheels(store: Store, key: str, dist: Path) -> WheelCacheResult:
     result = WheelCacheResult("restore", key, store.spec, str(dist))
     before = _fingerprint(dist)
     places = Places(target=dist, cargo_home=dist, workspace=dist)
-    restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None)
+    roots = [ArchiveRoot(_ANCHOR, dist)]
+    restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None, roots=roots)
     result.warnings += restored.warnings
     if restored.hit:
         after = _fingerprint(dist)
