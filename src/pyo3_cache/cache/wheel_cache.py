@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
 from pyo3_cache.keys.wheel import wheel_files
+from pyo3_cache.redact import mask_command
 
 # The wheels travel under the store's "workspace" anchor; a restore points
 # every anchor at the dist folder, so they land there whatever the machine.
@@ -180,6 +182,8 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
                 python=e.get("INPUT_PYTHON") or None,
                 environ=e,
             )
+            for secret in manifest.masks:  # before anything could print them
+                print(mask_command(secret), file=sys.stderr, flush=True)
             for warning in manifest.warnings:
                 log.warn(warning)
             written = write_manifest(manifest, default_manifest_path(None, e, kind="wheel"))

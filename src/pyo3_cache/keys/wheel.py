@@ -77,7 +77,7 @@ from pyo3_cache.keys.model import (
     prefix_part,
     relative_label,
 )
-from pyo3_cache.keys.parts import env_part, lock_part, python_part, toolchain_part
+from pyo3_cache.keys.parts import env_part, env_secrets, lock_part, python_part, toolchain_part
 from pyo3_cache.keys.probes import (
     Probes,
     installed_maturin_version,
@@ -344,6 +344,7 @@ def compute_wheel_key(
         ),
         ladder=(),  # an older wheel is a wrong wheel: exact hits only
         warnings=warnings,
+        masks=env_secrets(env),
     )
 
 
