@@ -61,6 +61,7 @@ from typing import Any
 from pyo3_cache.errors import (
     ProjectError,
 )
+from pyo3_cache.keys.cargo_inputs import CargoInputs, check_cargo_inputs, collect_cargo_inputs
 from pyo3_cache.keys.model import (
     DEFAULT_PREFIX,
     InputValue,
@@ -104,6 +105,7 @@ from pyo3_cache.project import (
     maturin_table,
     read_lockfile,
     read_text,
+    target_dir,
 )
 
 KIND = "wheel"
@@ -186,6 +188,27 @@ class WheelInputs:
     metadata_files: list[Path] = field(default_factory=list)
     crates: list[BuildCrate] = field(default_factory=list)
     used_git: bool = False
+    project_root: Path | None = None
+    workspace_root: Path | None = None
+
+    def collect_cargo_inputs(self, environ: Mapping[str, str]) -> CargoInputs:
+        """After the build: what cargo tracked for these crates (see ``keys/cargo_inputs.py``)."""
+        if self.project_root is None or self.workspace_root is None:
+            raise ProjectError("no project: compute the wheel key first")
+        return collect_cargo_inputs(
+            target_dir(self.workspace_root, environ),
+            self.project_root,
+            self.workspace_root,
+            self.crates,
+            environ,
+            SourceLister(environ),
+        )
+
+    def check_cargo_inputs(self, saved: CargoInputs, environ: Mapping[str, str]) -> list[str]:
+        """Before trusting restored wheels: which of cargo's inputs changed since."""
+        if self.project_root is None:
+            raise ProjectError("no project: compute the wheel key first")
+        return check_cargo_inputs(saved, self.project_root, environ, SourceLister(environ))
 
 
 def compute_wheel_key(
@@ -260,6 +283,8 @@ def compute_wheel_key(
         inputs_out.metadata_files = meta_files
         inputs_out.crates = crates
         inputs_out.used_git = lister.used_git
+        inputs_out.project_root = root
+        inputs_out.workspace_root = files.workspace_root
 
     def digests(paths: Iterable[Path]) -> dict[str, str]:
         return {relative_label(p, root): file_sha256(p) for p in paths}
