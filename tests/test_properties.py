@@ -22,7 +22,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyo3_cache.action.flow import FlowState, summary_markdown
+from pyo3_cache.action.report import summary_markdown
+from pyo3_cache.action.state import FlowState
 from pyo3_cache.errors import ManifestError
 from pyo3_cache.explain import cargo_log
 from pyo3_cache.explain.cargo_log import (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.cache.store import open_store
+from pyo3_cache.cache.places import open_store
 from pyo3_cache.cache.wheel_cache import (
     action_audit_dist,
     action_wheel_check,

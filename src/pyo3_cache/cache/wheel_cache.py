@@ -37,7 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from pyo3_cache.cache.archive import ArchiveRoot
-from pyo3_cache.cache.store import Places, Store, restore_cache, save_cache
+from pyo3_cache.cache.places import Places
+from pyo3_cache.cache.restore import restore_cache
+from pyo3_cache.cache.save import save_cache
+from pyo3_cache.cache.store import Store
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
