@@ -13,7 +13,6 @@ from pyo3_cache.redact import (
     is_secret,
     is_secret_name,
     looks_secret_value,
-    mask_command,
     redact_env_value,
     redact_text,
     scrub_url_credentials,
@@ -128,10 +127,6 @@ def test_mask_pieces_are_the_secret_parts_only() -> None:
     assert secret_parts("CARGO_REGISTRIES_CORP_INDEX", "ssh://git@github.com/x") == []
     assert secret_parts("SOME_TOKEN_ENABLED", "true") == []  # a mask of "true" hides too much
     assert secret_parts("CARGO_REGISTRY_TOKEN", "cio-very-secret") == ["cio-very-secret"]
-
-
-def test_mask_command_is_one_line() -> None:
-    assert mask_command("a\nb%c\r") == "::add-mask::a%0Ab%25c%0D"
 
 
 def test_env_part_hashes_the_index_host_not_the_password(tmp_path: Path) -> None:

@@ -144,9 +144,3 @@ def secret_parts(name: str, value: str) -> list[str]:
         if len(piece) >= least and piece not in out:
             out.append(piece)
     return out
-
-
-def mask_command(value: str) -> str:
-    """``::add-mask::<value>``, escaped as workflow-command data (one line whatever it holds)."""
-    escaped = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::add-mask::{escaped}"
