@@ -16,9 +16,10 @@ import pytest
 
 from pyo3_cache.cache.places import open_store
 from pyo3_cache.cache.wheel_cache import restore_wheels, save_wheels
-from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
+from tests.conftest import EXAMPLE, REPO, assert_one_line_error, run_cli
 from tests.keys.test_rust import copy_project, fake_rustc
 
+DEPINFO = REPO / "tests" / "fixtures" / "cargo-depinfo"
 WHEEL = "hello_pyo3-0.1.0-cp311-cp311-manylinux_2_34_x86_64.whl"
 
 
@@ -89,6 +90,14 @@ def hello(tmp_path: Path) -> Path:
     return copy_project(EXAMPLE, tmp_path / "checkout" / "hello-pyo3")
 
 
+def _cargo_built(project: Path) -> None:
+    """The dep-info cargo leaves after building the example (tests/fixtures/cargo-depinfo)."""
+    deps = project / "target" / "release" / "deps"
+    deps.mkdir(parents=True)
+    text = (DEPINFO / "_hello_pyo3.d").read_text().replace("@ROOT@", str(project.parent))
+    (deps / "_hello_pyo3.d").write_text(text)
+
+
 def test_cli_wheel_cache_round_trip_computes_the_key(hello: Path, tmp_path: Path) -> None:
     tools = fake_rustc(tmp_path / "bin")
     env = {"PATH": str(tools), "PYO3_CONFIG_FILE": "", "PYO3_PYTHON": "", "GITHUB_ACTIONS": ""}
@@ -97,19 +106,34 @@ def test_cli_wheel_cache_round_trip_computes_the_key(hello: Path, tmp_path: Path
     miss = run_cli("wheel-cache", "restore", *args, "--fail-on-miss", cwd=hello, env=env)
     assert miss.returncode == 1 and json.loads(miss.stdout)["hit"] is False
     make_wheel(hello / "dist")
+    unbuilt = run_cli("wheel-cache", "save", *args, cwd=hello, env=env)
+    assert unbuilt.returncode == 0 and json.loads(unbuilt.stdout)["saved"] is False
+    assert "wheels not saved: no cargo dep-info in the target dir" in unbuilt.stderr
+    _cargo_built(hello)
     saved = run_cli("wheel-cache", "save", *args, cwd=hello, env=env)
     assert saved.returncode == 0, saved.stderr
     data = json.loads(saved.stdout)
-    assert data["saved"] is True and data["key"].startswith("v1-pyo3-wheel-")
+    assert data["saved"] is True and data["key"].startswith(json.loads(miss.stdout)["key"] + "-")
     (hello / "dist" / WHEEL).unlink()
     (hello / "tests" / "test_hello.py").write_text("def test_new():\n    pass\n")
     hit = run_cli("wheel-cache", "restore", *args, "--fail-on-miss", cwd=hello, env=env)
     assert hit.returncode == 0, hit.stderr
     assert json.loads(hit.stdout)["wheels"] == [WHEEL]
-    assert (hello / "dist" / WHEEL).is_file()
+    assert sorted(p.name for p in (hello / "dist").iterdir()) == [WHEEL]  # not the input list
     # the key manifest travels with the entry, for a later look at what it was built from
     (manifest,) = (tmp_path / "store").rglob("key-manifest.json")
     assert json.loads(manifest.read_text())["kind"] == "wheel"
+    # A file rustc read that the key does not cover: cargo's list catches it.
+    (hello.parent / "shared").mkdir()
+    (hello.parent / "shared" / "extra.rs").write_text("pub fn extra() -> u8 { 2 }\n")
+    (hello / "dist" / WHEEL).unlink()
+    again = run_cli("wheel-cache", "restore", *args, "--fail-on-miss", cwd=hello, env=env)
+    assert again.returncode == 1, again.stdout
+    assert json.loads(again.stdout)["reasons"] == [
+        f"since the wheels of …-{data['key'].rsplit('-', 1)[1]} were built: "
+        "../shared/extra.rs appeared"
+    ]
+    assert not list((hello / "dist").glob("*.whl"))
 
 
 def test_cli_wheel_cache_bad_store_gives_one_line(tmp_path: Path) -> None:

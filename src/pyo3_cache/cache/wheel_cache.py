@@ -16,9 +16,11 @@ build: every failure is a warning and a miss.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,10 @@ from pyo3_cache.cache.places import Places
 from pyo3_cache.cache.restore import restore_cache
 from pyo3_cache.cache.save import save_cache
 from pyo3_cache.cache.store import Store
-from pyo3_cache.keys.wheel import wheel_files
+from pyo3_cache.errors import Pyo3CacheError, StoreError
+from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
+from pyo3_cache.keys.cargo_inputs import CargoInputs
+from pyo3_cache.keys.wheel import WheelInputs, wheel_files
 
 # The wheels travel under the store's "workspace" anchor; a restore points
 # every anchor at the dist folder, so they land there whatever the machine.
@@ -48,6 +53,8 @@ class WheelCacheResult:
     reason: str = ""
     wheels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    """Why entries under the key were not used (cargo's inputs moved since)."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "store": self.store, "dist": self.dist}
@@ -58,6 +65,8 @@ class WheelCacheResult:
             out["reason"] = self.reason
         out["wheels"] = self.wheels
         out["warnings"] = self.warnings
+        if self.action == "restore":
+            out["reasons"] = self.reasons
         return out
 
     def line(self) -> str:
@@ -65,7 +74,8 @@ class WheelCacheResult:
         if self.action == "restore":
             if self.hit:
                 return f"wheel cache hit: restored {names} into {self.dist}"
-            return f"wheel cache miss: {self.key}"
+            why = f" ({self.reasons[0]})" if self.reasons else ""
+            return f"wheel cache miss: {self.key}{why}"
         if self.saved:
             return f"saved {names} to {self.store} as {self.key}"
         return f"not saved ({self.reason}): {self.key}"
@@ -75,30 +85,118 @@ def _fingerprint(dist: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in wheel_files(dist)}
 
 
-def restore_wheels(store: Store, key: str, dist: Path) -> WheelCacheResult:
-    """Restore the wheels saved under exactly ``key`` into ``dist``.
+# How many entries under one wheel key a restore looks at (newest first): each
+# holds wheels built from other contents of cargo's own inputs.
+_CANDIDATES = 5
 
-    Never raises for cache trouble: a failure is a warning and a miss.
+
+def restore_wheels(
+    store: Store,
+    key: str,
+    dist: Path,
+    check: Callable[[CargoInputs], list[str]] | None = None,
+) -> WheelCacheResult:
+    """Restore the wheels saved under ``key`` into ``dist``.
+
+    With ``check`` (the project is known), entries are ``<key>-<inputs>``:
+    the newest are tried in turn, each unpacked aside, and the first whose
+    saved cargo inputs (``keys/cargo_inputs.py``) still match — ``check``
+    returns no change — has its wheels moved into ``dist``.  Without it, the
+    exact key only (a key the caller vouches for).  Never raises for cache
+    trouble: a failure is a warning and a miss.
     """
     dist = Path(os.path.abspath(dist))
     result = WheelCacheResult("restore", key, store.spec, str(dist))
-    before = _fingerprint(dist)
-    places = Places(target=dist, cargo_home=dist, workspace=dist)
-    restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None)
-    result.warnings += restored.warnings
-    if restored.hit:
-        after = _fingerprint(dist)
-        result.wheels = sorted(n for n, f in after.items() if before.get(n) != f)
-        result.hit = bool(result.wheels)
-        if not result.hit:
-            result.warnings.append(f"the entry for {key} held no wheel; treated as a miss")
+    if check is None:
+        before = _fingerprint(dist)
+        places = Places(target=dist, cargo_home=dist, workspace=dist)
+        restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None)
+        result.warnings += restored.warnings
+        if restored.hit:
+            after = _fingerprint(dist)
+            result.wheels = sorted(n for n, f in after.items() if before.get(n) != f)
+            result.hit = bool(result.wheels)
+            if not result.hit:
+                result.warnings.append(f"the entry for {key} held no wheel; treated as a miss")
+        return result
+    try:
+        entries = sorted(store.list_entries(key + "-"), key=lambda e: (e.created_ns, e.key))
+        for entry in list(reversed(entries))[:_CANDIDATES]:
+            if _restore_checked(store, entry.key, dist, check, result):
+                result.key = entry.key
+                break
+    except (StoreError, OSError) as exc:
+        result.warnings.append(f"wheel cache not restored: {exc}")
     return result
 
 
+def _restore_checked(
+    store: Store,
+    key: str,
+    dist: Path,
+    check: Callable[[CargoInputs], list[str]],
+    result: WheelCacheResult,
+) -> bool:
+    """Unpack one entry next to ``dist``; move its wheels in only if cargo's inputs match."""
+    dist.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".pyo3-cache-wheels.", dir=dist.parent) as aside:
+        staging = Path(aside)
+        places = Places(target=staging, cargo_home=staging, workspace=staging)
+        restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None)
+        result.warnings += restored.warnings
+        if not restored.hit:
+            return False
+        saved = read_cargo_inputs(staging / CARGO_INPUTS_FILE)
+        if saved is None:
+            result.reasons.append(f"{key} holds no list of cargo's inputs")
+            return False
+        changes = check(saved)
+        if changes:
+            entry = "…-" + key.rsplit("-", 1)[-1]
+            result.reasons.append(f"since the wheels of {entry} were built: {describe(changes)}")
+            return False
+        wheels = wheel_files(staging)
+        if not wheels:
+            result.warnings.append(f"the entry for {key} held no wheel; treated as a miss")
+            return False
+        dist.mkdir(parents=True, exist_ok=True)
+        for wheel in wheels:
+            os.replace(wheel, dist / wheel.name)
+        result.wheels = [w.name for w in wheels]
+        result.hit = True
+        return True
+
+
+def describe(changes: list[str], limit: int = 5) -> str:
+    """``a.rs changed; the variable X changed and 3 more``."""
+    more = f" and {len(changes) - limit} more" if len(changes) > limit else ""
+    return "; ".join(changes[:limit]) + more
+
+
+def read_cargo_inputs(path: Path) -> CargoInputs | None:
+    """The cargo input list saved with wheels; None when absent or not ours."""
+    try:
+        return CargoInputs.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def write_cargo_inputs(inputs: CargoInputs, path: Path) -> None:
+    path.write_text(json.dumps(inputs.to_json(), indent=1) + "\n", encoding="utf-8")
+
+
 def save_wheels(
-    store: Store, key: str, dist: Path, key_manifest: bytes | None = None
+    store: Store,
+    key: str,
+    dist: Path,
+    key_manifest: bytes | None = None,
+    inputs: CargoInputs | None = None,
 ) -> WheelCacheResult:
-    """Save ``dist/*.whl`` (nothing else) under ``key``; never raises for cache trouble."""
+    """Save ``dist/*.whl`` (nothing else) under ``key``; never raises for cache trouble.
+
+    With ``inputs`` (cargo's own list, taken after the build) the entry is
+    ``<key>-<inputs digest>`` and carries the list, which a restore checks.
+    """
     dist = Path(os.path.abspath(dist))
     result = WheelCacheResult("save", key, store.spec, str(dist))
     wheels = wheel_files(dist)
@@ -107,10 +205,15 @@ def save_wheels(
         result.warnings.append(f"no *.whl in {dist}: nothing to save")
         return result
     result.wheels = [w.name for w in wheels]
+    if inputs is not None:
+        result.key = key = f"{key}-{inputs.digest()}"
+        inputs.wheels = list(result.wheels)
     try:
         with tempfile.TemporaryDirectory(prefix="pyo3-cache-wheels.") as staging:
             for wheel in wheels:
                 shutil.copy2(wheel, Path(staging) / wheel.name)
+            if inputs is not None:
+                write_cargo_inputs(inputs, Path(staging) / CARGO_INPUTS_FILE)
             saved = save_cache(store, key, [ArchiveRoot(_ANCHOR, Path(staging))], key_manifest)
     except OSError as exc:
         result.reason = "error"
@@ -120,3 +223,25 @@ def save_wheels(
     result.reason = {"exact-hit": "already saved"}.get(saved.reason, saved.reason)
     result.warnings += saved.warnings
     return result
+
+
+def wheel_cargo_inputs(
+    inputs: WheelInputs, environ: Mapping[str, str]
+) -> tuple[CargoInputs | None, str]:
+    """Cargo's input list after the build, or why there is none (then nothing is saved).
+
+    Without it a restore could not notice a changed file that ``build.rs``
+    reads or a ``#[path]`` module outside the crate's folders, so wheels are
+    only saved with it.
+    """
+    try:
+        found = inputs.collect_cargo_inputs(environ)
+    except (Pyo3CacheError, OSError) as exc:
+        return None, f"cargo's input list could not be read ({exc})"
+    if not found.sources:
+        where = inputs.workspace_root or "the project"
+        return None, (
+            f"no cargo dep-info in the target dir of {where}: build the wheels there first "
+            "(cargo's list of the files and variables the build read is saved with them)"
+        )
+    return found, ""

@@ -70,6 +70,8 @@ class CargoInputs:
     packages: dict[str, str] = field(default_factory=dict)
     wheels: list[str] = field(default_factory=list)
     salt: str = field(default_factory=lambda: secrets.token_hex(8))
+    target: str = "target"
+    """The target dir, relative to the project: its files are outputs, never inputs."""
     sources: int = 0
     """How many dep-info and build-script output files were read."""
 
@@ -92,6 +94,7 @@ class CargoInputs:
             "packages": dict(sorted(self.packages.items())),
             "wheels": sorted(self.wheels),
             "salt": self.salt,
+            "target": self.target,
         }
 
     @classmethod
@@ -100,13 +103,14 @@ class CargoInputs:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             return None
         files, env, packages = data.get("files"), data.get("env"), data.get("packages")
-        wheels, salt = data.get("wheels", []), data.get("salt")
+        wheels, salt, target = data.get("wheels", []), data.get("salt"), data.get("target")
         if not (
             isinstance(files, dict)
             and isinstance(env, dict)
             and isinstance(packages, dict)
             and isinstance(wheels, list)
             and isinstance(salt, str)
+            and isinstance(target, str)
         ):
             return None
 
@@ -124,6 +128,7 @@ class CargoInputs:
             dict(packages),
             [str(w) for w in wheels if isinstance(w, str)],
             salt,
+            target,
         )
 
 
@@ -224,8 +229,9 @@ def _env_digest(salt: str, name: str, value: str | None) -> str | None:
 
 
 def _files_digest(files: Iterable[Path], places: _Places) -> str:
+    """One digest over a package's files; built wheels (outputs, not inputs) left out."""
     sha = hashlib.sha256()
-    for path in sorted(files):
+    for path in sorted(p for p in files if p.suffix != ".whl" and not places.skipped(p)):
         sha.update(f"{places.label(path)}\0{file_sha256(path)}\n".encode())
     return sha.hexdigest()
 
@@ -254,7 +260,7 @@ def collect_cargo_inputs(
     )
     roots = {p.resolve() for crate in crates for p in crate.target_paths}
     by_name = {crate.name: crate for crate in crates}
-    inputs = CargoInputs()
+    inputs = CargoInputs(target=places.label(places.target))
     files: set[Path] = set()
     names: set[str] = set()
     for profile in _profile_dirs(places.target):
@@ -304,7 +310,8 @@ def check_cargo_inputs(
     lister: SourceLister,
 ) -> list[str]:
     """What differs now from ``saved``, one phrase each (empty: the wheels still fit)."""
-    places = _Places(project_root.resolve(), project_root.resolve(), Path("/nonexistent"), ())
+    root = project_root.resolve()
+    places = _Places(root, root, Path(os.path.normpath(root / saved.target)), ())
     changes: list[str] = []
     for label, digest in sorted(saved.files.items()):
         path = places.path(label)
