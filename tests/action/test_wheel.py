@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,13 @@ from pyo3_cache.action.wheel import (
     action_wheel_key,
     action_wheel_save,
 )
+from pyo3_cache.cache.wheel_cache import write_cargo_inputs
+from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
+from pyo3_cache.keys.cargo_inputs import CargoInputs
 from tests.action_runner import parse_command_file
-from tests.cache.test_wheel_cache import make_wheel
-from tests.conftest import run_cli
+from tests.cache.test_wheel_cache import WHEEL, cargo_built, make_wheel
+from tests.conftest import EXAMPLE, run_cli
+from tests.keys.test_rust import copy_project
 
 
 @pytest.fixture
@@ -35,7 +41,7 @@ def outputs(gh: dict[str, Path]) -> dict[str, str]:
 
 def test_wheel_key_step_off_only_says_where_dist_is(gh: dict[str, Path], tmp_path: Path) -> None:
     action_wheel_key({"INPUT_WHEEL_CACHE": "false", "INPUT_DIST_DIR": str(tmp_path / "out")})
-    assert outputs(gh) == {"key": "", "path": "", "manifest": ""}
+    assert outputs(gh) == {"key": "", "path": "", "manifest": "", "restore-keys": ""}
     env = parse_command_file(gh["GITHUB_ENV"])
     assert env["PYO3_CACHE_DIST"] == str(tmp_path / "out")
     assert "PYO3_CACHE_WHEEL_KEY" not in env
@@ -50,21 +56,59 @@ def test_wheel_key_step_on_trouble_warns_and_leaves_the_key_empty(
     assert "::warning title=pyo3-cache::computing the wheel key skipped" in capsys.readouterr().err
 
 
+@pytest.fixture
+def hello(tmp_path: Path) -> Path:
+    return copy_project(EXAMPLE, tmp_path / "checkout" / "hello-pyo3")
+
+
+def _listed(hello: Path, dist: Path, **files: str | None) -> None:
+    """Cargo's input list as wheel-save writes it next to the wheels."""
+    inputs = CargoInputs(files=dict(files), wheels=[WHEEL])
+    write_cargo_inputs(inputs, dist / CARGO_INPUTS_FILE)
+
+
 @pytest.mark.parametrize(
-    ("cache_hit", "has_wheel", "hit"),
-    [("true", True, True), ("true", False, False), ("false", True, False), ("", False, False)],
+    ("listed", "cache_hit", "has_wheel", "hit"),
+    [
+        ("same", "false", True, True),  # a prefix match of the key: cache-hit is false
+        ("changed", "false", True, False),
+        ("none", "true", True, False),  # an entry without cargo's list is not trusted
+        ("same", "true", False, False),
+        ("none", "", False, False),
+    ],
+    ids=["inputs-match", "an-input-changed", "no-input-list", "no-wheel", "nothing-restored"],
 )
-def test_wheel_check_needs_an_exact_hit_and_wheels(
-    gh: dict[str, Path], tmp_path: Path, cache_hit: str, has_wheel: bool, hit: bool
+def test_wheel_check_needs_wheels_whose_cargo_inputs_still_match(
+    gh: dict[str, Path],
+    hello: Path,
+    tmp_path: Path,
+    listed: str,
+    cache_hit: str,
+    has_wheel: bool,
+    hit: bool,
 ) -> None:
     dist = tmp_path / "dist"
+    dist.mkdir()
     if has_wheel:
         make_wheel(dist)
-    env = {"CACHE_HIT": cache_hit, "PYO3_CACHE_DIST": str(dist), "PYO3_CACHE_WHEEL_KEY": "k"}
+    lib = hello / "src" / "lib.rs"
+    digest = hashlib.sha256(lib.read_bytes()).hexdigest()
+    if listed != "none":
+        _listed(hello, dist, **{"src/lib.rs": digest if listed == "same" else "0" * 64})
+    env = {
+        "CACHE_HIT": cache_hit,
+        "PYO3_CACHE_DIST": str(dist),
+        "PYO3_CACHE_WHEEL_KEY": "k",
+        "PYO3_CACHE_WHEEL_MANIFEST": str(hello / "Cargo.toml"),
+        "PATH": "",
+    }
     assert action_wheel_check(env) is hit
     assert outputs(gh) == {"wheel-hit": "true" if hit else "false"}
     assert parse_command_file(gh["GITHUB_ENV"])["PYO3_CACHE_WHEEL_HIT"] == str(hit).lower()
     assert ("wheel cache hit" in gh["GITHUB_STEP_SUMMARY"].read_text()) is hit
+    assert not (dist / CARGO_INPUTS_FILE).exists()  # the list never stays in dist/
+    if listed == "changed":
+        assert not list(dist.glob("*.whl"))  # the stale wheel is taken away again
 
 
 @pytest.mark.parametrize(
@@ -76,27 +120,43 @@ def test_wheel_check_needs_an_exact_hit_and_wheels(
         ({"JOB_STATUS": "failure"}, False),
         ({"PYO3_CACHE_WHEEL_SAVE_IF": "false"}, False),
         ({"no_wheels": "1"}, False),
+        ({"not_built": "1"}, False),
     ],
-    ids=["miss-with-wheels", "cache-off", "was-a-hit", "job-failed", "save-if-false", "no-wheels"],
+    ids=[
+        "miss-with-wheels",
+        "cache-off",
+        "was-a-hit",
+        "job-failed",
+        "save-if-false",
+        "no-wheels",
+        "no-dep-info",
+    ],
 )
 def test_wheel_save_decision(
-    gh: dict[str, Path], tmp_path: Path, env: dict[str, str], save: bool
+    gh: dict[str, Path], hello: Path, tmp_path: Path, env: dict[str, str], save: bool
 ) -> None:
     dist = tmp_path / "dist"
     if "no_wheels" not in env:
         make_wheel(dist)
+    if "not_built" not in env:
+        cargo_built(hello)
     full = {
         "PYO3_CACHE_WHEEL_KEY": "k",
         "PYO3_CACHE_DIST": str(dist),
         "PYO3_CACHE_WHEEL_PATH": f"{dist}/*.whl",
+        "PYO3_CACHE_WHEEL_MANIFEST": str(hello / "Cargo.toml"),
         "JOB_STATUS": "success",
+        "PATH": "",
         **env,
     }
     assert action_wheel_save(full) is save
     out = outputs(gh)
     assert out["save"] == str(save).lower()
     if save:
-        assert out["key"] == "k" and out["path"] == f"{dist}/*.whl"
+        assert out["key"].startswith("k-") and out["path"] == f"{dist}/*.whl"
+        saved = CargoInputs.from_json(json.loads((dist / CARGO_INPUTS_FILE).read_text()))
+        assert saved is not None and "src/lib.rs" in saved.files
+        assert out["key"] == f"k-{saved.digest()}"
 
 
 def test_audit_dist_warns_by_default_and_fails_only_when_asked(

@@ -46,6 +46,23 @@ def registry_password(ctx: Ctx) -> None:
     ctx.env["CARGO_REGISTRIES_CORP_INDEX"] = INDEX
 
 
+def _masked_only(ctx: Ctx, results: list[Any]) -> None:
+    """On GitHub the password is masked first, and shown nowhere but in the mask command."""
+    out = results[0].stdout + results[0].stderr
+    masks = [ln for ln in out.splitlines() if ln.startswith("::add-mask::")]
+    assert f"::add-mask::{PASSWORD}" in masks, out[:2000]
+    rest = "\n".join(ln for ln in out.splitlines() if not ln.startswith("::add-mask::"))
+    assert PASSWORD not in rest
+    for path in [*ctx.work.rglob("*.json"), ctx.work / "github_output"]:
+        assert PASSWORD not in path.read_text(), path
+
+
+def registry_password_on_github(ctx: Ctx) -> None:
+    forged_pyproject(ctx)  # GitHub's files and variables
+    (ctx.work / "pyproject.toml").write_text((EXAMPLE / "pyproject.toml").read_text())
+    ctx.env["CARGO_REGISTRIES_CORP_INDEX"] = INDEX
+
+
 def _manifest(key: str, lock: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     return {
         "manifest_version": 1,
@@ -129,6 +146,21 @@ CASES: list[Case] = [
         finding="the registry URL with its password went verbatim into the key manifest, "
         "which travels in every cache entry; now the manifest shows and hashes "
         "sparse+https://***@host/, so another index host still changes the key",
+    ),
+    Case(
+        "key-github-registry-password",
+        "project files",
+        "CARGO_REGISTRIES_CORP_INDEX with a password, with key --github",
+        ("key", "--github"),
+        registry_password_on_github,
+        "report",
+        0,
+        ("key: v1-pyo3-",),
+        writes=("github_output", "github_env", "runner-temp", "runner-temp/*"),
+        check=_masked_only,
+        finding="the password reached the manifest, the log and the PR comment; now the "
+        "runner is told to mask it (::add-mask::) before anything is printed, and no file "
+        "we write holds it",
     ),
     Case(
         "key-diff-forged-commands",

@@ -90,7 +90,7 @@ def hello(tmp_path: Path) -> Path:
     return copy_project(EXAMPLE, tmp_path / "checkout" / "hello-pyo3")
 
 
-def _cargo_built(project: Path) -> None:
+def cargo_built(project: Path) -> None:
     """The dep-info cargo leaves after building the example (tests/fixtures/cargo-depinfo)."""
     deps = project / "target" / "release" / "deps"
     deps.mkdir(parents=True)
@@ -109,7 +109,7 @@ def test_cli_wheel_cache_round_trip_computes_the_key(hello: Path, tmp_path: Path
     unbuilt = run_cli("wheel-cache", "save", *args, cwd=hello, env=env)
     assert unbuilt.returncode == 0 and json.loads(unbuilt.stdout)["saved"] is False
     assert "wheels not saved: no cargo dep-info in the target dir" in unbuilt.stderr
-    _cargo_built(hello)
+    cargo_built(hello)
     saved = run_cli("wheel-cache", "save", *args, cwd=hello, env=env)
     assert saved.returncode == 0, saved.stderr
     data = json.loads(saved.stdout)

@@ -72,7 +72,8 @@ def _crate(pkg: Path) -> BuildCrate:
 
 def _collect(pkg: Path, env: dict[str, str] = ENV) -> CargoInputs:
     crate = _crate(pkg)
-    return collect_cargo_inputs(pkg / "target", pkg, pkg, [crate], env, SourceLister(env))
+    lister = SourceLister(env)
+    return collect_cargo_inputs(pkg / "target", pkg, pkg, [crate], env, lister, [pkg / "dist"])
 
 
 def _check(saved: CargoInputs, pkg: Path, env: dict[str, str] = ENV) -> list[str]:
@@ -115,7 +116,7 @@ def test_collected_inputs_are_what_cargo_tracked_relative_to_the_project(project
     assert sorted(inputs.env) == ["MY_BUILD_SWITCH", "MY_VAR"]  # PYO3_* are the key's
     assert inputs.env["MY_BUILD_SWITCH"] is None  # unset, and that is recorded
     assert inputs.packages == {}
-    assert inputs.target == "target"
+    assert inputs.outputs == ["target", "dist"]
     text = str(inputs.to_json())
     assert str(project) not in text and "value-one" not in text  # no value is kept
     assert _check(inputs, project) == []
@@ -155,6 +156,7 @@ def test_a_build_script_naming_nothing_watches_every_file_of_its_package(project
     assert list(saved.packages) == ["."]
     (project / "dist").mkdir()
     (project / "dist" / "x-0.1.0-py3-none-any.whl").write_bytes(b"an output, not an input")
+    (project / "dist" / ".gitignore").write_text("*\n")  # uv build writes one
     (project / "target" / "release" / "new-artifact").write_bytes(b"also an output")
     assert _check(saved, project) == []
     (project / "README.md").write_text("any file of the package\n")

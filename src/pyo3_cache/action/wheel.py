@@ -24,9 +24,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pyo3_cache.cache.wheel_cache import (
+    describe,
+    read_cargo_inputs,
+    wheel_cargo_inputs,
+    write_cargo_inputs,
+)
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
+from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
+from pyo3_cache.keys.cargo_inputs import CargoInputs
 from pyo3_cache.keys.wheel import wheel_files
 
 AUDIT_MODES = ("warn", "error", "off")
@@ -50,7 +58,11 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
     """action.yml: say where the wheels live and, with ``wheel-cache: true``, compute their key.
 
     Outputs ``key`` (empty when the wheel cache is off or failed), ``path``
-    (the glob actions/cache restores and saves) and ``manifest``.
+    (what actions/cache restores and saves: the wheels and cargo's input list)
+    and ``manifest``.  Entries are saved as ``<key>-<cargo inputs>``; the
+    cache service matches ``key`` as a prefix when no entry has it exactly,
+    newest first, and wheel-check trusts what came back only when cargo's
+    inputs still match.
     """
     env = dict(os.environ if env is None else env)
     dist = Path(os.path.abspath(env.get("INPUT_DIST_DIR") or "dist"))
@@ -60,19 +72,21 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
             "PYO3_CACHE_WHEEL_SAVE_IF": "false" if env.get("INPUT_SAVE_IF") == "false" else "true",
         }
     )
-    outputs = {"key": "", "path": "", "manifest": ""}
+    outputs = {"key": "", "path": "", "manifest": "", "restore-keys": ""}
     if _truthy(env.get("INPUT_WHEEL_CACHE")):
 
         def compute(e: Mapping[str, str]) -> None:
             from pyo3_cache.keys.manifest import default_manifest_path, write_manifest
             from pyo3_cache.keys.render import render_parts_table
-            from pyo3_cache.keys.wheel import compute_wheel_key
+            from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
 
+            inputs = WheelInputs()
             manifest = compute_wheel_key(
                 prefix_key=e.get("INPUT_PREFIX_KEY") or "v1-pyo3",
                 extra_key=e.get("INPUT_KEY") or None,
                 python=e.get("INPUT_PYTHON") or None,
                 environ=e,
+                inputs_out=inputs,
             )
             for secret in manifest.masks:  # before anything could print them
                 log.mask(secret)
@@ -81,10 +95,20 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
             written = write_manifest(manifest, default_manifest_path(None, e, kind="wheel"))
             # The same string for restore and save: actions/cache versions an
             # entry by its path list.
-            pattern = f"{dist}{os.sep}*.whl"
-            outputs.update(key=manifest.key, path=pattern, manifest=str(written))
+            pattern = f"{dist}{os.sep}*.whl\n{dist}{os.sep}{CARGO_INPUTS_FILE}"
+            outputs.update(
+                key=manifest.key,
+                path=pattern,
+                manifest=str(written),
+                **{"restore-keys": manifest.key + "-"},
+            )
+            where = str(inputs.crates[0].manifest) if inputs.crates else ""
             github.append_env(
-                {"PYO3_CACHE_WHEEL_KEY": manifest.key, "PYO3_CACHE_WHEEL_PATH": pattern}
+                {
+                    "PYO3_CACHE_WHEEL_KEY": manifest.key,
+                    "PYO3_CACHE_WHEEL_PATH": pattern,
+                    "PYO3_CACHE_WHEEL_MANIFEST": where,
+                }
             )
             with log.group(f"wheel key {manifest.key}"):
                 for row in render_parts_table(manifest):
@@ -94,16 +118,46 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
     github.append_output(outputs)
 
 
+def _cargo_changes(saved: CargoInputs, env: Mapping[str, str]) -> list[str]:
+    from pyo3_cache.keys.wheel import find_wheel_inputs
+
+    project = find_wheel_inputs(env.get("PYO3_CACHE_WHEEL_MANIFEST") or None, env)
+    return project.check_cargo_inputs(saved, env)
+
+
 def action_wheel_check(env: Mapping[str, str] | None = None) -> bool:
-    """action.yml, after the restore: a hit is an exact key match that put wheels in dist/."""
+    """action.yml, after the restore: a hit is wheels whose saved cargo inputs still match.
+
+    What actions/cache brought back (by the key or as its prefix) is checked
+    against cargo's input list saved with it; on any change the restored
+    wheels are removed again and the build runs.  The list itself never stays
+    in dist/.
+    """
     env = dict(os.environ if env is None else env)
     dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
+    listed = dist / CARGO_INPUTS_FILE
+    saved = read_cargo_inputs(listed)
     wheels = wheel_files(dist)
-    hit = _truthy(env.get("CACHE_HIT")) and bool(wheels)
-    if _truthy(env.get("CACHE_HIT")) and not wheels:
-        log.warn(f"the wheel cache entry matched but no wheel is in {dist}; building as usual")
+    hit = False
     if env.get("RESTORE_OUTCOME") not in (None, "", "success"):
         log.warn("the wheel cache restore step failed; building as usual")
+    elif saved is not None and wheels:
+        try:
+            changes = _cargo_changes(saved, env)
+        except Pyo3CacheError as exc:
+            changes = [f"cargo's inputs could not be checked ({exc})"]
+        if changes:
+            log.info(f"wheel cache: not using the restored wheels: {describe(changes)}")
+            for name in saved.wheels:
+                (dist / name).unlink(missing_ok=True)
+            wheels = wheel_files(dist)
+        else:
+            hit = True
+    elif wheels and _truthy(env.get("CACHE_HIT")):
+        log.info("the wheel cache entry holds no list of cargo's inputs; building as usual")
+    elif _truthy(env.get("CACHE_HIT")):
+        log.warn(f"the wheel cache entry matched but no wheel is in {dist}; building as usual")
+    listed.unlink(missing_ok=True)
     github.append_output({"wheel-hit": "true" if hit else "false"})
     github.append_env({"PYO3_CACHE_WHEEL_HIT": "true" if hit else "false"})
     key = env.get("PYO3_CACHE_WHEEL_KEY", "")
@@ -127,7 +181,11 @@ def action_wheel_check(env: Mapping[str, str] | None = None) -> bool:
 
 
 def action_wheel_save(env: Mapping[str, str] | None = None) -> bool:
-    """save/action.yml: save the wheels on a miss, when the job built some and succeeded."""
+    """save/action.yml: save the wheels on a miss, when the job built some and succeeded.
+
+    The key saved is ``<wheel key>-<cargo inputs>``, with cargo's input list
+    (taken now, after the build) written next to the wheels.
+    """
     env = dict(os.environ if env is None else env)
     key = env.get("PYO3_CACHE_WHEEL_KEY", "")
     dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
@@ -145,6 +203,8 @@ def action_wheel_save(env: Mapping[str, str] | None = None) -> bool:
         reason = f"no *.whl in {dist}"
     else:
         reason = ""
+    if not reason:
+        key, reason = _with_cargo_inputs(key, dist, env)
     save = not reason
     if save:
         log.info(f"saving {', '.join(w.name for w in wheels)} as {key}")
@@ -158,6 +218,25 @@ def action_wheel_save(env: Mapping[str, str] | None = None) -> bool:
         }
     )
     return save
+
+
+def _with_cargo_inputs(key: str, dist: Path, env: Mapping[str, str]) -> tuple[str, str]:
+    """Write cargo's input list into dist/; the entry's key, or why nothing is saved."""
+    from pyo3_cache.keys.wheel import find_wheel_inputs
+
+    try:
+        project = find_wheel_inputs(env.get("PYO3_CACHE_WHEEL_MANIFEST") or None, env)
+    except Pyo3CacheError as exc:
+        return key, f"the project could not be read ({exc})"
+    inputs, problem = wheel_cargo_inputs(project, env, dist)
+    if inputs is None:
+        return key, problem
+    inputs.wheels = [w.name for w in wheel_files(dist)]
+    try:
+        write_cargo_inputs(inputs, dist / CARGO_INPUTS_FILE)
+    except OSError as exc:
+        return key, f"cargo's input list could not be written ({exc.strerror or exc})"
+    return f"{key}-{inputs.digest()}", ""
 
 
 def audit_markdown(report: Any, dist: Path) -> str:

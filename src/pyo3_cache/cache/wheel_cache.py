@@ -226,7 +226,7 @@ def save_wheels(
 
 
 def wheel_cargo_inputs(
-    inputs: WheelInputs, environ: Mapping[str, str]
+    inputs: WheelInputs, environ: Mapping[str, str], dist: Path
 ) -> tuple[CargoInputs | None, str]:
     """Cargo's input list after the build, or why there is none (then nothing is saved).
 
@@ -235,7 +235,7 @@ def wheel_cargo_inputs(
     only saved with it.
     """
     try:
-        found = inputs.collect_cargo_inputs(environ)
+        found = inputs.collect_cargo_inputs(environ, outputs=(dist,))
     except (Pyo3CacheError, OSError) as exc:
         return None, f"cargo's input list could not be read ({exc})"
     if not found.sources:

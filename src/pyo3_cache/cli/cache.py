@@ -316,7 +316,7 @@ def _cmd_wheel_cache(args: argparse.Namespace) -> int:
     elif inputs is None:
         result = save_wheels(store, key, dist, manifest_bytes)
     else:
-        cargo_inputs, problem = wheel_cargo_inputs(inputs, os.environ)
+        cargo_inputs, problem = wheel_cargo_inputs(inputs, os.environ, dist)
         if cargo_inputs is None:
             result = WheelCacheResult("save", key, store.spec, str(dist), reason="no dep-info")
             result.warnings.append(f"wheels not saved: {problem}")

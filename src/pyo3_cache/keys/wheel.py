@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +191,9 @@ class WheelInputs:
     project_root: Path | None = None
     workspace_root: Path | None = None
 
-    def collect_cargo_inputs(self, environ: Mapping[str, str]) -> CargoInputs:
+    def collect_cargo_inputs(
+        self, environ: Mapping[str, str], outputs: Sequence[Path] = ()
+    ) -> CargoInputs:
         """After the build: what cargo tracked for these crates (see ``keys/cargo_inputs.py``)."""
         if self.project_root is None or self.workspace_root is None:
             raise ProjectError("no project: compute the wheel key first")
@@ -202,6 +204,7 @@ class WheelInputs:
             self.crates,
             environ,
             SourceLister(environ),
+            outputs,
         )
 
     def check_cargo_inputs(self, saved: CargoInputs, environ: Mapping[str, str]) -> list[str]:
@@ -378,3 +381,19 @@ def wheel_files(dist: Path) -> list[Path]:
     if not dist.is_dir():
         return []
     return sorted(p for p in dist.glob("*.whl") if p.is_file())
+
+
+def find_wheel_inputs(
+    manifest_path: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> WheelInputs:
+    """The crates and folders of the wheel build, without computing its key (for after it)."""
+    files = find_wheel_project(manifest_path)
+    try:
+        metadata: dict[str, Any] | None = run_cargo_metadata(files.manifest, environ)
+    except ProjectError:
+        metadata = None
+    return WheelInputs(
+        crates=build_crates(files.manifest, metadata),
+        project_root=files.project_root,
+        workspace_root=files.workspace_root,
+    )
