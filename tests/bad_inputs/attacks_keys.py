@@ -204,3 +204,84 @@ CASES: list[Case] = [
         "newline started a forged ::warning line in the log; it is now escaped",
     ),
 ]
+
+
+# --- stale wheels: inputs only cargo knows -------------------------------------------------
+
+DEPINFO = EXAMPLE.parents[1] / "tests" / "fixtures" / "cargo-depinfo"
+
+
+def stale_path_module(ctx: Ctx) -> None:
+    """A saved wheel whose crate has `#[path = "../../shared/extra.rs"]`; then that file changes.
+
+    The dep-info is cargo 1.95's own (tests/fixtures/cargo-depinfo) for this
+    layout; the wheel is a stand-in (the cache never opens it).
+    """
+    import sys
+    import zipfile
+
+    from pyo3_cache.cache.places import open_store
+    from pyo3_cache.cache.wheel_cache import save_wheels, wheel_cargo_inputs
+    from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
+
+    project = ctx.work / "job" / "hello-pyo3"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "dist"))
+    (ctx.work / "job" / "shared").mkdir()
+    (ctx.work / "job" / "shared" / "extra.rs").write_text("pub fn extra() -> u8 { 1 }\n")
+    deps = project / "target" / "release" / "deps"
+    deps.mkdir(parents=True)
+    text = (DEPINFO / "_hello_pyo3.d").read_text().replace("@ROOT@", str(ctx.work / "job"))
+    (deps / "_hello_pyo3.d").write_text(text)
+    dist = project / "dist"
+    dist.mkdir()
+    with zipfile.ZipFile(dist / "hello_pyo3-0.1.0-cp311-cp311-linux_x86_64.whl", "w") as zf:
+        zf.writestr("hello_pyo3/__init__.py", "")
+    env = {**os.environ, "GITHUB_ACTIONS": ""}
+    inputs = WheelInputs()
+    manifest = compute_wheel_key(project, python=sys.executable, environ=env, inputs_out=inputs)
+    cargo_inputs, problem = wheel_cargo_inputs(inputs, env, dist)
+    assert cargo_inputs is not None, problem
+    store = open_store(f"dir:{ctx.work / 'store'}")
+    assert save_wheels(store, manifest.key, dist, None, cargo_inputs).saved
+    shutil.rmtree(dist)
+    (ctx.work / "job" / "shared" / "extra.rs").write_text("pub fn extra() -> u8 { 2 }\n")
+    ctx.vars["python"] = sys.executable
+
+
+def _stale_is_a_miss(ctx: Ctx, results: list[Any]) -> None:
+    data = json.loads(results[0].stdout)
+    assert data["hit"] is False and data["wheels"] == []
+    assert not (ctx.work / "job" / "hello-pyo3" / "dist").exists()
+
+
+CASES.append(
+    Case(
+        "wheel-stale-path-module",
+        "project files",
+        "a saved wheel, then a change to a #[path] module outside src/ (the key stays)",
+        (
+            "wheel-cache",
+            "restore",
+            "--store",
+            "dir:{work}/store",
+            "--manifest-path",
+            "{work}/job/hello-pyo3",
+            "--dist",
+            "{work}/job/hello-pyo3/dist",
+            "--python",
+            "{python}",
+            "--format",
+            "json",
+        ),
+        stale_path_module,
+        "report",
+        0,
+        ("../shared/extra.rs changed",),
+        # the entry is unpacked aside, next to dist/, and removed again
+        writes=("store/*", "job/hello-pyo3/.pyo3-cache-wheels.*"),
+        check=_stale_is_a_miss,
+        finding="the wheel key cannot see files only cargo tracks (a #[path] module outside "
+        "src/, a file build.rs reads, an env! variable), so the old wheel was restored and "
+        "the build skipped; wheels now carry cargo's dep-info list and a change is a miss",
+    )
+)
