@@ -150,7 +150,10 @@ def _restore_checked(
         if saved is None:
             result.reasons.append(f"{key} holds no list of cargo's inputs")
             return False
-        changes = check(saved)
+        try:
+            changes = check(saved)
+        except Pyo3CacheError as exc:  # an input we cannot read: not trusted
+            changes = [f"cargo's inputs could not be checked ({exc})"]
         if changes:
             entry = "…-" + key.rsplit("-", 1)[-1]
             result.reasons.append(f"since the wheels of {entry} were built: {describe(changes)}")
