@@ -119,7 +119,7 @@ def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache import wheel_cache
+    from pyo3_cache.action import wheel as wheel_cache
 
     run = {
         "wheel-key": wheel_cache.action_wheel_key,

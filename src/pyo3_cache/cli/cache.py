@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyo3_cache.cli.common import Parser, add_format_flag, print_json
 from pyo3_cache.cli.key import add_wheel_build_flags
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import log
+
+if TYPE_CHECKING:
+    from pyo3_cache.keys.cargo_inputs import CargoInputs
 
 
 def add_prune(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -358,13 +362,20 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
 def _cmd_wheel_cache(args: argparse.Namespace) -> int:
     from pyo3_cache.cache.places import open_store
     from pyo3_cache.cache.store import check_key
-    from pyo3_cache.cache.wheel_cache import restore_wheels, save_wheels
-    from pyo3_cache.keys.wheel import compute_wheel_key
+    from pyo3_cache.cache.wheel_cache import (
+        WheelCacheResult,
+        restore_wheels,
+        save_wheels,
+        wheel_cargo_inputs,
+    )
+    from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
 
     manifest_bytes = None
+    inputs: WheelInputs | None = None
     if args.key:
         key = check_key(args.key)
     else:
+        inputs = WheelInputs()
         manifest = compute_wheel_key(
             args.manifest_path,
             prefix_key=args.prefix_key,
@@ -373,6 +384,7 @@ def _cmd_wheel_cache(args: argparse.Namespace) -> int:
             target=args.target,
             profile=args.profile,
             features=args.features,
+            inputs_out=inputs,
         )
         for warning in manifest.warnings:
             log.warn(warning)
@@ -381,9 +393,23 @@ def _cmd_wheel_cache(args: argparse.Namespace) -> int:
     store = open_store(args.store, endpoint_url=args.endpoint_url)
     dist = Path(args.dist)
     if args.op == "restore":
-        result = restore_wheels(store, key, dist)
-    else:
+        check = None
+        if inputs is not None:
+            known = inputs
+
+            def check(saved: CargoInputs) -> list[str]:
+                return known.check_cargo_inputs(saved, os.environ)
+
+        result = restore_wheels(store, key, dist, check)
+    elif inputs is None:
         result = save_wheels(store, key, dist, manifest_bytes)
+    else:
+        cargo_inputs, problem = wheel_cargo_inputs(inputs, os.environ, dist)
+        if cargo_inputs is None:
+            result = WheelCacheResult("save", key, store.spec, str(dist), reason="no dep-info")
+            result.warnings.append(f"wheels not saved: {problem}")
+        else:
+            result = save_wheels(store, key, dist, manifest_bytes, cargo_inputs)
     for warning in result.warnings:
         log.warn(warning)
     if args.format == "json":
