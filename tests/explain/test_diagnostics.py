@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyo3_cache import explain_recompiles
-from pyo3_cache.explain import diagnostics
+from pyo3_cache.explain import causes
 from pyo3_cache.explain.diagnostics import (
     BUILD_SCRIPT,
     CASCADE,
@@ -34,7 +34,7 @@ from pyo3_cache.explain.diagnostics import (
     reason_from_debug,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "cargo-logs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "cargo-logs"
 PYO3_CASCADE = ["pyo3", "hello-pyo3"]
 
 
@@ -359,7 +359,7 @@ def _body(name: str) -> str:
 def test_long_log_lists_every_rebuilt_unit_but_fresh_ones_of_the_last_invocations_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(diagnostics, "FRESH_UNITS_INVOCATIONS", 2)
+    monkeypatch.setattr(causes, "FRESH_UNITS_INVOCATIONS", 2)
     # 5 invocations: rebuild (3 rebuilt + 11 fresh), no-op (14 fresh) x 2, rebuild, no-op.
     log = "".join(
         _body(n)

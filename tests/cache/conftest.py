@@ -12,11 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
-moto_server = pytest.importorskip("moto.server")
-
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
+    moto_server = pytest.importorskip("moto.server")
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -21,7 +21,7 @@ from pyo3_cache.explain.cargo_log import (
     iter_events,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "cargo-logs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "cargo-logs"
 
 
 def events(data: bytes) -> tuple[list[Event], LogStats]:

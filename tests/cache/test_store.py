@@ -1,4 +1,4 @@
-"""store.py and the save/restore CLI on a dir: store (S3 lives in tests/s3/)."""
+"""The store interface, the dir: store and the save/restore CLI on it (S3: test_s3_store.py)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,11 @@ from pathlib import Path
 import pytest
 
 from pyo3_cache.cache.archive import ArchiveRoot
-from pyo3_cache.cache.store import (
-    DirStore,
-    Places,
-    anchored_roots,
-    encode_key,
-    open_store,
-    parse_size,
-    restore_cache,
-    save_cache,
-)
+from pyo3_cache.cache.dir_store import DirStore
+from pyo3_cache.cache.places import Places, anchored_roots, open_store
+from pyo3_cache.cache.restore import restore_cache
+from pyo3_cache.cache.save import save_cache
+from pyo3_cache.cache.store import encode_key, parse_size
 from pyo3_cache.errors import StoreError
 from tests.conftest import assert_one_line_error, run_cli
 

@@ -19,28 +19,14 @@ import pytest
 
 from pyo3_cache import KeyManifest, compute_key
 from pyo3_cache.errors import ManifestError, ProjectError, ToolchainError
-from pyo3_cache.keys.rust import (
-    REDACTED,
-    InputChange,
-    KeyPart,
-    compute_venv_key,
-    diff_inputs,
-    diff_manifests,
-    env_part,
-    interpreter_part,
-    is_build_env,
-    key_segment,
-    load_manifest,
-    make_part,
-    normalize_manifest,
-    parse_rustc_version,
-    path_scrubber,
-    render_diff_text,
-    render_key_text,
-    write_manifest,
-)
+from pyo3_cache.keys.diff import InputChange, diff_inputs, diff_manifests, render_diff_text
+from pyo3_cache.keys.manifest import load_manifest, write_manifest
+from pyo3_cache.keys.model import KeyPart, key_segment, make_part, path_scrubber
+from pyo3_cache.keys.parts import env_part, is_build_env, normalize_manifest, parse_rustc_version
+from pyo3_cache.keys.render import render_key_text
+from pyo3_cache.keys.venv import compute_venv_key, interpreter_part
 from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
-from pyo3_cache.redact import is_secret_name
+from pyo3_cache.redact import REDACTED, is_secret_name
 from tests.conftest import EXAMPLE, REPO, assert_one_line_error, run_cli
 
 PYDANTIC = REPO / "tests" / "fixtures" / "lockfiles" / "pydantic-core"

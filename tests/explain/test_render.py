@@ -11,7 +11,7 @@ from pyo3_cache import explain_recompiles
 from pyo3_cache.explain.render import escape_markdown, escape_mermaid, render_markdown, render_text
 from tests.conftest import assert_one_line_error, run_cli
 
-FIXTURES = Path(__file__).parent / "fixtures" / "cargo-logs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "cargo-logs"
 PYO3_LOG = str(FIXTURES / "human" / "pyo3-python-changed.log")
 
 HOSTILE = (

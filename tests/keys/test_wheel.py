@@ -15,17 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.keys.rust import diff_manifests, render_diff_text
-from pyo3_cache.keys.wheel import (
-    WheelInputs,
-    build_crates,
-    compute_wheel_key,
-    module_name,
-    part_summary,
-)
+from pyo3_cache.keys.diff import diff_manifests, render_diff_text
+from pyo3_cache.keys.render import part_summary
+from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
+from pyo3_cache.keys.wheel_sources import build_crates, module_name
 from pyo3_cache.pin.pyo3_config import pin_pyo3_config
 from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
-from tests.test_keys import copy_project, edit, fake_rustc
+from tests.keys.test_rust import copy_project, edit, fake_rustc
 
 PARTS = (
     "prefix",
@@ -353,12 +349,12 @@ def test_build_crates_from_metadata_keeps_compiled_targets(tmp_path: Path) -> No
 
 def test_parts_have_readable_summaries(hello: Path, tools: Path) -> None:
     manifest = wheel_key(hello, tools)
-    assert part_summary(manifest.part("build")) == (
+    assert part_summary(manifest.part("build"), "wheel") == (
         "x86_64-unknown-linux-gnu, profile release, features pyo3/extension-module"
     )
-    assert part_summary(manifest.part("rust-sources")) == "2 files"
-    assert part_summary(manifest.part("metadata")) == "hello-pyo3 0.1.0"
-    assert part_summary(manifest.part("toolchain")) is None  # the Rust key's words
+    assert part_summary(manifest.part("rust-sources"), "wheel") == "2 files"
+    assert part_summary(manifest.part("metadata"), "wheel") == "hello-pyo3 0.1.0"
+    assert part_summary(manifest.part("toolchain"), "wheel").startswith("rustc 1.95.0 (")
 
 
 # --- CLI ------------------------------------------------------------------------------
@@ -426,7 +422,7 @@ def test_diff_of_same_wheel_manifest_says_nothing_changed(hello: Path, tools: Pa
 
 
 def test_key_diff_text_for_wheel_keys_says_the_wheel_is_rebuilt() -> None:
-    from pyo3_cache.keys.rust import KeyDiff, render_diff_text
+    from pyo3_cache.keys.diff import KeyDiff, render_diff_text
 
     diff = KeyDiff("w-old", "w-new", (), ("build",), None, (), kind="wheel")
     text = render_diff_text(diff)

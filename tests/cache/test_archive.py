@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pyo3_cache.cache.archive import (
-    ArchiveRoot,
-    ExtractLimits,
-    check_archive,
-    create_archive,
-    extract_archive,
-)
+from pyo3_cache.cache.archive import ArchiveRoot, create_archive
+from pyo3_cache.cache.extract import ExtractLimits, check_archive, extract_archive
 from pyo3_cache.errors import ArchiveError
 
 NS = 1_600_000_000_123_456_789  # an mtime whose last digits a float would lose

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.cache.store import open_store
+from pyo3_cache.cache.places import open_store
 from pyo3_cache.cache.wheel_cache import (
     action_audit_dist,
     action_wheel_check,
@@ -25,7 +25,7 @@ from pyo3_cache.cache.wheel_cache import (
 )
 from tests.action_runner import parse_command_file
 from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
-from tests.test_keys import copy_project, fake_rustc
+from tests.keys.test_rust import copy_project, fake_rustc
 
 WHEEL = "hello_pyo3-0.1.0-cp311-cp311-manylinux_2_34_x86_64.whl"
 

@@ -11,14 +11,10 @@ from pathlib import Path
 
 import boto3
 
-from pyo3_cache.cache.store import (
-    Places,
-    S3Store,
-    anchored_roots,
-    open_store,
-    restore_cache,
-    save_cache,
-)
+from pyo3_cache.cache.places import Places, anchored_roots, open_store
+from pyo3_cache.cache.restore import restore_cache
+from pyo3_cache.cache.s3_store import S3Store
+from pyo3_cache.cache.save import save_cache
 from tests.conftest import run_cli
 
 
