@@ -64,6 +64,7 @@ ERROR_KINDS = frozenset(
 )
 _MAX_MODULE = 512 * 1024 * 1024
 _FORMAT_OF_OS = {"linux": "elf", "macos": "mach-o", "windows": "pe"}
+_FORMAT_NAMES = {"elf": "ELF", "mach-o": "Mach-O", "pe": "PE", "unknown": "unknown"}
 _VENDORED = (".libs", ".dylibs")  # auditwheel / delocate put shared libraries there
 
 
@@ -229,31 +230,33 @@ def _check_platform(
                 WheelFinding(
                     where,
                     "platform-mismatch",
-                    f"a {binary.format.upper()} file in a {tag} wheel "
-                    f"(that platform loads {expected_format.upper()})",
+                    f"{_FORMAT_NAMES[binary.format]} binary in a {tag} wheel "
+                    f"(that platform loads {_FORMAT_NAMES[expected_format]} files)",
                 )
             )
             continue
-        have = dict(zip(binary.arches, binary.bits))
-        for arch in sorted(plat.arches):
-            if arch in have:
-                continue
-            widths = {b for b in binary.bits}
+        shown = _FORMAT_NAMES[binary.format]
+        for arch in sorted(plat.arches - set(binary.arches)):
+            widths = sorted(set(binary.bits))
             if width_of(arch) and width_of(arch) not in widths:
-                kind = "pointer-width"
-                what = f"{'/'.join(str(b) for b in sorted(widths))}-bit"
-            else:
-                kind = "platform-mismatch"
-                what = "for " + "+".join(binary.arches)
-            out.append(
-                WheelFinding(
-                    where,
-                    kind,
-                    f"the {binary.format.upper()} header says {what} "
-                    f"({'+'.join(binary.arches)}); the {tag} tag needs {arch} "
-                    f"({width_of(arch) or '?'}-bit)",
+                out.append(
+                    WheelFinding(
+                        where,
+                        "pointer-width",
+                        f"the {shown} header says {'/'.join(map(str, widths))}-bit "
+                        f"({'+'.join(binary.arches)}); the {tag} tag needs {arch} "
+                        f"({width_of(arch)}-bit)",
+                    )
                 )
-            )
+            else:
+                out.append(
+                    WheelFinding(
+                        where,
+                        "platform-mismatch",
+                        f"the {shown} header says {'+'.join(binary.arches)} only; "
+                        f"the {tag} tag needs {arch}",
+                    )
+                )
 
 
 def _check_init(
@@ -341,7 +344,13 @@ def audit_wheel(path: Path, display: str, report: WheelReport) -> None:
         out.append(WheelFinding(display, "unreadable", str(exc).removeprefix(f"{display}: ")))
     except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
         out.append(WheelFinding(display, "unreadable", f"cannot read: {exc}"))
-    report.findings.extend(out)
+    # A wheel with several platform tags (manylinux_2_17_x86_64.manylinux2014_x86_64)
+    # would say the same thing once per tag.
+    seen: set[tuple[str, str]] = set()
+    for finding in out:
+        if (finding.path, finding.kind) not in seen:
+            seen.add((finding.path, finding.kind))
+            report.findings.append(finding)
     report.checked += modules
     report.wheels.append({"path": display, "tags": tags.text if tags else None, "modules": modules})
 
