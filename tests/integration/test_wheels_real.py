@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
+from tests.integration.conftest import WarmExample
+from tests.integration.test_wheel_cache_action import _audit_job
 from tests.wheels.retag import module_of, retag
 
 pytestmark = pytest.mark.integration
@@ -79,3 +81,25 @@ def test_mislabelled_copies_are_flagged(
     found = {(f["kind"], f["severity"]) for f in report["findings"]}
     assert (expected, "error") in found, report
     assert all(f["path"].startswith(f"{bad}!") for f in report["findings"])
+
+
+@pytest.mark.parametrize("mode", ["warn", "error"])
+def test_save_action_audits_the_wheels_tags(
+    warm_example: WarmExample, tmp_path: Path, mode: str
+) -> None:
+    """A pp39-tagged copy of the cp3xx wheel in dist/: a warning section, or a failed job."""
+    (real,) = (warm_example.session_dir / "dist0").glob("*.whl")
+    bad = retag(real, warm_example.path / "dist", tags=f"pp39-pypy39_pp73-{_platform(real)}")
+    job = _audit_job(warm_example.path, tmp_path / "runner")
+    steps = job.run_action(REPO / "save", {"audit-wheels": mode})
+    by_name = {s.name: s for s in steps}
+    assert by_name["Audit the wheels' tags"].outcome == "success"
+    summary = job.summary.read_text()
+    assert "## pyo3-cache: wheel tags in dist/" in summary and "interpreter-mismatch" in summary
+    assert bad.name.replace("_", "&#95;") in summary or bad.name in summary
+    gate = by_name["Fail on wheel tag errors (audit-wheels is error)"]
+    if mode == "warn":
+        assert job.status == "success" and gate.outcome == "skipped"
+    else:
+        assert job.status == "failure"
+        assert [s.name for s in steps if s.outcome == "failure"] == [gate.name]

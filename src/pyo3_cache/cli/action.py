@@ -70,12 +70,14 @@ def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
         ("wheel-check", "after the wheel restore: set wheel-hit when wheels came back"),
         ("wheel-save", "decide whether to save dist/*.whl under the wheel key"),
         ("audit-dist", "audit the bytecode of the wheels in dist/ for the job summary"),
+        ("audit-wheels", "check the tags of the wheels in dist/ against their extension modules"),
     ):
         step = steps.add_parser(name, help=help_text)
         step.set_defaults(handler=_cmd_action_wheel_step, wheel_step=name)
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
+    from pyo3_cache.action.wheel_audit import action_audit_wheels
     from pyo3_cache.cache import wheel_cache
 
     run = {
@@ -83,6 +85,7 @@ def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
         "wheel-check": wheel_cache.action_wheel_check,
         "wheel-save": wheel_cache.action_wheel_save,
         "audit-dist": wheel_cache.action_audit_dist,
+        "audit-wheels": action_audit_wheels,
     }[args.wheel_step]
     try:
         run()
