@@ -62,7 +62,7 @@ ERROR_KINDS = frozenset(
         "unreadable",
     }
 )
-_MAX_MODULE = 512 * 1024 * 1024
+_MAX_MODULE = 256 * 1024 * 1024
 _FORMAT_OF_OS = {"linux": "elf", "macos": "mach-o", "windows": "pe"}
 _FORMAT_NAMES = {"elf": "ELF", "mach-o": "Mach-O", "pe": "PE", "unknown": "unknown"}
 _VENDORED = (".libs", ".dylibs")  # auditwheel / delocate put shared libraries there
@@ -333,9 +333,10 @@ def audit_wheel(path: Path, display: str, report: WheelReport) -> None:
                     )
                     continue
                 _check_interpreter(where, module, tags, out)
-                if info.file_size > _MAX_MODULE:
-                    continue
-                binary = read_binary(zf.read(info))
+                whole = info.file_size <= _MAX_MODULE
+                with zf.open(info) as handle:
+                    # A huge module (or a zip bomb): its header only, memory stays bounded.
+                    binary = read_binary(handle.read(_MAX_MODULE if whole else 65536), whole=whole)
                 if binary.format == "unknown" or binary.problem:
                     out.append(WheelFinding(where, "unknown-binary", binary.problem))
                 _check_platform(where, module, binary, platforms, out)

@@ -12,6 +12,7 @@ a ``problem``, never an exception.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # ELF e_machine values; EM_PPC64 covers ppc64 and ppc64le (told apart by byte order).
@@ -52,23 +53,35 @@ def _cstring(data: bytes, offset: int, limit: int = 4096) -> str:
     return data[offset : end if end >= 0 else offset + limit].decode("latin-1")
 
 
-def read_binary(data: bytes) -> BinaryInfo:
-    """What ``data`` (a whole extension module) is; see the module's docstring."""
-    readers = {b"\x7fELF": _elf, b"MZ": _pe}
-    for magic, reader in readers.items():
-        if data.startswith(magic):
-            return _guarded(reader, data, "elf" if magic == b"\x7fELF" else "pe")
-    if data[:4] in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
-        return _guarded(_macho, data, "mach-o")
-    return BinaryInfo("unknown", problem="not an ELF, Mach-O or PE file")
+def read_binary(data: bytes, *, whole: bool = True) -> BinaryInfo:
+    """What ``data`` is; see the module's docstring.
+
+    ``whole=False``: ``data`` is only the file's start (a module too large to
+    read): the header is read, the symbols are not (``exports`` stays None).
+    """
+    if data.startswith(b"\x7fELF"):
+        info = _guarded(_elf, data, "elf")
+    elif data.startswith(b"MZ"):
+        info = _guarded(_pe, data, "pe")
+    elif data[:4] in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
+        info = _guarded(_macho, data, "mach-o")
+    else:
+        return BinaryInfo("unknown", problem="not an ELF, Mach-O or PE file")
+    fat = data[:4] == b"\xca\xfe\xba\xbe"
+    if not whole and info.problem and info.arches and not fat:
+        # The symbols lie past what was read; the header itself was whole.
+        info.problem, info.exports = "", None
+    return info
 
 
-def _guarded(reader: object, data: bytes, fmt: str) -> BinaryInfo:
+def _guarded(reader: Callable[[bytes, BinaryInfo], None], data: bytes, fmt: str) -> BinaryInfo:
     info = BinaryInfo(fmt)
     try:
-        reader(data, info)  # type: ignore[operator]
+        reader(data, info)
     except (_Short, struct.error, IndexError):
-        info.problem = f"the {fmt.upper()} header is truncated or malformed"
+        name = {"elf": "ELF", "pe": "PE", "mach-o": "Mach-O"}[fmt]
+        info.problem = f"the {name} header is truncated or malformed"
+        info.exports = None
     return info
 
 
