@@ -606,6 +606,16 @@ def test_markdown_summary_lists_findings(tmp_path: Path) -> None:
     assert "| error | `orphan` |" in text
 
 
+def test_markdown_summary_is_inert_on_hostile_member_names(tmp_path: Path) -> None:
+    name = "pkg/__pycache__/x`<img src=x onerror=alert(1)>|y.cpython-311.pyc"
+    pyc = {name: with_magic(compiled(), 3495)}
+    whl = make_zip(tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl", wheel_files(pyc))
+    text = render_markdown(audit_bytecode([whl]))
+    rows = [ln for ln in text.splitlines() if ln.startswith("| error |")]
+    assert len(rows) == 1 and rows[0].count("|") == 5  # the | in the name is no cell border
+    assert "<img" not in text and "`<" not in text
+
+
 # --- the CLI ----------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import io
 import json
 
 from pyo3_cache.bytecode.findings import AuditReport
+from pyo3_cache.explain.render import escape_markdown
 
 
 def render_text(report: AuditReport) -> str:
@@ -48,6 +49,8 @@ def render_markdown(report: AuditReport) -> str:
     if report.findings:
         out.write("| severity | kind | path | detail |\n|---|---|---|---|\n")
         for f in report.findings:
-            cells = [f.severity, f"`{f.kind}`", f"`{f.path}`", f.detail]
-            out.write("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
+            # Paths and details come from archives: entities, not code spans
+            # (a backtick in a member name would end the span).
+            cells = [f.severity, f"`{f.kind}`", escape_markdown(f.path), escape_markdown(f.detail)]
+            out.write("| " + " | ".join(cells) + " |\n")
     return out.getvalue()
