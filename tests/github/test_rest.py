@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from pyo3_cache.errors import GitHubError
@@ -124,3 +127,18 @@ def test_unsafe_api_urls_are_refused(api_url: str) -> None:
 def test_malformed_repository_is_refused(repository: str) -> None:
     with pytest.raises(GitHubError, match="owner/name"):
         github.check_repository(repository)
+
+
+def test_requests_is_loaded_only_when_a_request_is_made() -> None:
+    """Plain CLI runs (and the log, files and comment modules) never pay for importing requests."""
+    code = (
+        "import sys\n"
+        "from pyo3_cache.cli import main\n"
+        "from pyo3_cache.github import client, log, files, comment, pull_request\n"
+        "main.build_parser()\n"
+        "print('requests' in sys.modules)\n"
+        "client.GitHubClient('ghs_x', api_url='http://127.0.0.1:9')\n"
+        "print('requests' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
