@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tests.integration.conftest import WarmExample
+from tests.integration.conftest import WarmExample, tool_env, uv_build
 from tests.integration.test_wheel_cache_action import _audit_job
 from tests.wheels.retag import module_of, retag
 
@@ -45,6 +45,26 @@ def test_the_real_wheel_is_clean(example_wheel: Path) -> None:
         "1 extension module(s) in 1 wheel(s): 0 error(s), 0 warning(s)"
     )
     assert module_of(example_wheel).endswith(f".cpython-{OWN}-x86_64-linux-gnu.so")
+
+
+def test_a_real_abi3_wheel_is_clean(warm_example: WarmExample) -> None:
+    """The example built with pyo3's abi3-py39 feature: maturin names the module .abi3.so."""
+    manifest = warm_example.path / "Cargo.toml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            'features = ["extension-module"]', 'features = ["extension-module", "abi3-py39"]'
+        )
+    )
+    build = uv_build(warm_example.path, tool_env(), warm_example.dist)
+    assert build.returncode == 0, build.output[-3000:]
+    (wheel,) = warm_example.dist.glob("*.whl")
+    assert "-cp39-abi3-" in wheel.name and module_of(wheel).endswith("/_hello_pyo3.abi3.so")
+    code, report = _audit(wheel)
+    assert (code, report["findings"], report["checked"]) == (0, [], 1)
+    # The same module in a version-specific wheel is fine too (CPython loads .abi3.so).
+    same = retag(wheel, warm_example.dist / "v", tags=f"cp{OWN}-cp{OWN}-{_platform(wheel)}")
+    code, again = _audit(same)
+    assert (code, again["findings"]) == (0, [])
 
 
 def _platform(wheel: Path) -> str:

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from pyo3_cache.bytecode.findings import AuditReport
 from pyo3_cache.explain.render import escape_markdown
+
+
+def code_span(text: str) -> str:
+    """``text`` (a path from an archive) as one inert Markdown code span inside a table cell.
+
+    The fence is one backtick longer than any run inside (CommonMark), so a
+    backtick in a member name cannot end the span; ``|`` is escaped, which
+    GFM tables honour inside code spans too; HTML in a span is shown, not run.
+    """
+    value = " ".join(text.split()).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
 
 
 def render_text(report: AuditReport) -> str:
@@ -49,8 +64,6 @@ def render_markdown(report: AuditReport) -> str:
     if report.findings:
         out.write("| severity | kind | path | detail |\n|---|---|---|---|\n")
         for f in report.findings:
-            # Paths and details come from archives: entities, not code spans
-            # (a backtick in a member name would end the span).
-            cells = [f.severity, f"`{f.kind}`", escape_markdown(f.path), escape_markdown(f.detail)]
+            cells = [f.severity, f"`{f.kind}`", code_span(f.path), escape_markdown(f.detail)]
             out.write("| " + " | ".join(cells) + " |\n")
     return out.getvalue()

@@ -404,12 +404,13 @@ def render_json(report: WheelReport) -> str:
 
 
 def render_markdown(report: WheelReport) -> str:
+    from pyo3_cache.bytecode.render import code_span
     from pyo3_cache.explain.render import escape_markdown
 
     if not report.findings:
         return ""
     rows = [
-        f"| {f.severity} | `{f.kind}` | {escape_markdown(f.path)} | {escape_markdown(f.detail)} |"
+        f"| {f.severity} | `{f.kind}` | {code_span(f.path)} | {escape_markdown(f.detail)} |"
         for f in report.findings
     ]
     return (
