@@ -121,6 +121,10 @@ def test_real_wheels_of_every_format_are_clean() -> None:
             (".cpython-313t-x86_64-linux-gnu.so", ".so"),
             ["untagged-module"],
         ),
+        # names an OS never imports: .abi3.pyd on Windows, .so there, .pyd on Linux
+        (WIN32, "cp39-abi3-win32", (".cp313-win32.pyd", ".abi3.pyd"), ["platform-mismatch"]),
+        (WIN32, None, (".cp313-win32.pyd", ".so"), ["platform-mismatch"]),
+        (WIN_FT, None, (".cp313t-win_amd64.pyd", ".pyd"), []),
         # a plain .so in a CPython wheel, an abi3 module in a version wheel: both import fine
         (LINUX_ARM, None, (".cpython-313-aarch64-linux-gnu.so", ".so"), []),
         (LINUX_ARM, None, (".cpython-313-aarch64-linux-gnu.so", ".abi3.so"), []),

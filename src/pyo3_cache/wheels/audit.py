@@ -14,7 +14,8 @@ kind                        severity  meaning
 interpreter-mismatch        error     the module is built for another interpreter
 not-abi3                    error     an ``abi3`` wheel holds a version-specific module
 free-threading-mismatch     error     ``t`` (free-threaded) on one side only
-platform-mismatch           error     file format, CPU or libc differ from the platform tag
+platform-mismatch           error     file format, CPU or libc differ from the platform tag,
+                                      or a file name that platform never imports
 pointer-width               error     32-bit binary in a 64-bit wheel, or the reverse
 binary-in-pure-wheel        error     a ``none``/``any`` wheel holds an extension module
 unreadable                  error     not a zip, or no tags in its name or WHEEL file
@@ -64,6 +65,7 @@ ERROR_KINDS = frozenset(
 )
 _MAX_MODULE = 256 * 1024 * 1024
 _FORMAT_OF_OS = {"linux": "elf", "macos": "mach-o", "windows": "pe"}
+_OS_NAMES = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
 _FORMAT_NAMES = {"elf": "ELF", "mach-o": "Mach-O", "pe": "PE", "unknown": "unknown"}
 _VENDORED = (".libs", ".dylibs")  # auditwheel / delocate put shared libraries there
 
@@ -210,6 +212,19 @@ def _check_platform(
 ) -> None:
     named = platform_of_module(module)
     for tag, plat in platforms:
+        # Windows imports NAME.pyd and NAME.cp311-win_amd64.pyd only (no .abi3.pyd),
+        # Linux and macOS only .so files: any other name is never found.
+        wants = ".pyd" if plat.os == "windows" else ".so"
+        if not module.suffix.endswith(wants) or module.suffix == ".abi3.pyd":
+            out.append(
+                WheelFinding(
+                    where,
+                    "platform-mismatch",
+                    f"{module.suffix} in a {tag} wheel: {_OS_NAMES[plat.os]} never imports "
+                    f"a module of that name (it looks for {wants} files"
+                    + (", and no .abi3.pyd)" if plat.os == "windows" else ")"),
+                )
+            )
         if named is not None and (
             named.os != plat.os
             or (named.arches and not named.arches <= plat.arches)
