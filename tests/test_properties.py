@@ -22,7 +22,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyo3_cache.action.flow import FlowState, summary_markdown
+from pyo3_cache.action.report import summary_markdown
+from pyo3_cache.action.state import FlowState
 from pyo3_cache.errors import ManifestError
 from pyo3_cache.explain import cargo_log
 from pyo3_cache.explain.cargo_log import (
@@ -35,7 +36,8 @@ from pyo3_cache.explain.cargo_log import (
 )
 from pyo3_cache.explain.diagnostics import explain_recompiles
 from pyo3_cache.explain.render import escape_markdown, escape_mermaid, render_markdown
-from pyo3_cache.keys.rust import MANIFEST_VERSION, KeyManifest, KeyPart, load_manifest
+from pyo3_cache.keys.manifest import load_manifest
+from pyo3_cache.keys.model import MANIFEST_VERSION, KeyManifest, KeyPart
 from pyo3_cache.pin.pyo3_config import Pyo3Config
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

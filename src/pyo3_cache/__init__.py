@@ -27,16 +27,16 @@ _EXPORTS = {
     "Pyo3CacheError": "errors",
     "InterpreterInfo": "pin.interpreter",
     "probe_interpreter": "pin.interpreter",
-    "KeyManifest": "keys.rust",
+    "KeyManifest": "keys.model",
     "compute_key": "keys.rust",
     "PinResult": "pin.pyo3_config",
     "Pyo3Config": "pin.pyo3_config",
     "pin_pyo3_config": "pin.pyo3_config",
     "PruneReport": "cache.prune",
     "prune_target": "cache.prune",
-    "open_store": "cache.store",
-    "restore_cache": "cache.store",
-    "save_cache": "cache.store",
+    "open_store": "cache.places",
+    "restore_cache": "cache.restore",
+    "save_cache": "cache.save",
 }
 
 __all__ = [
@@ -62,11 +62,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pyo3_cache.bytecode.audit import AuditReport, audit_bytecode
+    from pyo3_cache.cache.places import open_store
     from pyo3_cache.cache.prune import PruneReport, prune_target
-    from pyo3_cache.cache.store import open_store, restore_cache, save_cache
+    from pyo3_cache.cache.restore import restore_cache
+    from pyo3_cache.cache.save import save_cache
     from pyo3_cache.errors import Pyo3CacheError
     from pyo3_cache.explain.diagnostics import RecompileReport, explain_recompiles
-    from pyo3_cache.keys.rust import KeyManifest, compute_key
+    from pyo3_cache.keys.model import KeyManifest
+    from pyo3_cache.keys.rust import compute_key
     from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
     from pyo3_cache.pin.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
 

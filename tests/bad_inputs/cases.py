@@ -41,7 +41,7 @@ from typing import Any
 import zstandard
 
 from pyo3_cache.cache.store import ARCHIVE_NAME, ENTRY_NAME, encode_key, new_entry_record
-from pyo3_cache.keys.rust import MANIFEST_VERSION
+from pyo3_cache.keys.model import MANIFEST_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"

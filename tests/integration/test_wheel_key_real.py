@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.keys.rust import diff_manifests
+from pyo3_cache.keys.diff import diff_manifests
 from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
 from tests.conftest import EXAMPLE, run_cli
 from tests.integration.conftest import BIN, WarmExample, tool_env

@@ -36,7 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from pyo3_cache.cache.archive import ArchiveRoot
-from pyo3_cache.cache.store import Places, Store, restore_cache, save_cache
+from pyo3_cache.cache.places import Places
+from pyo3_cache.cache.restore import restore_cache
+from pyo3_cache.cache.save import save_cache
+from pyo3_cache.cache.store import Store
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
@@ -170,11 +173,8 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
     if _truthy(env.get("INPUT_WHEEL_CACHE")):
 
         def compute(e: Mapping[str, str]) -> None:
-            from pyo3_cache.keys.rust import (
-                default_manifest_path,
-                render_parts_table,
-                write_manifest,
-            )
+            from pyo3_cache.keys.manifest import default_manifest_path, write_manifest
+            from pyo3_cache.keys.render import render_parts_table
             from pyo3_cache.keys.wheel import compute_wheel_key
 
             manifest = compute_wheel_key(

@@ -14,7 +14,8 @@ import json
 import re
 from collections.abc import Iterable
 
-from pyo3_cache.explain.diagnostics import CASCADE, RecompileReport, RootCause, Unit
+from pyo3_cache.explain.reasons import CASCADE
+from pyo3_cache.explain.report import RecompileReport, RootCause, Unit
 
 MAX_TABLE_ROWS = 200
 MAX_GRAPH_NODES = 60

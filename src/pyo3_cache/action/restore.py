@@ -1,0 +1,183 @@
+"""after-restore: unpack the entry, pin PyO3, capture cargo output, explain a partial hit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyo3_cache.action.state import (
+    COMMENT_MODES,
+    MANIFEST_IN_CACHE,
+    MTIMES_IN_CACHE,
+    STATE_VARIABLE,
+    FlowState,
+    entry_dir,
+    guard,
+    places,
+    state_path,
+    truthy,
+)
+from pyo3_cache.errors import Pyo3CacheError
+from pyo3_cache.github import client as github
+from pyo3_cache.github import log
+
+
+def _manifest_parts(path: str) -> dict[str, str]:
+    """Part name → "hash: what it stands for", from a key manifest (for the summary)."""
+    from pyo3_cache.keys.manifest import load_manifest
+    from pyo3_cache.keys.render import part_summary
+
+    try:
+        manifest = load_manifest(path)
+    except Pyo3CacheError:
+        return {}
+    return {part.name: f"{part.hash}: {part_summary(part)}" for part in manifest.parts}
+
+
+def _explain_key_change(old: Path, new: Path) -> list[str]:
+    from pyo3_cache.keys.diff import diff_manifests
+    from pyo3_cache.keys.manifest import load_manifest
+
+    diff = diff_manifests(load_manifest(old), load_manifest(new))
+    return list(diff.lines())
+
+
+def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
+    """Pin PyO3, switch on cargo log capture, and explain a partial hit.
+
+    Reads the action's inputs and the restore step's outputs from ``env``
+    (``INPUT_*``, ``CACHE_HIT``, ``MATCHED_KEY``, ...), writes GitHub's env and
+    output files, and leaves a state file for ``before_save``.
+    """
+    env = dict(os.environ if env is None else env)
+    notes: list[str] = []
+    comment = env.get("INPUT_COMMENT", "on-rebuild").strip() or "on-rebuild"
+    if comment not in COMMENT_MODES:
+        log.warn(f"comment: {comment!r} is not one of {', '.join(COMMENT_MODES)}; using never")
+        comment = "never"
+    state = FlowState(
+        key=env.get("PRIMARY_KEY", ""),
+        matched_key=env.get("MATCHED_KEY", ""),
+        cache_hit=truthy(env.get("CACHE_HIT")),
+        restore_failed=env.get("RESTORE_OUTCOME", "success") not in ("success", ""),
+        manifest=env.get("NEW_MANIFEST", ""),
+        paths=env.get("CACHE_PATHS", ""),
+        summary=truthy(env.get("INPUT_SUMMARY"), default=True),
+        comment=comment,
+        save_if=truthy(env.get("INPUT_SAVE_IF"), default=True),
+        cache_on_failure=truthy(env.get("INPUT_CACHE_ON_FAILURE")),
+        matrix=env.get("INPUT_MATRIX", ""),
+        notes=notes,
+    )
+    if state.restore_failed:
+        notes.append("the cache restore step failed; the build ran on a cold cache")
+        log.warn(notes[-1])
+    state.key_parts = _manifest_parts(state.manifest) if state.manifest else {}
+
+    def locate_target() -> None:
+        from pyo3_cache.project import find_manifest, find_workspace_root, target_dir
+
+        root = find_workspace_root(find_manifest())
+        state.workspace = str(root)
+        state.target_dir = str(target_dir(root))
+
+    guard("locating the target dir", locate_target, notes)
+
+    def unpack() -> bool:
+        from pyo3_cache.cache.dir_store import DirStore
+        from pyo3_cache.cache.restore import restore_cache
+        from pyo3_cache.errors import StoreError
+
+        folder = entry_dir(env)
+        store = DirStore(folder)
+        keys = [entry.key for entry in store.list_entries("")] if folder.is_dir() else []
+        key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
+        if not key:
+            raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
+        result = restore_cache(store, key, places(state))
+        for warning in result.warnings:
+            log.warn(warning)
+        if not result.hit:
+            raise StoreError("the restored entry could not be unpacked")
+        log.info(
+            f"unpacked the cache entry: {result.archive_bytes} bytes → "
+            f"{result.restored_bytes} bytes in {result.seconds:.1f} s"
+        )
+        shutil.rmtree(folder, ignore_errors=True)  # the disk space is the build's
+        return True
+
+    unpacked = state.matched_key and guard("unpacking the restored cache", unpack, notes)
+    if state.matched_key and not unpacked:
+        # Whatever actions/cache brought back is unusable: this job is cold.
+        state.matched_key, state.cache_hit = "", False
+
+    def restore_mtimes() -> None:
+        from pyo3_cache.cache.mtimes import restore_source_mtimes
+
+        record = Path(state.target_dir) / MTIMES_IN_CACHE
+        if record.is_file():
+            stats = restore_source_mtimes(Path(state.workspace), record)
+            log.info(
+                f"source mtimes: {stats.restored} unchanged files kept their cached mtime, "
+                f"{stats.changed} changed"
+            )
+
+    if state.matched_key and state.target_dir:
+        guard("restoring source file mtimes", restore_mtimes, notes)
+
+    def pin() -> None:
+        from pyo3_cache.pin.pyo3_config import pin_pyo3_config
+
+        result = pin_pyo3_config(env.get("INPUT_PYTHON") or None)
+        for warning in result.warnings:
+            log.warn(warning)
+        github.append_env(result.env)
+        github.append_output({"config-file": str(result.config_file)})
+        state.config_file = str(result.config_file)
+        log.info(
+            f"pinned PyO3 config: {result.config_file.name} (PYO3_PYTHON={result.pyo3_python})"
+        )
+
+    guard("pinning the PyO3 config", pin, notes)
+
+    def capture() -> None:
+        from pyo3_cache.explain.wrapper import WRAPPER_LOG_VARIABLE, install_cargo_wrapper
+
+        log_file = state_path(env).parent / "cargo.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        script = install_cargo_wrapper(None)
+        github.append_path(str(script.parent))
+        github.append_env({WRAPPER_LOG_VARIABLE: str(log_file), "CARGO_TERM_VERBOSE": "true"})
+        state.cargo_log = str(log_file)
+
+    if sys.platform == "win32":
+        notes.append(
+            "cargo output is not captured on Windows; wrap the build in `pyo3-cache run --`"
+        )
+        log.notice(notes[-1])
+    else:
+        guard("capturing cargo output", capture, notes)
+
+    if state.partial_hit and state.target_dir and state.manifest:
+        old = Path(state.target_dir) / MANIFEST_IN_CACHE
+        if old.is_file():
+            changes = guard(
+                "explaining the cache miss",
+                lambda: _explain_key_change(old, Path(state.manifest)),
+                notes,
+            )
+            state.key_changes = changes or []
+            if state.key_changes:
+                log.notice("cache key changed: " + "; ".join(state.key_changes))
+        else:
+            state.key_changes = ["the restored entry has no key manifest to compare with"]
+    guard("writing the flow state", lambda: state.write(state_path(env)), notes)
+    guard(
+        "exporting the flow state",
+        lambda: github.append_env({STATE_VARIABLE: str(state_path(env))}),
+        notes,
+    )
+    return state

@@ -1,0 +1,166 @@
+"""before-save: explain the cargo logs, report, prune, decide and pack the entry."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyo3_cache.action.report import post_comment, summary_markdown
+from pyo3_cache.action.state import (
+    MANIFEST_IN_CACHE,
+    MTIMES_IN_CACHE,
+    FlowState,
+    entry_dir,
+    guard,
+    places,
+    state_path,
+)
+from pyo3_cache.github import client as github
+from pyo3_cache.github import log
+
+
+@dataclass
+class SaveDecision:
+    save: bool
+    reason: str
+
+
+def decide_save(state: FlowState, job_status: str) -> SaveDecision:
+    """actions/cache's rules, plus ours: no save on an exact hit or when asked not to."""
+    if not state.save_if:
+        return SaveDecision(False, "save-if is false")
+    if state.cache_hit:
+        return SaveDecision(False, "exact cache hit: the entry is already saved")
+    if job_status not in ("success", "") and not state.cache_on_failure:
+        happened = {"failure": "failed", "cancelled": "was cancelled"}.get(job_status, job_status)
+        return SaveDecision(False, f"the job {happened}; set cache-on-failure to save anyway")
+    if not state.key:
+        return SaveDecision(False, "no cache key was computed")
+    return SaveDecision(True, "new entry")
+
+
+def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
+    """Explain the job's cargo logs, report them, prune, and decide whether to save."""
+    env = dict(os.environ if env is None else env)
+    notes: list[str] = []
+    path = state_path(env)
+    state = guard("reading the flow state", lambda: FlowState.read(path), notes)
+    if state is None:
+        state = FlowState(key=env.get("PRIMARY_KEY", ""), notes=[])
+    state.notes.extend(notes)
+    job = github.job_title(env.get("GITHUB_JOB", ""), state.matrix)
+
+    report = None
+    logs = [p for p in [*_extra_logs(env), state.cargo_log] if p and Path(p).is_file()]
+    if logs:
+
+        def explain() -> Any:
+            from pyo3_cache.explain.diagnostics import explain_recompiles
+
+            return explain_recompiles(logs)
+
+        report = guard("explaining the cargo logs", explain, state.notes)
+    report_md = None
+    if report is not None:
+        from pyo3_cache.explain.render import render
+
+        report_md = render(report, "markdown")
+    rebuilt = bool(report is not None and report.counts.get("rebuilt", 0) + _new(report))
+
+    markdown = summary_markdown(state, report_md, job)
+    if state.summary:
+        guard("writing the job summary", lambda: github.append_summary(markdown), state.notes)
+    if state.comment == "always" or (state.comment == "on-rebuild" and rebuilt):
+        guard(
+            "updating the PR comment",
+            lambda: post_comment(markdown, env, job, state.matrix),
+            state.notes,
+        )
+
+    decision = decide_save(state, env.get("JOB_STATUS", "success"))
+    if decision.save and state.target_dir and Path(state.target_dir).is_dir():
+
+        def prune() -> None:
+            from pyo3_cache.cache.prune import prune_target
+
+            result = prune_target(Path(state.target_dir))
+            log.info(f"pruned the target dir: {result.bytes_before} → {result.bytes_after} bytes")
+
+        guard("pruning the target dir", prune, state.notes)
+
+        def keep_manifest() -> None:
+            if state.manifest and Path(state.manifest).is_file():
+                dst = Path(state.target_dir) / MANIFEST_IN_CACHE
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(state.manifest, dst)
+
+        guard("storing the key manifest with the cache", keep_manifest, state.notes)
+
+        def record_mtimes() -> None:
+            from pyo3_cache.cache.mtimes import record_source_mtimes
+
+            if state.workspace:
+                target = Path(state.target_dir)
+                record_source_mtimes(
+                    Path(state.workspace), target / MTIMES_IN_CACHE, skip=(target,)
+                )
+
+        guard("recording source file mtimes", record_mtimes, state.notes)
+
+    if decision.save:
+
+        def pack() -> bool:
+            from pyo3_cache.cache.dir_store import DirStore
+            from pyo3_cache.cache.places import anchored_roots
+            from pyo3_cache.cache.save import save_cache
+            from pyo3_cache.errors import StoreError
+
+            folder = entry_dir(env)
+            shutil.rmtree(folder, ignore_errors=True)
+            manifest = Path(state.manifest) if state.manifest else None
+            contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
+            result = save_cache(
+                DirStore(folder),
+                state.key,
+                anchored_roots(places(state), contents),
+                key_manifest=manifest.read_bytes() if manifest and manifest.is_file() else None,
+                max_bytes=None,
+            )
+            for warning in result.warnings:
+                log.warn(warning)
+            if not result.saved:
+                raise StoreError(f"the cache entry was not written ({result.reason})")
+            log.info(
+                f"packed the cache entry: {result.source_bytes} bytes → "
+                f"{result.archive_bytes} bytes in {result.seconds:.1f} s"
+            )
+            return True
+
+        if not guard("packing the cache entry", pack, state.notes):
+            decision = SaveDecision(False, "the cache entry could not be packed")
+    log.info(f"save: {'yes' if decision.save else 'no'} ({decision.reason})")
+    guard(
+        "setting the save outputs",
+        lambda: github.append_output(
+            {
+                "save": "true" if decision.save else "false",
+                "key": state.key,
+                "paths": str(entry_dir(env)),
+            }
+        ),
+        state.notes,
+    )
+    return decision
+
+
+def _new(report: Any) -> int:
+    return int(report.counts.get("new", 0))
+
+
+def _extra_logs(env: Mapping[str, str]) -> list[str]:
+    raw = env.get("INPUT_LOGS", "")
+    return [line.strip() for line in raw.splitlines() if line.strip()]

@@ -1,0 +1,126 @@
+"""Where the action keeps things, and what after-restore hands to before-save.
+
+The state file (``FlowState`` as JSON under RUNNER_TEMP) carries what the
+first step learned to the save step; the *entry dir* is the one folder
+actions/cache saves and restores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyo3_cache.cache.mtimes import RECORD_IN_TARGET
+from pyo3_cache.errors import Pyo3CacheError
+from pyo3_cache.github import log
+
+if TYPE_CHECKING:  # store.py loads zstandard: only when a phase needs it
+    from pyo3_cache.cache.places import Places
+
+STATE_VARIABLE = "PYO3_CACHE_STATE"
+# Where the key manifest travels inside the cache, so a later partial hit can
+# say what changed (it is restored with the target dir).
+MANIFEST_IN_CACHE = Path("pyo3-cache") / "key-manifest.json"
+# The source files' record (see mtimes.py) travels the same way.
+MTIMES_IN_CACHE = RECORD_IN_TARGET
+COMMENT_MODES = ("on-rebuild", "always", "never")
+# The folder actions/cache saves and restores: a dir: store with one entry.
+ENTRY_DIR = Path("pyo3-cache") / "entry"
+
+
+def truthy(value: str | None, default: bool = False) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in ("true", "1", "yes", "on")
+
+
+@dataclass
+class FlowState:
+    """What after-restore learned, handed to before-save through a JSON file."""
+
+    key: str = ""
+    matched_key: str = ""
+    cache_hit: bool = False
+    restore_failed: bool = False
+    manifest: str = ""
+    paths: str = ""
+    workspace: str = ""
+    target_dir: str = ""
+    cargo_log: str = ""
+    config_file: str = ""
+    key_changes: list[str] = field(default_factory=list)
+    key_parts: dict[str, str] = field(default_factory=dict)
+    summary: bool = True
+    comment: str = "on-rebuild"
+    save_if: bool = True
+    cache_on_failure: bool = False
+    matrix: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def partial_hit(self) -> bool:
+        return bool(self.matched_key) and not self.cache_hit
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> FlowState:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def state_path(env: Mapping[str, str]) -> Path:
+    explicit = env.get(STATE_VARIABLE)
+    if explicit:
+        return Path(explicit)
+    base = env.get("RUNNER_TEMP") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pyo3-cache" / "state.json"
+
+
+def entry_dir(env: Mapping[str, str]) -> Path:
+    """The folder actions/cache stores (under RUNNER_TEMP, outside the workspace)."""
+    base = env.get("RUNNER_TEMP") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / ENTRY_DIR
+
+
+def places(state: FlowState) -> Places:
+    from pyo3_cache.cache.places import Places
+    from pyo3_cache.errors import StoreError
+    from pyo3_cache.project import cargo_home
+
+    if not state.workspace or not state.target_dir:
+        raise StoreError("the workspace was not found, so there is nowhere to unpack to")
+    return Places(Path(state.target_dir), cargo_home(), Path(state.workspace))
+
+
+def guard(what: str, action: Callable[[], Any], notes: list[str]) -> Any:
+    """Run one phase step; on trouble warn once, note it, and go on."""
+    try:
+        return action()
+    except Pyo3CacheError as exc:
+        message = f"{what} skipped: {exc}"
+    except Exception as exc:  # never fail the user's job over our own bug
+        message = f"{what} skipped: internal error ({type(exc).__name__}: {exc})"
+    log.warn(message)
+    notes.append(message)
+    return None
+
+
+def cache_paths(cache_targets: bool = True) -> list[str]:
+    """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
+    from pyo3_cache.cache.places import DEFAULT_CARGO_HOME_PATHS
+    from pyo3_cache.project import cargo_home, find_manifest, find_workspace_root, target_dir
+
+    paths: list[str] = []
+    if cache_targets:
+        paths.append(str(target_dir(find_workspace_root(find_manifest()))))
+    home = cargo_home()
+    paths += [str(home / sub) for sub in DEFAULT_CARGO_HOME_PATHS]
+    return paths

@@ -1,0 +1,91 @@
+"""``action STEP``: the GitHub Action's steps, run from action.yml and save/action.yml."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from pyo3_cache.cli.common import Parser
+from pyo3_cache.github import log
+
+
+def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = sub.add_parser(
+        "action",
+        help="the GitHub Action's steps (used by action.yml and save/action.yml)",
+        description=(
+            "Steps of the composite actions, run from action.yml and save/action.yml. "
+            "They read the action's inputs from INPUT_* variables and never fail the job."
+        ),
+    )
+    steps = p.add_subparsers(dest="step", metavar="STEP", parser_class=Parser)
+    paths = steps.add_parser(
+        "paths", help="print (or output) the folders the cache entry holds, and the entry dir"
+    )
+    paths.add_argument("--cache-targets", default="true", help="cache the target dir (true/false)")
+    paths.add_argument(
+        "--github",
+        action="store_true",
+        help="write outputs `paths` (the entry dir actions/cache stores) and `contents`",
+    )
+    paths.set_defaults(handler=_cmd_action_paths)
+    after = steps.add_parser("after-restore", help="pin, capture cargo output, explain a miss")
+    after.set_defaults(handler=_cmd_action_after_restore)
+    before = steps.add_parser("before-save", help="explain, summarize, comment, prune")
+    before.set_defaults(handler=_cmd_action_before_save)
+    _add_action_wheel_steps(steps)
+
+
+def _cmd_action_paths(args: argparse.Namespace) -> int:
+    from pyo3_cache.action.state import cache_paths, entry_dir
+    from pyo3_cache.action.state import truthy as _truthy
+    from pyo3_cache.github import client as github
+
+    paths = cache_paths(_truthy(args.cache_targets, default=True))
+    entry = str(entry_dir(os.environ))
+    if args.github:
+        github.append_output({"paths": entry, "contents": "\n".join(paths)})
+    print(f"entry dir (actions/cache path): {entry}")
+    print("\n".join(paths))
+    return 0
+
+
+def _cmd_action_after_restore(args: argparse.Namespace) -> int:
+    from pyo3_cache.action.restore import after_restore
+
+    after_restore()
+    return 0
+
+
+def _cmd_action_before_save(args: argparse.Namespace) -> int:
+    from pyo3_cache.action.save import before_save
+
+    before_save()
+    return 0
+
+
+def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
+    for name, help_text in (
+        ("wheel-key", "compute the wheel key (with wheel-cache: true) and locate dist/"),
+        ("wheel-check", "after the wheel restore: set wheel-hit when wheels came back"),
+        ("wheel-save", "decide whether to save dist/*.whl under the wheel key"),
+        ("audit-dist", "audit the bytecode of the wheels in dist/ for the job summary"),
+    ):
+        step = steps.add_parser(name, help=help_text)
+        step.set_defaults(handler=_cmd_action_wheel_step, wheel_step=name)
+
+
+def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
+    from pyo3_cache.cache import wheel_cache
+
+    run = {
+        "wheel-key": wheel_cache.action_wheel_key,
+        "wheel-check": wheel_cache.action_wheel_check,
+        "wheel-save": wheel_cache.action_wheel_save,
+        "audit-dist": wheel_cache.action_audit_dist,
+    }[args.wheel_step]
+    try:
+        run()
+    except Exception as exc:  # an action step of ours never fails the job
+        log.warn(f"action {args.wheel_step} skipped: {exc}")
+    return 0

@@ -1,0 +1,87 @@
+"""after-restore unpacks the entry actions/cache brought back, or runs the job cold."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyo3_cache.action.restore import after_restore
+from pyo3_cache.action.save import before_save, decide_save
+from pyo3_cache.action.state import FlowState
+
+
+def _job_env(tmp_path: Path, monkeypatch: Any, n: int) -> dict[str, str]:
+    """A job's environment: runner files, the shared RUNNER_TEMP, our own CARGO_HOME."""
+    files = tmp_path / f"job{n}"
+    files.mkdir()
+    env = {
+        "RUNNER_TEMP": str(tmp_path / "_temp"),
+        "GITHUB_ENV": str(files / "env"),
+        "GITHUB_OUTPUT": str(files / "output"),
+        "GITHUB_PATH": str(files / "path"),
+        "GITHUB_STEP_SUMMARY": str(files / "summary.md"),
+        "CARGO_HOME": str(tmp_path / "cargo-home"),
+        "PYO3_CACHE_WRAPPER_DIR": str(tmp_path / "wrapper"),
+        "INPUT_PYTHON": sys.executable,
+        "INPUT_COMMENT": "never",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def _outputs(env: dict[str, str]) -> str:
+    return Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
+
+
+def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_job(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "src").mkdir(parents=True)
+    (workspace / "Cargo.toml").write_text('[package]\nname = "w"\nversion = "0.1.0"\n')
+    (workspace / "src" / "lib.rs").write_text("")
+    target = workspace / "target"
+    probe = target / "pyo3-cache" / "probe.txt"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("built")
+    os.utime(probe, ns=(1_600_000_000_123_456_789,) * 2)
+    monkeypatch.chdir(workspace)
+
+    # job 1 saves: before-save packs the entry dir that actions/cache will store
+    env = _job_env(tmp_path, monkeypatch, 1)
+    state = FlowState(key="k1", workspace=str(workspace), target_dir=str(target))
+    state.paths = str(target)
+    state.write(tmp_path / "_temp" / "pyo3-cache" / "state.json")
+    assert before_save(env).save
+    entry = tmp_path / "_temp" / "pyo3-cache" / "entry"
+    assert f"paths={entry}" in _outputs(env)
+    archive = next(entry.glob("entries/*/archive.tar.zst"))
+
+    # job 2 restores it (actions/cache brought the folder back) on a fresh checkout
+    shutil.rmtree(target)
+    saved = tmp_path / "saved-entry"
+    shutil.copytree(entry, saved)
+    env = _job_env(tmp_path, monkeypatch, 2)
+    restored = after_restore(dict(env, MATCHED_KEY="k1", CACHE_HIT="true", PRIMARY_KEY="k1"))
+    assert restored.cache_hit and restored.matched_key == "k1", restored.notes
+    assert probe.read_text() == "built"
+    assert probe.stat().st_mtime_ns == 1_600_000_000_123_456_789
+    assert not entry.exists()  # its disk space goes back to the build
+
+    # job 3: the entry came back damaged: one warning, and the job runs cold
+    shutil.rmtree(target)
+    shutil.copytree(saved, entry)
+    damaged = entry / archive.relative_to(entry)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    env = _job_env(tmp_path, monkeypatch, 3)
+    cold = after_restore(dict(env, MATCHED_KEY="k1", CACHE_HIT="true", PRIMARY_KEY="k1"))
+    assert not cold.cache_hit and cold.matched_key == ""
+    assert any("unpacking the restored cache skipped" in note for note in cold.notes)
+    assert not probe.exists()
+    assert decide_save(cold, "success").save  # so this job saves a good entry again
