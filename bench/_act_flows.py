@@ -100,11 +100,7 @@ def workflow(
     return "\n".join(lines) + "\n"
 
 
-def _sccache_key() -> list[str]:
-    return [
-        "          path: ${{ runner.temp }}/sccache",
-        "          key: sccache-${{ runner.os }}-${{ hashFiles('**/Cargo.lock', '**/*.rs') }}",
-    ]
+_SCCACHE_PATH = "          path: ${{ runner.temp }}/sccache"
 
 
 def _before(flow: str, crate_dir: str, python_bin: Path) -> list[str]:
@@ -128,7 +124,8 @@ def _before(flow: str, crate_dir: str, python_bin: Path) -> list[str]:
             f"      - uses: {ACTIONS_CACHE_REF.replace('@', '/restore@')}",
             "        id: cache",
             "        with:",
-            *_sccache_key(),
+            _SCCACHE_PATH,
+            "          key: sccache-${{ runner.os }}-${{ hashFiles('**/Cargo.lock', '**/*.rs') }}",
             "          restore-keys: sccache-${{ runner.os }}-",
         ]
     if flow == "ours":
@@ -153,7 +150,9 @@ def _after(flow: str) -> list[str]:
             "        id: save",
             "        if: always() && steps.cache.outputs.cache-hit != 'true'",
             "        with:",
-            *_sccache_key(),
+            _SCCACHE_PATH,
+            # the key as restore computed it (the build writes .rs files under target/)
+            "          key: ${{ steps.cache.outputs.cache-primary-key }}",
         ]
     if flow == "ours":
         return [

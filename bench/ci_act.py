@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +43,6 @@ from ci_job import Context, prepare
 
 QUICK_SCENARIOS = ("cold", "warm")
 SHORT = {"rust-cache": "rc", "base-python": "bp", "sccache": "sc", "ours": "pc"}  # same length
-STAND_IN = REPO / "tests" / "act" / "actions-cache"  # our stand-in for actions/cache (CI)
 _ACTION_FILES = shutil.ignore_patterns(
     ".git", ".venv", "target", "__pycache__", "*.egg-info", "build", "dist", ".*_cache",
     "docs", "tests", "bench", "examples",
@@ -67,7 +67,8 @@ class ActJob:
     restored_bytes: int = 0
     saved_bytes: int = 0
     problem: str = ""  # why the job is not a valid measurement ("" when it is)
-    note: str = ""
+    note: str = ""  # the scenario's change
+    stats: str = ""  # the cache tool's own counts (sccache's hits and misses)
 
     @property
     def rebuilt(self) -> int:
@@ -97,6 +98,21 @@ def _span(run: ActRun, step: str, stage: str, begin: str, end: str | None) -> fl
         later = [ln.t for ln in lines if ln.t >= start and ln.text.strip().startswith(end)]
         stop = later[0] if later else stop
     return max(0.0, min(stop - start, found.seconds))
+
+
+def _sccache_stats(lines: list[str]) -> str:
+    """ "sccache: 14 hits, 0 misses, 15 not cacheable" from ``sccache --stop-server``."""
+    wanted = {
+        "Cache hits": "hits",
+        "Cache misses": "misses",
+        "Non-cacheable calls": "not cacheable",
+    }
+    found = {}
+    for line in lines:
+        label, _, count = line.strip().rpartition(" ")
+        if label.strip() in wanted and count.isdigit():
+            found.setdefault(wanted[label.strip()], count)
+    return "sccache: " + ", ".join(f"{v} {k}" for k, v in found.items()) if found else ""
 
 
 def read_job(job: ActJob, run: ActRun) -> None:
@@ -139,6 +155,7 @@ def read_job(job: ActJob, run: ActRun) -> None:
                     job.phases[step.name] = job.phases.get(step.name, 0.0) + step.seconds
         if job.flow == "sccache":
             job.transfer_s = run.seconds("cache") + run.seconds("save")
+            job.stats = _sccache_stats(run.text("sccache-stop"))
         install = run.step("cache/install")
         if job.flow == "ours" and (install is None or install.result != "success"):
             job.problem = "our action's install step did not succeed (the action was off)"
@@ -189,7 +206,7 @@ def run_project(
             (tools / name).symlink_to(BIN / name)
     repos = ctx.work / "repos"
     for scenario in scenarios:
-        copy_tree(ctx.sources[scenario], repos / scenario)
+        job_repo(ctx.sources[scenario], repos / scenario)
     crate_dir = str(Path(ctx.project.manifest).parent)
     runners = {
         flow: Act(
@@ -245,6 +262,31 @@ def run_project(
     return jobs
 
 
+def job_repo(source: Path, dest: Path) -> Path:
+    """The scenario's sources as a one-commit git repository, as the job's push.
+
+    act's checkout copies the folder minus what ``.gitignore`` lists; sdists
+    carry their repository's ``.gitignore``, which may list ``Cargo.lock``
+    (jellyfish's does) although the sdist ships one: those files go, so the
+    job builds what the sdist holds.
+    """
+    copy_tree(source, dest)
+    for ignore in dest.rglob(".gitignore"):
+        ignore.unlink()
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "scenario"]):
+        subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+def stand_in() -> Path | None:
+    """Our stand-in for actions/cache under tests/act/ (CI has no checkout of the real one)."""
+    for manifest in sorted((REPO / "tests" / "act").glob("**/restore/action.yml")):
+        if (manifest.parent.parent / "save" / "action.yml").is_file():
+            return manifest.parent.parent
+    return None
+
+
 def export_action(dest: Path) -> Path:
     """The action as a user's job would check it out: this tree without tests, docs, venvs."""
     shutil.rmtree(dest, ignore_errors=True)
@@ -297,9 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown += [f for f in wanted if f not in FLOWS]
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)}")
-    if args.actions_cache is None and STAND_IN.is_dir():
-        args.actions_cache = STAND_IN
-        print(f"actions/cache: our stand-in {STAND_IN.relative_to(REPO)} (no --actions-cache)")
+    if args.actions_cache is None and (found := stand_in()) is not None:
+        args.actions_cache = found
+        print(f"actions/cache: our stand-in {found.relative_to(REPO)} (no --actions-cache given)")
     peers = Peers(args.rust_cache, args.actions_cache)
     flows = []
     for flow in wanted:
@@ -384,6 +426,7 @@ def medians(jobs: list[ActJob]) -> list[ActJob]:
         med.compiled = max((j.compiled for j in runs), key=len)
         med.restore = "/".join(sorted({j.restore for j in runs}))
         med.problem = "; ".join(sorted({j.problem for j in runs if j.problem}))
+        med.stats = first.stats
         out.append(med)
     return out
 

@@ -121,6 +121,9 @@ def markdown(all_jobs: list[ActJob], meta: dict[str, Any]) -> str:
         ]
         if sizes:
             out += ["Entry saved by the cold job, as stored: " + ", ".join(sizes) + ".", ""]
+        stats = [f"{j.scenario} {j.stats}" for j in jobs if j.project == project and j.stats]
+        if stats:
+            out += ["Counts: " + "; ".join(stats) + ".", ""]
         changes = {j.scenario: j.note for j in jobs if j.project == project and j.note}
         if changes:
             out += ["Changes: " + "; ".join(f"{k}: {v}" for k, v in changes.items()) + ".", ""]
