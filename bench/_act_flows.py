@@ -58,14 +58,25 @@ def workflow(
     tools: Path,
     crate_dir: str,
     import_name: str,
-    build: str = "",
+    dist_name: str,
+    also: tuple[Path, ...] = (),
 ) -> str:
-    """The workflow file of one flow's job (``crate_dir`` relative to the checkout)."""
+    """The workflow file of one flow's job (``crate_dir`` relative to the checkout).
+
+    ``also``: more interpreters (their bin folders) for one ``maturin build
+    --release -i A -i B`` (the multi-interpreter shape of maturin-action and
+    ``maturin generate-ci``); each wheel is installed and imported by its own
+    interpreter.
+    """
     env = {"CARGO_HOME": str(cargo_home), "CARGO_TERM_COLOR": "never"}
     if flow == "base-python":
         env["MATURIN_PEP517_USE_BASE_PYTHON"] = "1"
     dist = f"{crate_dir}/dist" if crate_dir != "." else "dist"
-    build = build or f'uv build --wheel --python "$(command -v python3)" --out-dir {dist}'
+    build = f'uv build --wheel --python "$(command -v python3)" --out-dir {dist}'
+    pythons = [python_bin / "python3", *(b / "python3" for b in also)]
+    if also:
+        build = "maturin build --release " + " ".join(f"-i {p}" for p in pythons)
+        build += f" --out {dist}" + (f" -m {crate_dir}/Cargo.toml" if crate_dir != "." else "")
     lines = [
         "name: ci",
         "on: push",
@@ -91,11 +102,15 @@ def workflow(
         "      - name: install and import",
         "        id: install",
         "        run: |",
-        '          uv venv -q --python "$(command -v python3)" "$RUNNER_TEMP/venv"',
-        '          uv pip install -q --python "$RUNNER_TEMP/venv/bin/python" --no-deps '
-        f"{dist}/*.whl",
-        f'          "$RUNNER_TEMP/venv/bin/python" -c "import {import_name}"',
     ]
+    for n, python in enumerate(pythons):
+        venv = f"$RUNNER_TEMP/venv{n}"
+        lines += [
+            f'          uv venv -q --python {_q(str(python))} "{venv}"',
+            f'          uv pip install -q --python "{venv}/bin/python" --no-deps --no-index '
+            f"--find-links {dist} {_q(dist_name)}",
+            f'          "{venv}/bin/python" -c "import {import_name}"',
+        ]
     lines += _after(flow)
     return "\n".join(lines) + "\n"
 

