@@ -294,12 +294,14 @@ def job_repo(source: Path, dest: Path) -> Path:
 
 
 def other_interpreter(main: Interpreter) -> Interpreter | None:
-    """A CPython of another minor than ``main`` (python3.12, python3.13, ... on PATH)."""
+    """A CPython of another minor than ``main``: python3.12, ... on PATH, or pyenv's."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     for minor in ("3.12", "3.13", "3.11", "3.10"):
-        found = shutil.which(f"python{minor}")
-        if found and minor != main.minor:
+        pyenvs = sorted(map(str, pyenv.glob(f"{minor}.*/bin/python3")))
+        found = [shutil.which(f"python{minor}"), *pyenvs]
+        for path in filter(None, found if minor != main.minor else []):
             code = "import platform, sys; print(platform.python_version(), sys.executable)"
-            probe = subprocess.run([found, "-c", code], capture_output=True, text=True)
+            probe = subprocess.run([path, "-c", code], capture_output=True, text=True)
             words = probe.stdout.split() if probe.returncode == 0 else []
             if len(words) == 2 and Path(words[1]).is_file():
                 return Interpreter(words[0], Path(os.path.realpath(words[1])))
