@@ -332,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="hello-pyo3, cold and warm")
     parser.add_argument("--projects", help=f"comma-separated, of {', '.join(PROJECTS)}")
-    parser.add_argument("--scenarios", help=f"comma-separated, of {', '.join(SCENARIOS)}")
+    parser.add_argument(
+        "--scenarios", help=f"comma-separated, of {', '.join((*SCENARIOS, *MULTI_SCENARIOS))}"
+    )
     parser.add_argument("--flows", default=",".join(FLOWS), help=f"of {', '.join(FLOWS)}")
     parser.add_argument("--rounds", type=int, default=1, help="each from an empty cache; medians")
     parser.add_argument("--rust-cache", type=Path, help="checkout of Swatinem/rust-cache v2.9.2")
