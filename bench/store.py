@@ -43,8 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fresh_copy, pyo3_cache, ratio, run, tool_env, tool_versions, uv_build
 from _rust_cache import actions_cache_archive, actions_cache_extract
 
+from pyo3_cache.cache.dir_store import DirStore
+from pyo3_cache.cache.places import Places, anchored_roots
 from pyo3_cache.cache.prune import prune_target, tree_bytes
-from pyo3_cache.cache.store import DirStore, Places, anchored_roots, restore_cache, save_cache
+from pyo3_cache.cache.restore import restore_cache
+from pyo3_cache.cache.save import save_cache
 from pyo3_cache.project import read_lockfile
 
 RESTORES = 3

@@ -12,6 +12,11 @@ It follows the shapes GitHub documents for the endpoints pyo3-cache uses
 - 401 ``Bad credentials`` for an unknown token, 403 ``Resource not accessible
   by integration`` for a write with a read-only token (a fork's PR), 404
   ``Not Found``, 422 ``Validation Failed`` for a body over 65,536 characters;
+- ``GET /user``: the token's user (``login``, ``id``, ``type: "User"``) for a
+  personal token (``user_login=``); for an installation token (GitHub
+  Actions' ``GITHUB_TOKEN``, the default here) 403 ``Resource not accessible
+  by integration``, as GitHub answers there.  Comments a token creates carry
+  its author: its user, or ``github-actions[bot]`` (``type: "Bot"``);
 - ``x-ratelimit-*`` headers on every answer.
 
 Per test, faults can be queued (429 + Retry-After, a 403 secondary rate limit
@@ -90,12 +95,14 @@ class FakeGitHub:
         *,
         token: str,
         read_only_tokens: tuple[str, ...] = (),
+        user_login: str | None = None,
         prefix: str = "",
         lifetime: float = 120.0,
         max_requests: int = 3000,
     ) -> None:
         self.token = token
         self.read_only_tokens = set(read_only_tokens)
+        self.user_login = user_login
         self.prefix = prefix.rstrip("/")
         self.lifetime = lifetime
         self.max_requests = max_requests
@@ -322,6 +329,14 @@ class FakeGitHub:
         ):
             return self._error(401, "Bad credentials", "https://docs.github.com/rest")
         read_only = token in self.read_only_tokens
+        if path == "/user" and method == "GET":
+            if self.user_login is None or read_only:
+                return self._error(
+                    403,
+                    "Resource not accessible by integration",
+                    "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                )
+            return self._json(200, {"login": self.user_login, "id": 583231, "type": "User"})
         if match := _LIST.match(path):
             key = (f"{match.group(1)}/{match.group(2)}", int(match.group(3)))
         elif match := _LIST_BY_ID.match(path):
@@ -344,9 +359,11 @@ class FakeGitHub:
             if invalid:
                 return invalid
             with self._lock:
-                comment = self._new_comment(
-                    key[0], key[1], body["body"], "github-actions[bot]", "Bot"
-                )
+                if self.user_login is None:
+                    author = ("github-actions[bot]", "Bot")
+                else:
+                    author = (self.user_login, "User")
+                comment = self._new_comment(key[0], key[1], body["body"], *author)
             return self._json(201, comment, {"Location": comment["url"]})
         return self._error(404, "Not Found")
 

@@ -36,7 +36,8 @@ from pyo3_cache.explain.cargo_log import (
 )
 from pyo3_cache.explain.diagnostics import explain_recompiles
 from pyo3_cache.explain.render import escape_markdown, escape_mermaid, render_markdown
-from pyo3_cache.keys.rust import MANIFEST_VERSION, KeyManifest, KeyPart, load_manifest
+from pyo3_cache.keys.manifest import load_manifest
+from pyo3_cache.keys.model import MANIFEST_VERSION, KeyManifest, KeyPart
 from pyo3_cache.pin.pyo3_config import Pyo3Config
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -267,12 +268,14 @@ def test_pyo3_config_parse_fails_only_with_value_error(text: str) -> None:
 
 # --- key manifests ----------------------------------------------------------------------------
 
+# What keys, part names and hashes are made of (a manifest with anything else is refused).
+key_text = st.text(alphabet="abcXYZ019._+=@-", min_size=1, max_size=40)
 input_value = st.one_of(st.text(max_size=20), st.lists(st.text(max_size=10), max_size=4))
 parts = st.lists(
     st.builds(
         KeyPart,
-        name=st.text(min_size=1, max_size=10),
-        hash=st.text(max_size=12),
+        name=st.text(alphabet="abcXYZ019._+=@-", min_size=1, max_size=10),
+        hash=st.text(alphabet="0123456789abcdef", min_size=1, max_size=12),
         inputs=st.dictionaries(st.text(max_size=10), input_value, max_size=4),
     ),
     max_size=5,
@@ -282,8 +285,8 @@ parts = st.lists(
 
 @SETTINGS
 @given(
-    st.text(min_size=1, max_size=40),
-    st.lists(st.text(max_size=40), max_size=3),
+    key_text,
+    st.lists(key_text, max_size=3),
     parts,
     st.sampled_from(["rust", "venv", "wheel"]),
 )

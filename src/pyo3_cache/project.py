@@ -7,12 +7,17 @@ derive cache-key inputs without ever touching an absolute path of the machine.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyo3_cache.errors import ProjectError
+
+# Cargo.toml's dependency tables (path dependencies are found in each).
+DEP_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -166,12 +171,220 @@ def _config_target_dir(root: Path) -> Path | None:
     return None
 
 
-def target_dir(root: Path) -> Path:
+def target_dir(root: Path, environ: Mapping[str, str] | None = None) -> Path:
     """Cargo's target dir for the workspace at ``root``: env, then config, then ``target``."""
-    env = os.environ.get("CARGO_TARGET_DIR") or os.environ.get("CARGO_BUILD_TARGET_DIR")
+    environ = os.environ if environ is None else environ
+    env = environ.get("CARGO_TARGET_DIR") or environ.get("CARGO_BUILD_TARGET_DIR")
     if env:
         return Path(env).resolve()
     from_config = _config_target_dir(root)
     if from_config is not None:
         return from_config
     return root / "target"
+
+
+# --- finding the project's files (for the keys) ------------------------------------
+
+
+def which(program: str, environ: Mapping[str, str]) -> str | None:
+    return shutil.which(program, path=environ.get("PATH", os.defpath))
+
+
+def _upward(start: Path) -> Iterable[Path]:
+    yield start
+    yield from start.parents
+
+
+def find_toolchain_file(start: Path) -> Path | None:
+    """The rust-toolchain file rustup would use from ``start`` (nearest wins)."""
+    for folder in _upward(start):
+        for name in ("rust-toolchain", "rust-toolchain.toml"):
+            candidate = folder / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def find_cargo_configs(start: Path, environ: Mapping[str, str]) -> list[tuple[str, Path]]:
+    """Cargo config files cargo reads for a build in ``start``, with readable labels.
+
+    ``$CARGO_HOME/config.toml`` is labelled by the variable, so a checkout
+    below the home dir and one elsewhere see the same label.
+    """
+    found: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    home = Path(environ["CARGO_HOME"]) if environ.get("CARGO_HOME") else Path.home() / ".cargo"
+    for name in ("config.toml", "config"):
+        candidate = home / name
+        if candidate.is_file():
+            found.append((f"$CARGO_HOME/{name}", candidate))
+            seen.add(os.path.realpath(candidate))
+    for folder in _upward(start):
+        for name in ("config.toml", "config"):
+            candidate = folder / ".cargo" / name
+            if candidate.is_file() and os.path.realpath(candidate) not in seen:
+                seen.add(os.path.realpath(candidate))
+                found.append(("", candidate))
+    return found
+
+
+def _dependency_paths(data: Mapping[str, Any]) -> list[str]:
+    tables: list[Any] = [data.get(t) for t in DEP_TABLES]
+    workspace = data.get("workspace")
+    if isinstance(workspace, dict):
+        tables.append(workspace.get("dependencies"))
+    targets = data.get("target")
+    if isinstance(targets, dict):
+        for spec in targets.values():
+            if isinstance(spec, dict):
+                tables += [spec.get(t) for t in DEP_TABLES]
+    patches = data.get("patch")  # [patch.crates-io] foo = { path = "../foo" }
+    if isinstance(patches, dict):
+        tables += list(patches.values())
+    paths: list[str] = []
+    for table in tables:
+        if isinstance(table, dict):
+            for spec in table.values():
+                if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+                    paths.append(spec["path"])
+    return paths
+
+
+def workspace_manifests(root: Path, package_manifest: Path) -> dict[Path, dict[str, Any]]:
+    """Every Cargo.toml of the workspace: root, members (globs expanded), path deps.
+
+    Parsed here rather than asked of ``cargo metadata``: no cargo run (and no
+    network) on the key's path, and the same answer offline.
+    """
+    found: dict[Path, dict[str, Any]] = {}
+    pending: list[Path] = [root / "Cargo.toml", package_manifest]
+    root_data = load_toml(root / "Cargo.toml", "Cargo.toml")
+    workspace = root_data.get("workspace")
+    if isinstance(workspace, dict):
+        excluded = set()
+        for pattern in workspace.get("exclude", []) or []:
+            if isinstance(pattern, str):
+                excluded |= {p.resolve() for p in root.glob(pattern)}
+        for pattern in workspace.get("members", []) or []:
+            if not isinstance(pattern, str):
+                continue
+            for folder in sorted(root.glob(pattern)):
+                candidate = folder / "Cargo.toml"
+                if folder.resolve() not in excluded and candidate.is_file():
+                    pending.append(candidate)
+    while pending:
+        manifest = pending.pop(0).resolve()
+        if manifest in found:
+            continue
+        data = root_data if manifest == (root / "Cargo.toml").resolve() else None
+        if data is None:
+            data = load_toml(manifest, "Cargo.toml")
+        found[manifest] = data
+        for dep in _dependency_paths(data):
+            candidate = (manifest.parent / dep / "Cargo.toml").resolve()
+            if candidate.is_file() and candidate not in found:
+                pending.append(candidate)
+    return found
+
+
+def find_pyproject(start: Path, workspace_root: Path) -> Path | None:
+    """The pyproject.toml of the Python package building this crate.
+
+    Next to the crate, else the nearest one upward (maturin's ``manifest-path``
+    lets the crate sit in a subdirectory, ``rust/Cargo.toml`` say), but never
+    above the workspace root's parent nor above the repository root, so a
+    stray file outside the checkout is not picked up.
+    """
+    stop = workspace_root.parent
+    for folder in _upward(start):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+        if folder == stop or (folder / ".git").exists():
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class ProjectFiles:
+    """Where a project's key inputs live, found from its Cargo.toml."""
+
+    manifest: Path
+    workspace_root: Path
+    project_root: Path
+    pyproject: Path | None
+
+    @classmethod
+    def find(cls, manifest_path: str | os.PathLike[str] | None = None) -> ProjectFiles:
+        manifest = find_manifest(manifest_path)
+        root = find_workspace_root(manifest)
+        pyproject = find_pyproject(manifest.parent, root)
+        # The project root is what holds both the crate(s) and the Python
+        # package; file labels are relative to it.
+        project_root = root
+        if pyproject is not None:
+            project_root = Path(os.path.commonpath([root, pyproject.parent]))
+        return cls(manifest, root, project_root, pyproject)
+
+
+def read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ProjectError(f"{what} at {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ProjectError(f"cannot read {what} at {path}: {exc.strerror}") from None
+
+
+def relative_label(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:  # another drive on Windows: no relative path exists
+        return path.as_posix()
+
+
+def find_python_project(path: str | os.PathLike[str] | None = None) -> Path:
+    """The directory of a Python project: ``path`` (a dir or a file in it), else cwd upward."""
+    if path is not None:
+        given = Path(path)
+        folder = given if given.is_dir() else given.parent
+        if not folder.is_dir():
+            raise ProjectError(f"project directory {path} not found")
+        return folder.resolve()
+    here = Path.cwd().resolve()
+    for folder in _upward(here):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+        if (folder / ".git").exists():
+            break
+    return here
+
+
+def maturin_table(pyproject: Mapping[str, Any] | None) -> dict[str, Any]:
+    tool = (pyproject or {}).get("tool")
+    table = tool.get("maturin") if isinstance(tool, dict) else None
+    return table if isinstance(table, dict) else {}
+
+
+def _maturin_manifest(start: Path) -> Path | None:
+    """[tool.maturin] manifest-path of the pyproject.toml in ``start``, if it names one."""
+    pyproject = start / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    path = maturin_table(load_toml(pyproject, "pyproject.toml")).get("manifest-path")
+    if isinstance(path, str) and (start / path).is_file():
+        return (start / path).resolve()
+    return None
+
+
+def find_wheel_project(manifest_path: str | os.PathLike[str] | None) -> ProjectFiles:
+    """The crate maturin builds: the one given, else pyproject's manifest-path, else upward."""
+    if manifest_path is None:
+        found = _maturin_manifest(Path.cwd())
+        if found is not None:
+            return ProjectFiles.find(found)
+    elif Path(manifest_path).is_dir():
+        found = _maturin_manifest(Path(manifest_path))
+        if found is not None:
+            return ProjectFiles.find(found)
+    return ProjectFiles.find(manifest_path)

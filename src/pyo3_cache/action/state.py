@@ -21,7 +21,7 @@ from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import log
 
 if TYPE_CHECKING:  # store.py loads zstandard: only when a phase needs it
-    from pyo3_cache.cache.store import Places
+    from pyo3_cache.cache.places import Places
 
 # Where the key manifest travels inside the cache, so a later partial hit can
 # say what changed (it is restored with the target dir).
@@ -114,7 +114,7 @@ def entry_path_for_cache(env: Mapping[str, str]) -> str:
 
 
 def places(state: FlowState) -> Places:
-    from pyo3_cache.cache.store import Places
+    from pyo3_cache.cache.places import Places
     from pyo3_cache.errors import StoreError
     from pyo3_cache.project import cargo_home
 
@@ -170,7 +170,7 @@ def guard(
 
 def cache_paths(cache_targets: bool = True) -> list[str]:
     """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
-    from pyo3_cache.cache.store import DEFAULT_CARGO_HOME_PATHS
+    from pyo3_cache.cache.places import DEFAULT_CARGO_HOME_PATHS
     from pyo3_cache.project import cargo_home, find_manifest, find_workspace_root, target_dir
 
     paths: list[str] = []

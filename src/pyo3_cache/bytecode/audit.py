@@ -40,701 +40,80 @@ archives are never edited in place.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
-import json
 import os
-import re
-import stat
-import tarfile
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from collections.abc import Sequence
+from pathlib import Path
 
+from pyo3_cache.bytecode.archives import (
+    Listing,
+    Member,
+    PycName,
+    conda_interpreter,
+    interpreter_from_path,
+    list_artifact,
+    reason,
+    split_pyc_name,
+    wheel_interpreter,
+)
+from pyo3_cache.bytecode.findings import (
+    ERROR_KINDS,
+    FIXABLE_KINDS,
+    NOTE_KINDS,
+    WARNING_KINDS,
+    ArtifactSummary,
+    AuditReport,
+    Finding,
+    severity_of,
+)
+from pyo3_cache.bytecode.header import (
+    FLAG_CHECK_SOURCE,
+    FLAG_HASH_BASED,
+    HEADER_SIZE,
+    LEGACY_HEADER_SIZE,
+    HeaderProblem,
+    PycHeader,
+    parse_pyc_header,
+    write_pyc_header,
+)
 from pyo3_cache.bytecode.magic_numbers import (
     Interpreter,
-    cpython_line_for_magic,
     describe_magic,
-    is_pypy_style_magic,
     parse_cache_tag,
     parse_python_tag,
-    parse_wheel_python_tag,
 )
+from pyo3_cache.bytecode.render import render_json, render_markdown, render_text
 from pyo3_cache.errors import BytecodeError
 
-# --- the .pyc header -----------------------------------------------------------
-
-HEADER_SIZE = 16
-"""PEP 552 header (3.7a4, magic 3392, onwards): magic, flags, 8 bytes of validation."""
-LEGACY_HEADER_SIZE = 12
-"""3.3 → 3.7a2 header: magic, source mtime, source size; no flags word."""
-
-FLAG_HASH_BASED = 0b01
-FLAG_CHECK_SOURCE = 0b10
-
-_PEP552_FIRST_CPYTHON_MAGIC = 3392
-# PyPy 3.7 (magic 224) is the first PyPy line with PEP 552 headers; PyPy 3.6
-# used 160 and 192 (per the numbers PyPy's 3.6 releases wrote).
-_PEP552_FIRST_PYPY_MAGIC = 224
-
-ERROR_KINDS = frozenset(
-    {
-        "foreign-tag",
-        "magic-mismatch",
-        "orphan",
-        "stale",
-        "truncated",
-        "unknown-magic",
-        "unreadable",
-    }
-)
-WARNING_KINDS = frozenset({"unchecked-hash", "bad-wheel-name"})
-NOTE_KINDS = frozenset({"pyc-in-wheel", "pyc-in-sdist"})
-# What --fix deletes: bytecode no interpreter can use as it is.
-_FIXABLE_KINDS = frozenset(
-    {"foreign-tag", "magic-mismatch", "orphan", "stale", "truncated", "unknown-magic"}
-)
-
-
-def severity_of(kind: str) -> str:
-    if kind in ERROR_KINDS:
-        return "error"
-    if kind in WARNING_KINDS:
-        return "warning"
-    return "note"
-
-
-@dataclass(frozen=True)
-class PycHeader:
-    """A parsed ``.pyc`` header."""
-
-    magic: int
-    flags: int = 0
-    """0 timestamp, 1 unchecked hash, 3 checked hash (2 reads as timestamp)."""
-    mtime: int | None = None
-    source_size: int | None = None
-    source_hash: bytes | None = None
-    size: int = HEADER_SIZE
-    """Header length: 16, or 12 for pre-PEP 552 bytecode (3.6)."""
-
-    @property
-    def hash_based(self) -> bool:
-        return bool(self.flags & FLAG_HASH_BASED)
-
-    @property
-    def invalidation(self) -> str:
-        """``timestamp``, ``checked-hash`` or ``unchecked-hash`` (py_compile's names)."""
-        if not self.hash_based:
-            return "timestamp"
-        return "checked-hash" if self.flags & FLAG_CHECK_SOURCE else "unchecked-hash"
-
-
-@dataclass(frozen=True)
-class HeaderProblem:
-    """Why a ``.pyc`` header could not be read; ``kind`` is a finding kind."""
-
-    kind: str
-    detail: str
-
-
-def _u32(data: bytes, offset: int) -> int:
-    return int.from_bytes(data[offset : offset + 4], "little")
-
-
-def header_size_for_magic(magic: int) -> int:
-    """16 for PEP 552 bytecode, 12 for older (CPython before 3.7a4, PyPy 3.6)."""
-    if cpython_line_for_magic(magic) is not None:
-        return HEADER_SIZE if magic >= _PEP552_FIRST_CPYTHON_MAGIC else LEGACY_HEADER_SIZE
-    if is_pypy_style_magic(magic) and magic < _PEP552_FIRST_PYPY_MAGIC:
-        return LEGACY_HEADER_SIZE
-    return HEADER_SIZE
-
-
-def parse_pyc_header(data: bytes) -> PycHeader | HeaderProblem:
-    """Read a ``.pyc`` header from the file's first bytes; never raises.
-
-    Returns a ``HeaderProblem`` (kind ``truncated``, ``unknown-magic`` or
-    ``unreadable``) for anything that is not a header CPython or PyPy writes.
-    """
-    data = bytes(data[:HEADER_SIZE])
-    if len(data) < 4:
-        return HeaderProblem(
-            "truncated", f"{len(data)} bytes; a .pyc starts with a {HEADER_SIZE}-byte header"
-        )
-    if data[2:4] != b"\r\n":
-        return HeaderProblem(
-            "unknown-magic", f"does not start with a bytecode magic number (bytes {data[:4].hex()})"
-        )
-    magic = int.from_bytes(data[:2], "little")
-    if describe_magic(magic).implementation == "unknown":
-        return HeaderProblem(
-            "unknown-magic", f"magic {magic} is neither a CPython nor a PyPy bytecode number"
-        )
-    size = header_size_for_magic(magic)
-    if len(data) < size:
-        return HeaderProblem(
-            "truncated", f"{len(data)} bytes; its magic {magic} needs a {size}-byte header"
-        )
-    if size == LEGACY_HEADER_SIZE:
-        return PycHeader(magic, 0, _u32(data, 4), _u32(data, 8), None, LEGACY_HEADER_SIZE)
-    flags = _u32(data, 4)
-    if flags & ~0b11:
-        # CPython's importer rejects these too ("invalid flags").
-        return HeaderProblem("unreadable", f"header flags {flags:#x} are not a known pyc format")
-    if flags & FLAG_HASH_BASED:
-        return PycHeader(magic, flags, None, None, data[8:16], HEADER_SIZE)
-    return PycHeader(magic, flags, _u32(data, 8), _u32(data, 12), None, HEADER_SIZE)
-
-
-def write_pyc_header(header: PycHeader) -> bytes:
-    """The bytes of ``header`` (the inverse of ``parse_pyc_header``)."""
-    out = header.magic.to_bytes(2, "little") + b"\r\n"
-    if header.size == LEGACY_HEADER_SIZE:
-        return (
-            out
-            + (header.mtime or 0).to_bytes(4, "little")
-            + (header.source_size or 0).to_bytes(4, "little")
-        )
-    out += header.flags.to_bytes(4, "little")
-    if header.flags & FLAG_HASH_BASED:
-        return out + (header.source_hash or b"\0" * 8)[:8].ljust(8, b"\0")
-    return (
-        out
-        + (header.mtime or 0).to_bytes(4, "little")
-        + (header.source_size or 0).to_bytes(4, "little")
-    )
-
-
-# --- findings and the report ---------------------------------------------------------
-
-
-@dataclass
-class Finding:
-    path: str
-    """``dir/pkg/__pycache__/m.cpython-311.pyc``; inside an archive ``ARCHIVE!MEMBER``."""
-    kind: str
-    detail: str
-    fixed: bool = False
-
-    @property
-    def severity(self) -> str:
-        return severity_of(self.kind)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "detail": self.detail,
-            "severity": self.severity,
-            "fixed": self.fixed,
-        }
-
-
-@dataclass
-class ArtifactSummary:
-    """One PATH (or an archive found in a directory) and what was expected of it."""
-
-    path: str
-    kind: str
-    """``wheel``, ``sdist``, ``conda``, ``directory`` or ``pyc``."""
-    expected: str | None
-    """``CPython 3.11`` or None when nothing names one interpreter."""
-    expected_from: str
-    pyc_files: int = 0
-    tags: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "expected": self.expected,
-            "expected_from": self.expected_from,
-            "pyc_files": self.pyc_files,
-            "tags": dict(self.tags),
-        }
-
-
-@dataclass
-class AuditReport:
-    findings: list[Finding] = field(default_factory=list)
-    checked: int = 0
-    """``.pyc`` files examined."""
-    artifacts: list[ArtifactSummary] = field(default_factory=list)
-    not_fixed: list[str] = field(default_factory=list)
-    """Archives with findings that ``--fix`` left alone (never edited in place)."""
-    skipped: list[str] = field(default_factory=list)
-    """Entries not examined, with the reason (symlinks out of the tree)."""
-
-    def count(self, severity: str, include_fixed: bool = False) -> int:
-        return sum(
-            1 for f in self.findings if f.severity == severity and (include_fixed or not f.fixed)
-        )
-
-    @property
-    def has_errors(self) -> bool:
-        """An error finding is left (fixed ones do not count)."""
-        return self.count("error") > 0
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.has_errors else 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "findings": [f.to_json() for f in self.findings],
-            "checked": self.checked,
-            "errors": self.count("error"),
-            "warnings": self.count("warning"),
-            "notes": self.count("note"),
-            "fixed": sum(1 for f in self.findings if f.fixed),
-            "artifacts": [a.to_json() for a in self.artifacts],
-            "not_fixed": list(self.not_fixed),
-            "skipped": list(self.skipped),
-        }
-
-
-# --- listings: what an artifact holds -----------------------------------------------
-
-
-@dataclass
-class _Member:
-    size: int
-    mtime: float | None = None
-    """Exact source mtime; only a directory's is what the importer compares."""
-    outside: bool = False
-    """A symlink out of the audited tree: counted as present, never read."""
-
-
-@dataclass
-class _Listing:
-    """Every file of one artifact, plus the first bytes of each ``.pyc``.
-
-    Archives are read once, streaming; only headers are kept in memory.
-    """
-
-    display: str
-    kind: str
-    members: dict[str, _Member] = field(default_factory=dict)
-    pyc_heads: dict[str, bytes | str] = field(default_factory=dict)
-    """name → first 16 bytes, or the reason it could not be read."""
-    default_expected: Interpreter | None = None
-    expected_from: str = "nothing names one interpreter"
-    path_prefix: str = ""
-    """Prepended to member names when looking for ``lib/python3.X/``."""
-    read_sources: Callable[[set[str]], dict[str, bytes]] | None = None
-    root: Path | None = None
-    """A directory's root: the only place ``--fix`` deletes in."""
-    problems: list[Finding] = field(default_factory=list)
-
-    def path_of(self, name: str) -> str:
-        """How a member is shown: a real path for directories, ``ARCHIVE!MEMBER`` otherwise."""
-        if self.kind == "pyc":
-            return self.display
-        if self.kind == "directory":
-            return str(Path(self.display) / name)
-        return f"{self.display}!{name}"
-
-
-_MAX_HASHED_SOURCE = 64 * 1024 * 1024
-_PYC_NAME_RE = re.compile(
-    r"^(?P<stem>[^.]+(?:\.[^.]+)*?)\.(?P<tag>[^.]+)(?:\.opt-(?P<opt>\d+))?\.pyc$"
-)
-_LIB_RE = re.compile(
-    r"(?:^|/)lib(?:64)?/(?P<impl>python|pypy)(?P<major>\d)\.(?P<minor>\d+)(?P<t>t?)/"
-)
-
-
-def _interpreter_from_path(path: str) -> Interpreter | None:
-    """``.../lib/python3.10/site-packages/...`` → CPython 3.10; ``lib/pypy3.9/`` → PyPy 3.9."""
-    found = None
-    for m in _LIB_RE.finditer(path):
-        found = m  # the innermost one wins (a venv nested in a tree)
-    if found is None:
-        return None
-    impl = "pypy" if found["impl"] == "pypy" else "cpython"
-    return Interpreter(impl, (int(found["major"]), int(found["minor"])), bool(found["t"]))
-
-
-# --- directories ------------------------------------------------------------------------
-
-_ARCHIVE_SUFFIXES = (".whl", ".conda", ".tar.bz2", ".tar.gz", ".tgz")
-_SKIP_DIRS = frozenset({".git", ".hg", ".svn"})
-
-
-def _is_archive(name: str) -> bool:
-    return name.lower().endswith(_ARCHIVE_SUFFIXES)
-
-
-def _venv_interpreter(root: Path) -> tuple[Interpreter | None, str]:
-    cfg = root / "pyvenv.cfg"
-    try:
-        text = cfg.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None, ""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip().lower()] = value.strip()
-    version = values.get("version_info") or values.get("version") or ""
-    m = re.match(r"^(\d)\.(\d+)", version)
-    if m is None:
-        return None, ""
-    impl_text = (values.get("implementation") or values.get("home") or "").lower()
-    impl = "pypy" if "pypy" in impl_text else "cpython"
-    return Interpreter(impl, (int(m[1]), int(m[2]))), "pyvenv.cfg"
-
-
-def _list_directory(root: Path, display: str, archives: list[Path], skipped: list[str]) -> _Listing:
-    listing = _Listing(display=display, kind="directory", root=root)
-    listing.path_prefix = root.resolve().as_posix() + "/"
-    listing.default_expected, listing.expected_from = _venv_interpreter(root)
-    if listing.default_expected is None:
-        listing.expected_from = "nothing names one interpreter"
-    real_root = os.path.realpath(root)
-
-    def onerror(exc: OSError) -> None:
-        name = os.path.relpath(exc.filename, root) if exc.filename else "."
-        listing.problems.append(
-            Finding(listing.path_of(name), "unreadable", f"cannot list: {exc.strerror or exc}")
-        )
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        rel_dir = os.path.relpath(dirpath, root)
-        for fname in sorted(filenames):
-            full = os.path.join(dirpath, fname)
-            rel = fname if rel_dir == "." else f"{Path(rel_dir).as_posix()}/{fname}"
-            is_pyc = fname.endswith(".pyc")
-            outside = False
-            try:
-                st = os.lstat(full)
-                if stat.S_ISLNK(st.st_mode):
-                    target = os.path.realpath(full)
-                    outside = os.path.commonpath([target, real_root]) != real_root
-                    if outside and (is_pyc or _is_archive(fname)):
-                        skipped.append(
-                            f"{listing.path_of(rel)}: symlink out of the tree, not followed"
-                        )
-                        continue
-                    # A source may live elsewhere (Debian links sitecustomize.py
-                    # to /etc): its existence and stat count, its content is
-                    # never read.
-                    st = os.stat(full)
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-            except (OSError, ValueError) as exc:
-                if is_pyc:
-                    listing.problems.append(
-                        Finding(listing.path_of(rel), "unreadable", f"cannot stat: {exc}")
-                    )
-                continue
-            if _is_archive(fname):
-                archives.append(Path(full))
-            listing.members[rel] = _Member(st.st_size, st.st_mtime, outside)
-            if is_pyc:
-                try:
-                    with open(full, "rb") as fh:
-                        listing.pyc_heads[rel] = fh.read(HEADER_SIZE)
-                except OSError as exc:
-                    listing.pyc_heads[rel] = f"cannot read: {exc.strerror or exc}"
-
-    def read_sources(names: set[str]) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        for name in names:
-            member = listing.members.get(name)
-            if member is None or member.outside:
-                continue
-            with contextlib.suppress(OSError):
-                if (root / name).stat().st_size <= _MAX_HASHED_SOURCE:
-                    out[name] = (root / name).read_bytes()
-        return out
-
-    listing.read_sources = read_sources
-    return listing
-
-
-# --- archives ----------------------------------------------------------------------------
-
-_WHEEL_NAME_RE = re.compile(
-    r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-(?P<build>\d[^-]*))?"
-    r"-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$",
-    re.IGNORECASE,
-)
-
-
-def wheel_interpreter(python_tag: str, abi_tag: str) -> tuple[Interpreter | None, str]:
-    """The one interpreter a wheel's tags name, or None with the reason."""
-    if "." in python_tag:
-        return None, f"wheel tag {python_tag} names several interpreters"
-    if abi_tag.lower() in ("abi3", "abi3t", "none") and not python_tag.lower().startswith("pp"):
-        # abi3 and pure wheels install on every later interpreter too.
-        return None, f"{python_tag}-{abi_tag} wheel installs on several interpreters"
-    interp = parse_wheel_python_tag(python_tag)
-    if interp is None:
-        return None, f"wheel tag {python_tag} names no single interpreter"
-    return interp, f"wheel tag {python_tag}"
-
-
-def _zip_members(zf: zipfile.ZipFile, listing: _Listing) -> None:
-    for info in zf.infolist():
-        if info.is_dir():
-            continue
-        name = info.filename
-        listing.members[name] = _Member(info.file_size)
-        if name.endswith(".pyc"):
-            try:
-                with zf.open(info) as fh:
-                    listing.pyc_heads[name] = fh.read(HEADER_SIZE)
-            except Exception as exc:  # zipfile raises many kinds for one bad member
-                listing.pyc_heads[name] = f"cannot read from the archive: {_reason(exc)}"
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _zip_read_sources(path: Path) -> Callable[[set[str]], dict[str, bytes]]:
-    def read(names: set[str]) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        with contextlib.suppress(Exception), zipfile.ZipFile(path) as zf:
-            for name in names:
-                with contextlib.suppress(Exception):
-                    if zf.getinfo(name).file_size <= _MAX_HASHED_SOURCE:
-                        out[name] = zf.read(name)
-        return out
-
-    return read
-
-
-def _list_wheel(path: Path, display: str) -> _Listing:
-    listing = _Listing(display=display, kind="wheel")
-    m = _WHEEL_NAME_RE.match(path.name)
-    with zipfile.ZipFile(path) as zf:
-        _zip_members(zf, listing)
-        tags = [] if m else _wheel_file_tags(zf)
-    if m:
-        listing.default_expected, listing.expected_from = wheel_interpreter(m["py"], m["abi"])
-    else:
-        listing.problems.append(
-            Finding(
-                display,
-                "bad-wheel-name",
-                "file name is not NAME-VERSION[-BUILD]-PYTHON-ABI-PLATFORM.whl; "
-                + (
-                    f"using its WHEEL file's tag {tags[0]}"
-                    if len(tags) == 1
-                    else "no single tag in its WHEEL file"
-                ),
-            )
-        )
-        if len(tags) == 1:
-            py, abi, _plat = tags[0].split("-", 2)
-            listing.default_expected, listing.expected_from = wheel_interpreter(py, abi)
-            listing.expected_from += " (from WHEEL)"
-    listing.read_sources = _zip_read_sources(path)
-    return listing
-
-
-def _wheel_file_tags(zf: zipfile.ZipFile) -> list[str]:
-    for name in zf.namelist():
-        parts = name.split("/")
-        if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "WHEEL":
-            try:
-                text = zf.read(name).decode("utf-8", "replace")
-            except Exception:
-                return []
-            return [
-                ln.split(":", 1)[1].strip()
-                for ln in text.splitlines()
-                if ln.lower().startswith("tag:") and ln.count("-") >= 2
-            ]
-    return []
-
-
-def _tar_name(member: tarfile.TarInfo) -> str:
-    name = member.name
-    while name.startswith("./"):
-        name = name[2:]
-    return name
-
-
-def _tar_members(
-    tf: tarfile.TarFile, listing: _Listing, index: dict[str, bytes] | None = None
-) -> None:
-    for member in tf:
-        if not member.isfile():
-            continue
-        name = _tar_name(member)
-        listing.members[name] = _Member(member.size, float(member.mtime))
-        wants_pyc = name.endswith(".pyc")
-        wants_index = index is not None and _tar_name(member) == "info/index.json"
-        if not (wants_pyc or wants_index):
-            continue
-        try:
-            fh = tf.extractfile(member)
-            data = fh.read(HEADER_SIZE if wants_pyc else 1024 * 1024) if fh else b""
-        except Exception as exc:
-            if wants_pyc:
-                listing.pyc_heads[name] = f"cannot read from the archive: {_reason(exc)}"
-            continue
-        if wants_pyc:
-            listing.pyc_heads[name] = data
-        elif index is not None:
-            index["info/index.json"] = data
-
-
-def _tar_read_sources(
-    opener: Callable[[], Iterator[tarfile.TarFile]],
-) -> Callable[[set[str]], dict[str, bytes]]:
-    def read(names: set[str]) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        with contextlib.suppress(Exception):
-            for tf in opener():
-                for member in tf:
-                    name = _tar_name(member)
-                    if member.isfile() and name in names and member.size <= _MAX_HASHED_SOURCE:
-                        fh = tf.extractfile(member)
-                        if fh is not None:
-                            out[name] = fh.read()
-        return out
-
-    return read
-
-
-def _list_sdist(path: Path, display: str) -> _Listing:
-    listing = _Listing(display=display, kind="sdist")
-    listing.expected_from = "an sdist is source for every interpreter"
-    if path.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as zf:
-            _zip_members(zf, listing)
-        listing.read_sources = _zip_read_sources(path)
-        return listing
-    with tarfile.open(path, mode="r|*") as tf:
-        _tar_members(tf, listing)
-
-    def opener() -> Iterator[tarfile.TarFile]:
-        with tarfile.open(path, mode="r|*") as tf:
-            yield tf
-
-    listing.read_sources = _tar_read_sources(opener)
-    return listing
-
-
-def _zstd_tar(fileobj: IO[bytes]) -> tarfile.TarFile:
-    import zstandard
-
-    reader = zstandard.ZstdDecompressor().stream_reader(fileobj)
-    return tarfile.open(fileobj=reader, mode="r|")
-
-
-def _list_conda(path: Path, display: str) -> _Listing:
-    listing = _Listing(display=display, kind="conda")
-    index: dict[str, bytes] = {}
-    if path.name.lower().endswith(".conda"):
-        # A .conda is a zip of pkg-*.tar.zst (the files) and info-*.tar.zst (metadata).
-        with zipfile.ZipFile(path) as zf:
-            inner = [n for n in zf.namelist() if n.endswith(".tar.zst")]
-            if not inner:
-                raise zipfile.BadZipFile("no pkg-*.tar.zst or info-*.tar.zst inside")
-            for name in inner:
-                with zf.open(name) as raw, _zstd_tar(raw) as tf:
-                    _tar_members(tf, listing, index=index)
-
-        def opener() -> Iterator[tarfile.TarFile]:
-            with zipfile.ZipFile(path) as zf:
-                for name in zf.namelist():
-                    if name.startswith("pkg-") and name.endswith(".tar.zst"):
-                        with zf.open(name) as raw, _zstd_tar(raw) as tf:
-                            yield tf
-
-    else:
-        with tarfile.open(path, mode="r|*") as tf:
-            _tar_members(tf, listing, index=index)
-
-        def opener() -> Iterator[tarfile.TarFile]:
-            with tarfile.open(path, mode="r|*") as tf:
-                yield tf
-
-    listing.read_sources = _tar_read_sources(opener)
-    listing.default_expected, listing.expected_from = conda_interpreter(
-        index.get("info/index.json"), path.name
-    )
-    return listing
-
-
-def conda_interpreter(
-    index_json: bytes | None, filename: str = ""
-) -> tuple[Interpreter | None, str]:
-    """The interpreter a conda package is built for, from ``info/index.json``.
-
-    ``python_abi 3.10.* *_cp310`` (conda-forge) names it exactly; else a
-    ``python >=3.10,<3.11.0a0`` pin; else a ``py310`` build string.  A
-    ``noarch: python`` package has its bytecode compiled at install time.
-    """
-    data: dict[str, Any] = {}
-    if index_json:
-        with contextlib.suppress(ValueError, UnicodeDecodeError):
-            loaded = json.loads(index_json.decode("utf-8"))
-            if isinstance(loaded, dict):
-                data = loaded
-    if data.get("noarch") == "python":
-        return None, "noarch: python package (bytecode is compiled at install)"
-    depends = [d for d in data.get("depends", []) if isinstance(d, str)]
-    for dep in depends:
-        m = re.match(r"^python_abi\s+\S+\s+\*_(?P<tag>cp\d+t?|pypy\d+)", dep)
-        if m:
-            tag = m["tag"]
-            interp = parse_wheel_python_tag(tag) or parse_cache_tag(tag)
-            if interp:
-                return interp, f"conda dependency '{dep}'"
-    for dep in depends:
-        m = re.match(r"^python\s+>=(\d)\.(\d+)(?:\.\d+)?,<(\d)\.(\d+)", dep)
-        if m and (int(m[3]), int(m[4])) == (int(m[1]), int(m[2]) + 1):
-            return Interpreter("cpython", (int(m[1]), int(m[2]))), f"conda dependency '{dep}'"
-    build = str(data.get("build") or "")
-    if not build and filename:
-        build = filename.rsplit("-", 1)[-1]
-    m = re.match(r"^py(\d)(\d+)", build)
-    if m:
-        return Interpreter(
-            "cpython", (int(m[1]), int(m[2]))
-        ), f"conda build string {build.split('.')[0]}"
-    return None, "conda metadata names no single interpreter"
-
-
-# --- the checks ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _PycName:
-    source: str | None
-    """Where its source would be (``pkg/mod.py``); None for a tag-less ``__pycache__`` file."""
-    tag: str | None
-    in_pycache: bool
-
-
-def _split_pyc_name(name: str) -> _PycName:
-    path = PurePosixPath(name)
-    parent = path.parent
-    if parent.name == "__pycache__":
-        m = _PYC_NAME_RE.match(path.name)
-        src_dir = parent.parent
-        if m is None:
-            return _PycName(None, None, True)
-        src = (src_dir / f"{m['stem']}.py").as_posix()
-        return _PycName(src, m["tag"], True)
-    src = path.with_suffix(".py").as_posix()
-    return _PycName(src, None, False)
+__all__ = [
+    "ERROR_KINDS",
+    "FLAG_CHECK_SOURCE",
+    "FLAG_HASH_BASED",
+    "HEADER_SIZE",
+    "LEGACY_HEADER_SIZE",
+    "NOTE_KINDS",
+    "WARNING_KINDS",
+    "ArtifactSummary",
+    "AuditReport",
+    "Finding",
+    "HeaderProblem",
+    "PycHeader",
+    "audit_bytecode",
+    "audit_dist",
+    "conda_interpreter",
+    "parse_pyc_header",
+    "render_json",
+    "render_markdown",
+    "render_text",
+    "severity_of",
+    "wheel_interpreter",
+    "write_pyc_header",
+]
 
 
 def _check_listing(
-    listing: _Listing,
+    listing: Listing,
     user_expected: Interpreter | None,
     user_tag: str | None,
     summary: ArtifactSummary,
@@ -746,7 +125,7 @@ def _check_listing(
     for name in sorted(listing.pyc_heads):
         head = listing.pyc_heads[name]
         shown = listing.path_of(name)
-        pname = _split_pyc_name(name)
+        pname = split_pyc_name(name)
         if pname.tag:
             tags[pname.tag] += 1
         if isinstance(head, str):
@@ -760,7 +139,7 @@ def _check_listing(
         if user_expected is not None:
             expected, why = user_expected, f"--python-tag {user_tag}"
         else:
-            expected = _interpreter_from_path(listing.path_prefix + name)
+            expected = interpreter_from_path(listing.path_prefix + name)
             why = "its lib/ path"
             if expected is None:
                 expected, why = listing.default_expected, listing.expected_from
@@ -809,11 +188,11 @@ def _check_listing(
 def _check_one(
     shown: str,
     name: str,
-    pname: _PycName,
+    pname: PycName,
     header: PycHeader,
     expected: Interpreter | None,
     why: str,
-    listing: _Listing,
+    listing: Listing,
 ) -> list[Finding]:
     out: list[Finding] = []
     info = describe_magic(header.magic)
@@ -886,7 +265,7 @@ def _mismatch_detail(magic: int, tagged: Interpreter) -> str:
 
 
 def _timestamp_staleness(
-    shown: str, pname: _PycName, header: PycHeader, source: _Member, kind: str
+    shown: str, pname: PycName, header: PycHeader, source: Member, kind: str
 ) -> list[Finding]:
     # The importer compares both words for equality, modulo 2**32 (importlib's
     # _validate_timestamp_pyc): any difference means recompile.
@@ -916,45 +295,6 @@ def _timestamp_staleness(
     return []
 
 
-# --- the audit ------------------------------------------------------------------------------
-
-
-def _list_artifact(path: Path, display: str, archives: list[Path], skipped: list[str]) -> _Listing:
-    lower = path.name.lower()
-    if path.is_dir():
-        return _list_directory(path, display, archives, skipped)
-    if lower.endswith(".whl"):
-        return _list_wheel(path, display)
-    if lower.endswith((".conda", ".tar.bz2")):
-        return _list_conda(path, display)
-    if lower.endswith((".tar.gz", ".tgz", ".zip")):
-        return _list_sdist(path, display)
-    if lower.endswith(".pyc"):
-        return _list_single_pyc(path, display)
-    raise BytecodeError(
-        f"{display} is not a wheel, sdist (.tar.gz), conda package (.conda, .tar.bz2), "
-        ".pyc file or directory"
-    )
-
-
-def _list_single_pyc(path: Path, display: str) -> _Listing:
-    parent = path.parent.parent if path.parent.name == "__pycache__" else path.parent
-    rel = path.relative_to(parent).as_posix()
-    listing = _Listing(display=display, kind="pyc", root=parent)
-    listing.path_prefix = parent.resolve().as_posix() + "/"
-    with open(path, "rb") as fh:
-        listing.pyc_heads[rel] = fh.read(HEADER_SIZE)
-    listing.members[rel] = _Member(path.stat().st_size)
-    src = _split_pyc_name(rel).source
-    if src and (parent / src).is_file():
-        st = (parent / src).stat()
-        listing.members[src] = _Member(st.st_size, st.st_mtime)
-    listing.read_sources = lambda names: {
-        n: (parent / n).read_bytes() for n in names if (parent / n).is_file()
-    }
-    return listing
-
-
 def _audit_one(
     path: Path,
     display: str,
@@ -967,11 +307,11 @@ def _audit_one(
     archives: list[Path] = []
     kind_guess = "directory" if path.is_dir() else path.suffix.lstrip(".") or "file"
     try:
-        listing = _list_artifact(path, display, archives, skipped)
+        listing = list_artifact(path, display, archives, skipped)
     except BytecodeError:
         raise
     except Exception as exc:  # corrupt zip/tar/zstd, I/O errors: one finding, go on
-        report.findings.append(Finding(display, "unreadable", f"cannot read: {_reason(exc)}"))
+        report.findings.append(Finding(display, "unreadable", f"cannot read: {reason(exc)}"))
         report.artifacts.append(ArtifactSummary(display, kind_guess, None, "unreadable"))
         return
     summary = ArtifactSummary(
@@ -996,13 +336,13 @@ def _audit_one(
         _audit_one(archive, str(Path(display) / rel), user_expected, user_tag, fix, report, skipped)
 
 
-def _fix_in_directory(listing: _Listing, findings: list[Finding]) -> None:
+def _fix_in_directory(listing: Listing, findings: list[Finding]) -> None:
     assert listing.root is not None
     real_root = os.path.realpath(listing.root)
     by_path = {listing.path_of(name): name for name in listing.pyc_heads}
     for finding in findings:
         name = by_path.get(finding.path)
-        if name is None or finding.kind not in _FIXABLE_KINDS:
+        if name is None or finding.kind not in FIXABLE_KINDS:
             continue
         target = listing.root / name
         # Delete the entry itself (a symlink, not its target), and only when its
@@ -1067,51 +407,3 @@ def audit_dist(dist: str | os.PathLike[str]) -> AuditReport | None:
     if not wheels:
         return None
     return audit_bytecode([str(w) for w in wheels])
-
-
-# --- renderers -------------------------------------------------------------------------------
-
-
-def render_text(report: AuditReport) -> str:
-    lines = []
-    for f in report.findings:
-        mark = " [fixed: removed]" if f.fixed else ""
-        lines.append(f"{f.severity}: {f.kind}: {f.path}: {f.detail}{mark}")
-    for path in report.not_fixed:
-        lines.append(
-            f"note: not fixed: {path}: pyo3-cache never edits archives in place; "
-            "rebuild it without the bytecode"
-        )
-    for a in report.artifacts:
-        if len(a.tags) > 1:
-            seen = ", ".join(f"{tag} ({n})" for tag, n in a.tags.items())
-            lines.append(f"note: {a.path} holds bytecode for several interpreters: {seen}")
-    fixed = sum(1 for f in report.findings if f.fixed)
-    fixed_text = f", {fixed} fixed" if fixed else ""
-    lines.append(
-        f"checked {report.checked} .pyc file(s) in {len(report.artifacts)} artifact(s): "
-        f"{report.count('error')} error(s), {report.count('warning')} warning(s), "
-        f"{report.count('note')} note(s){fixed_text}"
-    )
-    return "\n".join(lines) + "\n"
-
-
-def render_json(report: AuditReport) -> str:
-    return json.dumps(report.to_json(), indent=2) + "\n"
-
-
-def render_markdown(report: AuditReport) -> str:
-    """For ``$GITHUB_STEP_SUMMARY`` (the save action's dist/ check)."""
-    out = io.StringIO()
-    out.write("### Bytecode audit\n\n")
-    out.write(
-        f"{report.checked} `.pyc` file(s) in {len(report.artifacts)} artifact(s): "
-        f"{report.count('error')} error(s), {report.count('warning')} warning(s), "
-        f"{report.count('note')} note(s).\n\n"
-    )
-    if report.findings:
-        out.write("| severity | kind | path | detail |\n|---|---|---|---|\n")
-        for f in report.findings:
-            cells = [f.severity, f"`{f.kind}`", f"`{f.path}`", f.detail]
-            out.write("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
-    return out.getvalue()

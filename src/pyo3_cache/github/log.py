@@ -8,23 +8,14 @@ GitHub Actions (escaped, so log content cannot forge a command).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 
+from pyo3_cache.github.commands import add_mask, escape_data, in_github_actions
+
+__all__ = ["PROG", "error", "group", "in_github_actions", "info", "mask", "notice", "warn"]
+
 PROG = "pyo3-cache"
-
-
-def in_github_actions() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-def escape_data(text: str) -> str:
-    # github.py is large (the REST client); load it only when a message
-    # actually becomes a workflow command.
-    from pyo3_cache.github.client import escape_data as escape
-
-    return escape(text)
 
 
 def _one_line(message: str) -> str:
@@ -55,6 +46,12 @@ def error(message: str) -> None:
     if in_github_actions():
         print(f"::error title={PROG}::{escape_data(text)}", file=sys.stderr, flush=True)
     print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
+
+
+def mask(value: str) -> None:
+    """Ask the runner to hide ``value`` in the rest of the job's log (nothing elsewhere)."""
+    if in_github_actions() and value.strip():
+        print(add_mask(value), file=sys.stdout, flush=True)
 
 
 def info(message: str) -> None:

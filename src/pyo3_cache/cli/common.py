@@ -1,0 +1,43 @@
+"""What every command group shares: the one-line-error parser and JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line plus a pointer to this command's --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The innermost (sub)command parsed leaves itself here, so an unknown flag is
+        # reported against the command it was given to (see ``parse_args``).
+        self.set_defaults(command_parser=self)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            parser = getattr(parsed, "command_parser", self)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def add_format_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """``--format text|json``; ``what`` says what the output holds."""
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help=f"text for people (default) or json for programs: {what}",
+    )
