@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -210,30 +211,6 @@ class ActRepo:
         self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", message)
 
-    def command(
-        self,
-        job: str,
-        *,
-        event: str = "push",
-        env: dict[str, str] | None = None,
-        secrets: dict[str, str] | None = None,
-        event_file: Path | None = None,
-    ) -> list[str]:
-        cmd = [self.act, event, "-j", job, "-W", ".github/workflows/ci.yml"]
-        cmd += ["-P", "ubuntu-latest=-self-hosted", "--action-offline-mode"]
-        cmd += ["--cache-server-addr", "127.0.0.1", "--cache-server-path", str(self.root / "srv")]
-        cmd += ["--artifact-server-addr", "127.0.0.1"]
-        cmd += ["--action-cache-path", str(self.act_cache)]
-        cmd += ["--local-repository", f"{ACTION_REF}={self.action}"]
-        cmd += ["--local-repository", f"actions/cache@{CACHE_SHA}={STAND_IN}"]
-        if event_file is not None:
-            cmd += ["-e", str(event_file)]
-        for name, value in (env or {}).items():
-            cmd += ["--env", f"{name}={value}"]
-        for name, value in (secrets or {}).items():
-            cmd += ["-s", f"{name}={value}"]
-        return cmd
-
     def run(
         self,
         job: str,
@@ -259,7 +236,19 @@ class ActRepo:
             "PYO3_CACHE_WRAPPER_DIR": str(self.root / "wrapper"),
             **(env or {}),
         }
-        cmd = self.command(job, event=event, env=full_env, secrets=secrets, event_file=event_file)
+        cmd = [self.act, event, "-j", job, "-W", ".github/workflows/ci.yml"]
+        cmd += ["-P", "ubuntu-latest=-self-hosted", "--action-offline-mode"]
+        cmd += ["--cache-server-addr", "127.0.0.1", "--cache-server-path", str(self.root / "srv")]
+        cmd += ["--artifact-server-addr", "127.0.0.1"]
+        cmd += ["--action-cache-path", str(self.act_cache)]
+        cmd += ["--local-repository", f"{ACTION_REF}={self.action}"]
+        cmd += ["--local-repository", f"actions/cache@{CACHE_SHA}={STAND_IN}"]
+        if event_file is not None:
+            cmd += ["-e", str(event_file)]
+        for name, value in full_env.items():
+            cmd += ["--env", f"{name}={value}"]
+        for name, value in (secrets or {}).items():
+            cmd += ["-s", f"{name}={value}"]
         proc = subprocess.run(
             cmd,
             cwd=self.repo,
@@ -270,6 +259,7 @@ class ActRepo:
             timeout=timeout,
         )
         (keep / "act.log").write_text(proc.stdout)
+        (keep / "command").write_text(shlex.join(cmd) + "\n")
         return ActRun(proc.returncode, proc.stdout, keep)
 
     def host_env(self) -> dict[str, str]:
