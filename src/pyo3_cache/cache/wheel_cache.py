@@ -110,7 +110,10 @@ def restore_wheels(
     if check is None:
         before = _fingerprint(dist)
         places = Places(target=dist, cargo_home=dist, workspace=dist)
-        restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None)
+        roots = [ArchiveRoot(_ANCHOR, dist)]
+        restored = restore_cache(
+            store, key, places, restore_keys=(), manifest_out=None, roots=roots
+        )
         result.warnings += restored.warnings
         if restored.hit:
             after = _fingerprint(dist)
@@ -142,7 +145,14 @@ def _restore_checked(
     with tempfile.TemporaryDirectory(prefix=".pyo3-cache-wheels.", dir=dist.parent) as aside:
         staging = Path(aside)
         places = Places(target=staging, cargo_home=staging, workspace=staging)
-        restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None)
+        restored = restore_cache(
+            store,
+            key,
+            places,
+            restore_keys=(),
+            manifest_out=None,
+            roots=[ArchiveRoot(_ANCHOR, staging)],
+        )
         result.warnings += restored.warnings
         if not restored.hit:
             return False

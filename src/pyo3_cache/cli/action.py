@@ -113,6 +113,12 @@ def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
             "Check the .pyc files in dist-dir's wheels (see audit-bytecode); findings are "
             "warnings in the log and a section in the job summary.",
         ),
+        (
+            "audit-wheels",
+            "check the tags of the wheels in dist/ against their extension modules",
+            "Check every wheel in dist-dir against its extension modules (see audit-wheels); "
+            "findings are warnings in the log and a section in the job summary.",
+        ),
     ):
         step = steps.add_parser(name, help=help_text, description=description)
         step.set_defaults(handler=_cmd_action_wheel_step, wheel_step=name)
@@ -120,12 +126,14 @@ def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
     from pyo3_cache.action import wheel as wheel_cache
+    from pyo3_cache.action.wheel_audit import action_audit_wheels
 
     run = {
         "wheel-key": wheel_cache.action_wheel_key,
         "wheel-check": wheel_cache.action_wheel_check,
         "wheel-save": wheel_cache.action_wheel_save,
         "audit-dist": wheel_cache.action_audit_dist,
+        "audit-wheels": action_audit_wheels,
     }[args.wheel_step]
     try:
         run()
