@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyo3_cache.cli.common import Parser
+from pyo3_cache.cli.common import Parser, add_format_flag
 from pyo3_cache.github import log
 
 
@@ -38,7 +38,7 @@ def add_audit_bytecode(sub: argparse._SubParsersAction[Parser]) -> None:
         help="the interpreter the bytecode must be for (cp311, pp310, cpython-311, 3.11); "
         "default: from the wheel tag, conda metadata or lib/python3.X path",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_flag(p, "the findings per artifact")
     p.add_argument(
         "--fix",
         action="store_true",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.cli.common import Parser, print_json
+from pyo3_cache.cli.common import Parser, add_format_flag, print_json
 from pyo3_cache.cli.key import add_wheel_build_flags
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import log
@@ -25,7 +25,7 @@ def add_prune(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     p.add_argument("--target-dir", metavar="DIR", help="target dir (default: the project's)")
     p.add_argument("--dry-run", action="store_true", help="report, remove nothing")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_flag(p, "what was found and removed")
     p.set_defaults(handler=_cmd_prune)
 
 
@@ -53,13 +53,15 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 def _store_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", required=True, metavar="STORE", help="dir:PATH or s3://BUCKET/PREFIX")
-    p.add_argument("--key", required=True, metavar="KEY")
+    p.add_argument(
+        "--key", required=True, metavar="KEY", help="the entry's key, e.g. `pyo3-cache key`'s"
+    )
     p.add_argument(
         "--endpoint-url", metavar="URL", help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL)"
     )
     p.add_argument("--manifest-path", metavar="PATH", help="the crate's Cargo.toml")
     p.add_argument("--target-dir", metavar="DIR", help="target dir (default: the project's)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_flag(p, "what was restored or saved, and why")
 
 
 def _places(args: argparse.Namespace) -> Any:
@@ -103,7 +105,9 @@ def add_save(sub: argparse._SubParsersAction[Parser]) -> None:
         description=(
             "Archive (tar + zstd) the target dir and $CARGO_HOME/registry/{index,cache} and "
             "git/db, or the given --path list, into STORE as KEY with the key manifest beside "
-            "it. An existing KEY is not saved again. Store trouble is a warning, never a failure."
+            "it. An existing KEY is not saved again. A malformed --store, --key or --max-size "
+            "is a usage error, exit 9; an unreadable --manifest exits 7; once the store is "
+            "open, trouble writing it is a warning, exit 0."
         ),
     )
     _store_flags(p)
@@ -170,7 +174,9 @@ def add_restore(sub: argparse._SubParsersAction[Parser]) -> None:
         description=(
             "Restore KEY, else the newest entry whose key starts with each --restore-key in "
             "turn. The archive's sha256 is checked; a corrupt or unsafe entry is reported, "
-            "skipped and counts as a miss. Store trouble is a warning and a miss, exit 0."
+            "skipped and counts as a miss. A malformed --store, --key or --restore-key is a "
+            "usage error, exit 9; once the store is open, trouble reaching or reading it "
+            "(unreachable, no boto3, a corrupt entry) is a warning and a miss, exit 0."
         ),
     )
     _store_flags(p)
@@ -225,6 +231,22 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+_WHEEL_OPS = {
+    "restore": (
+        "restore the wheels into --dist",
+        "Copy the wheels saved under the wheel key into --dist (exact key only, sha256 "
+        "checked). A miss, or store trouble (a warning), exits 0, or 1 with --fail-on-miss; "
+        "a malformed --store or --key is a usage error, exit 9.",
+    ),
+    "save": (
+        "save --dist's wheels",
+        "Save --dist/*.whl, with the wheel key's manifest, under the wheel key. An existing "
+        "key is not saved again. Store trouble is a warning, exit 0; a malformed --store or "
+        "--key is a usage error, exit 9.",
+    ),
+}
+
+
 def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "wheel-cache",
@@ -236,12 +258,9 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
             "Store trouble is a warning and a miss; exit 0 unless --fail-on-miss."
         ),
     )
-    ops = p.add_subparsers(dest="op", metavar="OP", parser_class=Parser)
+    ops = p.add_subparsers(dest="op", metavar="OP", parser_class=Parser, required=True)
     for op in ("restore", "save"):
-        q = ops.add_parser(
-            op,
-            help="restore the wheels into --dist" if op == "restore" else "save --dist's wheels",
-        )
+        q = ops.add_parser(op, help=_WHEEL_OPS[op][0], description=_WHEEL_OPS[op][1])
         q.add_argument(
             "--store", required=True, metavar="STORE", help="dir:PATH or s3://BUCKET/PREFIX"
         )
@@ -257,7 +276,7 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
         q.add_argument("--extra-key", metavar="S", help="added to the key, e.g. a matrix value")
         q.add_argument("--python", metavar="PATH", help="interpreter the wheel is built for")
         add_wheel_build_flags(q)
-        q.add_argument("--format", choices=("text", "json"), default="text")
+        add_format_flag(q, "the key, the store and the wheels")
         if op == "restore":
             q.add_argument(
                 "--fail-on-miss",

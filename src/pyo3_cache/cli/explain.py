@@ -24,7 +24,13 @@ def add_explain(sub: argparse._SubParsersAction[Parser]) -> None:
         ),
     )
     p.add_argument("logs", nargs="+", metavar="LOG", help="log files; - reads stdin")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text for a terminal (default), markdown for a job summary or PR comment, "
+        "json for programs",
+    )
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument(
         "--summary",
@@ -117,7 +123,12 @@ def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="DIR",
         help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
     )
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    p.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- CMD ...",
+        help="the build to run, after --, e.g. -- maturin build --release",
+    )
     p.set_defaults(handler=_cmd_run)
 
 

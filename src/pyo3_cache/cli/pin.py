@@ -25,7 +25,13 @@ def add_pin(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument(
         "--pyo3-version", metavar="VERSION", help="PyO3 version (default: read from Cargo.lock)"
     )
-    p.add_argument("--format", choices=("shell", "json"), default="shell")
+    p.add_argument(
+        "--format",
+        choices=("shell", "json"),
+        default="shell",
+        help="shell: export lines to eval (default); json: the config file, the variables, "
+        "the PyO3 version and the config",
+    )
     p.add_argument(
         "--github",
         action="store_true",

@@ -90,7 +90,7 @@ def _summary_line(report: RecompileReport) -> str:
 
 
 def _notes(report: RecompileReport) -> list[str]:
-    notes = [s.note for s in report.sources if s.note]
+    notes = [s.note for s in report.sources if s.note and report.invocations]  # else in headline
     if report.unexplained:
         notes.append(
             f"{report.unexplained} compiled unit(s) without a reason in the log: cargo says why "

@@ -12,17 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
-
-
-@pytest.fixture
-def crate(tmp_path: Path) -> Path:
-    """The example's manifest files only (no build needed for pin)."""
-    dst = tmp_path / "crate"
-    dst.mkdir()
-    for name in ("Cargo.toml", "Cargo.lock", "pyproject.toml"):
-        shutil.copy2(EXAMPLE / name, dst / name)
-    return dst
+from tests.conftest import assert_one_line_error, run_cli
 
 
 def _snapshot(root: Path) -> dict[str, int]:
