@@ -42,14 +42,6 @@ LAYER_ALLOWLIST: dict[tuple[str, str], str] = {
     ("pyo3_cache.keys", "pyo3_cache.bytecode.magic_numbers"): (
         "the python key part warns about pre-release bytecode magic; the table is pure data"
     ),
-    ("pyo3_cache.cache.wheel_cache", "pyo3_cache.github"): (
-        "the action's wheel steps (action_wheel_*) live beside the wheel cache; they belong "
-        "in action/"
-    ),
-    ("pyo3_cache.cache.wheel_cache", "pyo3_cache.bytecode"): "the audit-dist action step, as above",
-    ("pyo3_cache.cache.wheel_cache", "pyo3_cache.explain"): (
-        "the audit-dist action step escapes Markdown with explain.render's escape_markdown"
-    ),
 }
 # Groups of modules that import each other today (strongly connected), with the reason.
 CYCLE_ALLOWLIST: dict[frozenset[str], str] = {

@@ -61,7 +61,8 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
         def explain() -> Any:
             from pyo3_cache.explain.diagnostics import explain_recompiles
 
-            return explain_recompiles(logs)
+            # Before pruning: the superseded units are the evidence for new ones.
+            return explain_recompiles(logs, target_dir=state.target_dir or None)
 
         report = guard("explaining the cargo logs", explain, state.notes)
     report_md = None
@@ -69,7 +70,10 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
         from pyo3_cache.explain.render import render
 
         report_md = render(report, "markdown")
-    rebuilt = bool(report is not None and report.counts.get("rebuilt", 0) + _new(report))
+    rebuilt = bool(
+        report is not None
+        and report.counts.get("rebuilt", 0) + report.counts.get("compiled", 0) + _new(report)
+    )
 
     markdown = summary_markdown(state, report_md, job)
     if state.summary:
@@ -115,7 +119,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
 
         def pack() -> bool:
             from pyo3_cache.cache.dir_store import DirStore
-            from pyo3_cache.cache.places import anchored_roots
+            from pyo3_cache.cache.places import anchored_roots, locked_packages
             from pyo3_cache.cache.save import save_cache
             from pyo3_cache.errors import StoreError
 
@@ -126,7 +130,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
             result = save_cache(
                 DirStore(folder),
                 state.key,
-                anchored_roots(places(state), contents),
+                anchored_roots(places(state), contents, locked_packages(Path(state.workspace))),
                 key_manifest=manifest.read_bytes() if manifest and manifest.is_file() else None,
                 max_bytes=None,
             )

@@ -116,9 +116,8 @@ def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
         (
             "audit-wheels",
             "check the tags of the wheels in dist/ against their extension modules",
-            "Check that each wheel's extension modules match its python, abi and platform "
-            "tags (see audit-wheels); findings are warnings in the log and a section in the "
-            "job summary; with audit-wheels: error the next step fails the job.",
+            "Check every wheel in dist-dir against its extension modules (see audit-wheels); "
+            "findings are warnings in the log and a section in the job summary.",
         ),
     ):
         step = steps.add_parser(name, help=help_text, description=description)
@@ -126,8 +125,8 @@ def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
+    from pyo3_cache.action import wheel as wheel_cache
     from pyo3_cache.action.wheel_audit import action_audit_wheels
-    from pyo3_cache.cache import wheel_cache
 
     run = {
         "wheel-key": wheel_cache.action_wheel_key,

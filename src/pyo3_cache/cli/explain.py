@@ -46,6 +46,12 @@ def add_explain(sub: argparse._SubParsersAction[Parser]) -> None:
         "(default when given: on-rebuild, only when something rebuilt)",
     )
     p.add_argument("--matrix", default="", help="the job's matrix values (toJSON(matrix))")
+    p.add_argument(
+        "--target-dir",
+        metavar="DIR",
+        help="the target dir the build used: its fingerprint records tell why crates were "
+        "compiled anew (another version, features, profile, RUSTFLAGS, --target)",
+    )
     p.set_defaults(handler=_cmd_explain)
 
 
@@ -67,7 +73,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from pyo3_cache.explain.diagnostics import explain_recompiles
     from pyo3_cache.explain.render import render
 
-    report = explain_recompiles(args.logs)
+    report = explain_recompiles(args.logs, target_dir=args.target_dir)
     _write_report(render(report, args.format), args.output)
     if args.summary or (args.comment and args.comment != "never"):
         _publish_report(report, render(report, "markdown"), args)
@@ -83,7 +89,7 @@ def _publish_report(report: Any, markdown: str, args: argparse.Namespace) -> Non
             github.append_summary(markdown)
         except Pyo3CacheError as exc:
             log.warn(f"the job summary was not written: {exc}")
-    rebuilt = report.counts.get("rebuilt", 0) + report.counts.get("new", 0)
+    rebuilt = sum(report.counts.get(k, 0) for k in ("rebuilt", "new", "compiled"))
     if args.comment == "always" or (args.comment == "on-rebuild" and rebuilt):
         env = os.environ
         try:
@@ -103,10 +109,13 @@ def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
         "run",
         help="run a build with verbose cargo output, keep a log, explain rebuilds",
         description=(
-            "Run CMD with cargo's verbose status lines on (CARGO_TERM_VERBOSE=true), pass "
-            "its output through, keep a log, and print why cargo recompiled at the end. "
-            "A cargo wrapper first on PATH also captures cargo output that front-ends "
-            "such as pip hide. The exit code is CMD's."
+            "Run CMD with cargo's verbose status lines on (CARGO_TERM_VERBOSE=true), show "
+            "cargo's normal lines live (the verbose Fresh/Dirty/rustc lines go to the log "
+            "only; secret-looking values are hidden on screen), keep the whole output in "
+            "the log, and print why cargo recompiled at the end. A cargo wrapper first on "
+            "PATH also copies cargo's own stderr to LOG.cargo, complete even where a "
+            "front-end such as pip hides it; explain reads that copy when it exists. "
+            "SIGINT/SIGTERM reach CMD and the cargo under it. The exit code is CMD's."
         ),
     )
     p.add_argument("--log", metavar="FILE", help="keep the output here (default: a temp file)")
@@ -118,6 +127,11 @@ def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     p.add_argument("--output", metavar="FILE", help="write the explanation here instead")
     p.add_argument("--no-wrapper", action="store_true", help="do not put the cargo wrapper on PATH")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show cargo's verbose lines on the terminal too (they are always in the log)",
+    )
     p.add_argument(
         "--wrapper-dir",
         metavar="DIR",
@@ -141,22 +155,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     result = run_with_log(
-        command, log_path=args.log, wrapper_dir=args.wrapper_dir, use_wrapper=not args.no_wrapper
+        command,
+        log_path=args.log,
+        wrapper_dir=args.wrapper_dir,
+        use_wrapper=not args.no_wrapper,
+        show_verbose=args.verbose,
     )
     try:
-        report = explain_recompiles([str(p) for p in result.logs_to_explain])
+        report = explain_recompiles(
+            [str(p) for p in result.logs_to_explain], target_dir=_build_target_dir()
+        )
         text = render(report, args.format)
         if args.output:
             _write_report(text, args.output)
         else:
             sys.stderr.write(text)
-        log.info(f"log kept in {result.log}")
+        kept = f"log kept in {result.log}"
+        if result.cargo_log is not None and result.cargo_log.is_file():
+            kept += f" (cargo's own stderr, from the wrapper: {result.cargo_log})"
+        log.info(kept)
     except Pyo3CacheError as exc:
         # The build's result matters more than our explanation of it.
         log.warn(f"could not explain the build: {exc}")
     except Exception as exc:  # our bug must not replace the build's exit code
         log.warn(f"could not explain the build: internal error ({type(exc).__name__}: {exc})")
     return result.exit_code
+
+
+def _build_target_dir() -> str | None:
+    """The target dir of the project in the current directory, if there is one."""
+    from pyo3_cache.project import find_manifest, find_workspace_root, target_dir
+
+    try:
+        return str(target_dir(find_workspace_root(find_manifest())))
+    except Pyo3CacheError:
+        return None
 
 
 def add_cargo_wrapper(sub: argparse._SubParsersAction[Parser]) -> None:
