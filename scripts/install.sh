@@ -55,7 +55,8 @@ if [ ! -f "$venv/.complete" ]; then
   if [ -x "$fresh/bin/python" ]; then fpy="$fresh/bin/python"; else fpy="$fresh/Scripts/python.exe"; fi
   site="$("$fpy" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   "$fpy" -I -c 'import os, sys, sysconfig; print(os.path.relpath(sysconfig.get_paths()["purelib"], sys.prefix))' > "$fresh/.site"
-  mapfile -t deps < <("$py" - "$root/pyproject.toml" <<'PY'
+  deps=()  # no mapfile: macOS runners' /bin/bash is 3.2
+  while IFS= read -r dep; do deps+=("$dep"); done < <("$py" - "$root/pyproject.toml" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
@@ -65,6 +66,10 @@ PY
   )
   if command -v uv >/dev/null 2>&1; then
     uv pip install --quiet --python "$fpy" "${deps[@]}"
+  elif ! "$py" -m pip --version >/dev/null 2>&1; then
+    rm -rf "$fresh"
+    echo "::warning title=pyo3-cache::$py has no pip and uv is not on PATH, so pyo3-cache's dependencies cannot be installed; pyo3-cache is off for this job"
+    exit 1
   else
     "$py" -m pip install --quiet --disable-pip-version-check --no-input \
       --target "$site" "${deps[@]}"
