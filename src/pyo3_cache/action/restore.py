@@ -45,6 +45,32 @@ def _explain_key_change(old: Path, new: Path) -> list[str]:
     return list(diff.lines())
 
 
+# What cargo 1.95 writes when it creates a target dir (cargo's `Layout`:
+# create_dir_all_excluded_from_backups_atomic); it never tags a folder that
+# already exists.
+CARGO_CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by cargo.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+def make_target_dir_as_cargo_does(target: Path) -> None:
+    """Create a missing target dir with cargo's CACHEDIR.TAG before the pin writes into it.
+
+    On a cold job the pin is the first to write below the target dir; without
+    this, cargo would find the folder already there and not tag it, and the
+    save would then refuse it as "not a target dir cargo made". A folder that
+    exists is left alone (its tag, or the lack of one, is cargo's).
+    """
+    from pyo3_cache.cache.target_dir import CACHEDIR_TAG
+
+    if target.exists() or target.is_symlink():
+        return
+    target.mkdir(parents=True)
+    (target / CACHEDIR_TAG).write_text(CARGO_CACHEDIR_TAG, encoding="utf-8")
+
+
 def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     """Pin PyO3, switch on cargo log capture, and explain a partial hit.
 
@@ -136,6 +162,9 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
 
     def pin() -> None:
         from pyo3_cache.pin.pinning import pin_pyo3_config
+
+        if state.target_dir:
+            make_target_dir_as_cargo_does(Path(state.target_dir))
 
         # One interpreter per line (or word); the first is the primary one.
         # Only PYO3_CACHE_PIN goes to $GITHUB_ENV: the cargo wrapper (on PATH
