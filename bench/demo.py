@@ -20,6 +20,7 @@ Usage: python bench/demo.py [--workdir DIR] [--part 1|2|3|4]   (default: .demo/)
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import shutil
 import sys
@@ -41,6 +42,11 @@ def wheel_tag(dist: Path) -> str:
             if line.startswith("Tag:"):
                 return line.split(":", 1)[1].strip()
     return "?"
+
+
+def for_terminal(markdown: str) -> str:
+    """The job summary as a person reads it in a terminal: entities shown as characters."""
+    return html.unescape(markdown)
 
 
 def row(label: str, build: BuildRun, dist: Path) -> str:
@@ -158,7 +164,8 @@ def part_two(workdir: Path) -> None:
         for step in job.run_action(REPO / "save"):
             print(f"   {step.name}: {step.outcome}")
         print(f"\n-- job {n}: the job summary ($GITHUB_STEP_SUMMARY) --\n")
-        print(job.summary.read_text())
+        # The file keeps its Markdown escapes (x86&#95;64); a terminal reader wants x86_64.
+        print(for_terminal(job.summary.read_text()))
 
 
 def main() -> int:

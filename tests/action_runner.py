@@ -284,7 +284,8 @@ class LocalActionsCache:
         names = {p.name[: -len(".tar")].replace("%2F", "/"): p for p in entries}
         matched = key if key in names else None
         if matched is None:
-            for prefix in restore_keys:
+            # GitHub: the exact key, then the key as a prefix, then each restore key.
+            for prefix in (key, *restore_keys):
                 matched = next((n for n in names if n.startswith(prefix)), None)
                 if matched:
                     break

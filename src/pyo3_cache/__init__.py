@@ -3,9 +3,9 @@
 The library does the work; the ``pyo3-cache`` CLI and the GitHub Action are
 thin layers over these functions::
 
-    from pyo3_cache import pin_pyo3_config
+    from pyo3_cache import activate_pin, pin_pyo3_config
     result = pin_pyo3_config(".venv/bin/python")
-    session.env.update(result.env)   # PYO3_CONFIG_FILE, PYO3_PYTHON
+    session.env.update(activate_pin(result.env))   # PYO3_CACHE_PIN, PATH
 
 Names are imported on first use, so ``import pyo3_cache`` (and every CLI
 command) only pays for the modules it needs.
@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "activate_pin": "explain.wrapper",
     "AuditReport": "bytecode.audit",
     "audit_bytecode": "bytecode.audit",
     "RecompileReport": "explain.diagnostics",
@@ -29,9 +30,9 @@ _EXPORTS = {
     "probe_interpreter": "pin.interpreter",
     "KeyManifest": "keys.model",
     "compute_key": "keys.rust",
-    "PinResult": "pin.pyo3_config",
+    "PinResult": "pin.pinning",
     "Pyo3Config": "pin.pyo3_config",
-    "pin_pyo3_config": "pin.pyo3_config",
+    "pin_pyo3_config": "pin.pinning",
     "PruneReport": "cache.prune",
     "prune_target": "cache.prune",
     "open_store": "cache.places",
@@ -49,6 +50,7 @@ __all__ = [
     "Pyo3Config",
     "RecompileReport",
     "__version__",
+    "activate_pin",
     "audit_bytecode",
     "compute_key",
     "explain_recompiles",
@@ -68,10 +70,12 @@ if TYPE_CHECKING:
     from pyo3_cache.cache.save import save_cache
     from pyo3_cache.errors import Pyo3CacheError
     from pyo3_cache.explain.diagnostics import RecompileReport, explain_recompiles
+    from pyo3_cache.explain.wrapper import activate_pin
     from pyo3_cache.keys.model import KeyManifest
     from pyo3_cache.keys.rust import compute_key
     from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
-    from pyo3_cache.pin.pyo3_config import PinResult, Pyo3Config, pin_pyo3_config
+    from pyo3_cache.pin.pinning import PinResult, pin_pyo3_config
+    from pyo3_cache.pin.pyo3_config import Pyo3Config
 
 
 def __getattr__(name: str) -> Any:

@@ -36,6 +36,8 @@ def tool_env(**extra: str) -> dict[str, str]:
         "CARGO_LOG",
         "RUSTFLAGS",
         "CONDA_PREFIX",
+        "PYO3_CACHE_PIN",
+        "PYO3_CACHE_CARGO_LOG",
     ):
         env.pop(name, None)
     env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")

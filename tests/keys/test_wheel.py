@@ -19,7 +19,7 @@ from pyo3_cache.keys.diff import diff_manifests, render_diff_text
 from pyo3_cache.keys.render import part_summary
 from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
 from pyo3_cache.keys.wheel_sources import build_crates, module_name
-from pyo3_cache.pin.pyo3_config import pin_pyo3_config
+from pyo3_cache.pin.pinning import pin_pyo3_config
 from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
 from tests.keys.test_rust import copy_project, edit, fake_rustc
 
@@ -223,7 +223,8 @@ def test_pinning_pyo3_does_not_change_the_key(hello: Path, tools: Path, tmp_path
     """The action computes the key before `pin` exports PYO3_CONFIG_FILE; a local run may after."""
     unpinned = wheel_key(hello, tools)
     pinned = pin_pyo3_config(sys.executable, directory=tmp_path / "pin", manifest_path=hello)
-    env = dict(pinned.env)
+    # A user may still export the pinned file themselves (pyo3-cache no longer does).
+    env = {"PYO3_CONFIG_FILE": str(pinned.config_file), "PYO3_PYTHON": pinned.pyo3_python}
     again = compute_wheel_key(hello, environ={"PATH": str(tools), **env})
     assert again.key == unpinned.key
     assert again.part("python").inputs["config from"] == "PYO3_CONFIG_FILE"

@@ -88,6 +88,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
 
     def unpack() -> bool:
         from pyo3_cache.cache.dir_store import DirStore
+        from pyo3_cache.cache.places import anchored_roots
         from pyo3_cache.cache.restore import restore_cache
         from pyo3_cache.errors import StoreError
 
@@ -97,7 +98,9 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
         if not key:
             raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
-        result = restore_cache(store, key, places(state))
+        contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
+        roots = anchored_roots(places(state), contents) if contents else None
+        result = restore_cache(store, key, places(state), roots=roots)
         for warning in result.warnings:
             log.warn(warning)
         if not result.hit:
@@ -129,17 +132,24 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         guard("restoring source file mtimes", restore_mtimes, notes)
 
     def pin() -> None:
-        from pyo3_cache.pin.pyo3_config import pin_pyo3_config
+        from pyo3_cache.pin.pinning import pin_pyo3_config
 
-        result = pin_pyo3_config(env.get("INPUT_PYTHON") or None)
+        # One interpreter per line (or word); the first is the primary one.
+        # Only PYO3_CACHE_PIN goes to $GITHUB_ENV: the cargo wrapper (on PATH
+        # below) applies each interpreter's config to its own cargo call, so
+        # maturin -i/--find-interpreter, uv --python and containers stay right.
+        pythons = (env.get("INPUT_PYTHON") or "").split()
+        result = pin_pyo3_config(pythons or None)
         for warning in result.warnings:
             log.warn(warning)
         github.append_env(result.env)
         github.append_output({"config-file": str(result.config_file)})
         state.config_file = str(result.config_file)
-        log.info(
-            f"pinned PyO3 config: {result.config_file.name} (PYO3_PYTHON={result.pyo3_python})"
-        )
+        for pinned in result.interpreters:
+            log.info(
+                f"pinned PyO3 config for {pinned.implementation} {pinned.version}: "
+                f"{pinned.config_file.name}"
+            )
 
     guard("pinning the PyO3 config", pin, notes)
 

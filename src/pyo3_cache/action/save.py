@@ -119,7 +119,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
 
         def pack() -> bool:
             from pyo3_cache.cache.dir_store import DirStore
-            from pyo3_cache.cache.places import anchored_roots
+            from pyo3_cache.cache.places import anchored_roots, locked_packages
             from pyo3_cache.cache.save import save_cache
             from pyo3_cache.errors import StoreError
 
@@ -130,7 +130,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
             result = save_cache(
                 DirStore(folder),
                 state.key,
-                anchored_roots(places(state), contents),
+                anchored_roots(places(state), contents, locked_packages(Path(state.workspace))),
                 key_manifest=manifest.read_bytes() if manifest and manifest.is_file() else None,
                 max_bytes=None,
             )

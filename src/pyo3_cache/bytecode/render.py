@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from pyo3_cache.bytecode.findings import AuditReport
+from pyo3_cache.explain.render import escape_markdown
+
+
+def code_span(text: str) -> str:
+    """``text`` (a path from an archive) as one inert Markdown code span inside a table cell.
+
+    The fence is one backtick longer than any run inside (CommonMark), so a
+    backtick in a member name cannot end the span; ``|`` is escaped, which
+    GFM tables honour inside code spans too; HTML in a span is shown, not run.
+    """
+    value = " ".join(text.split()).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
 
 
 def render_text(report: AuditReport) -> str:
@@ -48,6 +64,6 @@ def render_markdown(report: AuditReport) -> str:
     if report.findings:
         out.write("| severity | kind | path | detail |\n|---|---|---|---|\n")
         for f in report.findings:
-            cells = [f.severity, f"`{f.kind}`", f"`{f.path}`", f.detail]
-            out.write("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
+            cells = [f.severity, f"`{f.kind}`", code_span(f.path), escape_markdown(f.detail)]
+            out.write("| " + " | ".join(cells) + " |\n")
     return out.getvalue()

@@ -18,9 +18,15 @@ def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
             "They read the action's inputs from INPUT_* variables and never fail the job."
         ),
     )
-    steps = p.add_subparsers(dest="step", metavar="STEP", parser_class=Parser)
+    steps = p.add_subparsers(dest="step", metavar="STEP", parser_class=Parser, required=True)
     paths = steps.add_parser(
-        "paths", help="print (or output) the folders the cache entry holds, and the entry dir"
+        "paths",
+        help="print (or output) the folders the cache entry holds, and the entry dir",
+        description=(
+            "Print the folder actions/cache stores (the entry dir, under RUNNER_TEMP) and the "
+            "folders packed into it: the target dir and $CARGO_HOME's registry index, crates "
+            "and git dbs."
+        ),
     )
     paths.add_argument("--cache-targets", default="true", help="cache the target dir (true/false)")
     paths.add_argument(
@@ -29,9 +35,26 @@ def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
         help="write outputs `paths` (the entry dir actions/cache stores) and `contents`",
     )
     paths.set_defaults(handler=_cmd_action_paths)
-    after = steps.add_parser("after-restore", help="pin, capture cargo output, explain a miss")
+    after = steps.add_parser(
+        "after-restore",
+        help="unpack the entry, pin PyO3, capture cargo output, explain a partial hit",
+        description=(
+            "After actions/cache restored: unpack the entry into the target dir and cargo "
+            "home, give unchanged sources their cached mtimes, pin the PyO3 config, put the "
+            "cargo wrapper on PATH and say which key parts changed since the matched entry. "
+            "Reads INPUT_*, CACHE_HIT, MATCHED_KEY, ...; leaves a state file for before-save."
+        ),
+    )
     after.set_defaults(handler=_cmd_action_after_restore)
-    before = steps.add_parser("before-save", help="explain, summarize, comment, prune")
+    before = steps.add_parser(
+        "before-save",
+        help="explain, summarize, comment, prune, pack the entry",
+        description=(
+            "Before actions/cache saves: explain the job's cargo logs, write the job summary "
+            "and the PR comment, decide whether to save, then prune the target dir and pack "
+            "the entry. Sets the `save` output."
+        ),
+    )
     before.set_defaults(handler=_cmd_action_before_save)
     _add_action_wheel_steps(steps)
 
@@ -65,24 +88,52 @@ def _cmd_action_before_save(args: argparse.Namespace) -> int:
 
 
 def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
-    for name, help_text in (
-        ("wheel-key", "compute the wheel key (with wheel-cache: true) and locate dist/"),
-        ("wheel-check", "after the wheel restore: set wheel-hit when wheels came back"),
-        ("wheel-save", "decide whether to save dist/*.whl under the wheel key"),
-        ("audit-dist", "audit the bytecode of the wheels in dist/ for the job summary"),
+    for name, help_text, description in (
+        (
+            "wheel-key",
+            "compute the wheel key (with wheel-cache: true) and locate dist/",
+            "Output the glob of the wheels in dist-dir and, with wheel-cache: true, the wheel "
+            "key (the wheel build's inputs only) and its manifest.",
+        ),
+        (
+            "wheel-check",
+            "after the wheel restore: set wheel-hit when wheels came back",
+            "wheel-hit is true only for an exact key match that put wheels into dist-dir; "
+            "a matched entry without wheels is a warning and a miss.",
+        ),
+        (
+            "wheel-save",
+            "decide whether to save dist/*.whl under the wheel key",
+            "Save on a miss, when the wheel cache is on, the job succeeded and built wheels; "
+            "say why not otherwise.",
+        ),
+        (
+            "audit-dist",
+            "audit the bytecode of the wheels in dist/ for the job summary",
+            "Check the .pyc files in dist-dir's wheels (see audit-bytecode); findings are "
+            "warnings in the log and a section in the job summary.",
+        ),
+        (
+            "audit-wheels",
+            "check the tags of the wheels in dist/ against their extension modules",
+            "Check every wheel in dist-dir against its extension modules (see audit-wheels); "
+            "findings are warnings in the log and a section in the job summary.",
+        ),
     ):
-        step = steps.add_parser(name, help=help_text)
+        step = steps.add_parser(name, help=help_text, description=description)
         step.set_defaults(handler=_cmd_action_wheel_step, wheel_step=name)
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache import wheel_cache
+    from pyo3_cache.action import wheel as wheel_cache
+    from pyo3_cache.action.wheel_audit import action_audit_wheels
 
     run = {
         "wheel-key": wheel_cache.action_wheel_key,
         "wheel-check": wheel_cache.action_wheel_check,
         "wheel-save": wheel_cache.action_wheel_save,
         "audit-dist": wheel_cache.action_audit_dist,
+        "audit-wheels": action_audit_wheels,
     }[args.wheel_step]
     try:
         run()

@@ -9,7 +9,20 @@ from typing import Any, NoReturn
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line plus a pointer to --help."""
+    """argparse, but a usage error is one line plus a pointer to this command's --help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The innermost (sub)command parsed leaves itself here, so an unknown flag is
+        # reported against the command it was given to (see ``parse_args``).
+        self.set_defaults(command_parser=self)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            parser = getattr(parsed, "command_parser", self)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -18,3 +31,13 @@ class Parser(argparse.ArgumentParser):
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def add_format_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """``--format text|json``; ``what`` says what the output holds."""
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help=f"text for people (default) or json for programs: {what}",
+    )

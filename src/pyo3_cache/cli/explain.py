@@ -24,7 +24,13 @@ def add_explain(sub: argparse._SubParsersAction[Parser]) -> None:
         ),
     )
     p.add_argument("logs", nargs="+", metavar="LOG", help="log files; - reads stdin")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text for a terminal (default), markdown for a job summary or PR comment, "
+        "json for programs",
+    )
     p.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument(
         "--summary",
@@ -103,10 +109,13 @@ def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
         "run",
         help="run a build with verbose cargo output, keep a log, explain rebuilds",
         description=(
-            "Run CMD with cargo's verbose status lines on (CARGO_TERM_VERBOSE=true), pass "
-            "its output through, keep a log, and print why cargo recompiled at the end. "
-            "A cargo wrapper first on PATH also captures cargo output that front-ends "
-            "such as pip hide. The exit code is CMD's."
+            "Run CMD with cargo's verbose status lines on (CARGO_TERM_VERBOSE=true), show "
+            "cargo's normal lines live (the verbose Fresh/Dirty/rustc lines go to the log "
+            "only; secret-looking values are hidden on screen), keep the whole output in "
+            "the log, and print why cargo recompiled at the end. A cargo wrapper first on "
+            "PATH also copies cargo's own stderr to LOG.cargo, complete even where a "
+            "front-end such as pip hides it; explain reads that copy when it exists. "
+            "SIGINT/SIGTERM reach CMD and the cargo under it. The exit code is CMD's."
         ),
     )
     p.add_argument("--log", metavar="FILE", help="keep the output here (default: a temp file)")
@@ -119,11 +128,21 @@ def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--output", metavar="FILE", help="write the explanation here instead")
     p.add_argument("--no-wrapper", action="store_true", help="do not put the cargo wrapper on PATH")
     p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show cargo's verbose lines on the terminal too (they are always in the log)",
+    )
+    p.add_argument(
         "--wrapper-dir",
         metavar="DIR",
         help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
     )
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    p.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- CMD ...",
+        help="the build to run, after --, e.g. -- maturin build --release",
+    )
     p.set_defaults(handler=_cmd_run)
 
 
@@ -136,7 +155,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if command and command[0] == "--":
         command = command[1:]
     result = run_with_log(
-        command, log_path=args.log, wrapper_dir=args.wrapper_dir, use_wrapper=not args.no_wrapper
+        command,
+        log_path=args.log,
+        wrapper_dir=args.wrapper_dir,
+        use_wrapper=not args.no_wrapper,
+        show_verbose=args.verbose,
     )
     try:
         report = explain_recompiles(
@@ -147,7 +170,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _write_report(text, args.output)
         else:
             sys.stderr.write(text)
-        log.info(f"log kept in {result.log}")
+        kept = f"log kept in {result.log}"
+        if result.cargo_log is not None and result.cargo_log.is_file():
+            kept += f" (cargo's own stderr, from the wrapper: {result.cargo_log})"
+        log.info(kept)
     except Pyo3CacheError as exc:
         # The build's result matters more than our explanation of it.
         log.warn(f"could not explain the build: {exc}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pyo3_cache.cli.common import Parser, print_json
+from pyo3_cache.cli.common import Parser, add_format_flag, print_json
 from pyo3_cache.github import log
 
 
@@ -39,7 +39,7 @@ def add_key(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="PATH",
         help="interpreter PyO3 builds for (default: PYO3_CONFIG_FILE, PYO3_PYTHON, python3)",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_flag(p, "the key, its parts and the restore keys")
     p.add_argument(
         "--github",
         action="store_true",
@@ -50,26 +50,29 @@ def add_key(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="PATH",
         help="write the key manifest here (default with --github: $RUNNER_TEMP/pyo3-cache/)",
     )
-    add_wheel_build_flags(p)
+    add_wheel_build_flags(p, label="--for wheel: ")
     p.set_defaults(handler=_cmd_key)
 
 
-def add_wheel_build_flags(p: argparse.ArgumentParser) -> None:
-    """What the wheel build passes to maturin, for ``--for wheel`` (see wheel_key.py)."""
+def add_wheel_build_flags(p: argparse.ArgumentParser, label: str = "") -> None:
+    """What the wheel build passes to maturin, for the wheel key (see keys/wheel.py).
+
+    ``label`` starts each help line, e.g. "--for wheel: " where other kinds ignore them.
+    """
     p.add_argument(
         "--target",
         metavar="TRIPLE",
-        help="--for wheel: the build's target (default: CARGO_BUILD_TARGET, [tool.maturin], host)",
+        help=f"{label}the build's target (default: CARGO_BUILD_TARGET, [tool.maturin], host)",
     )
     p.add_argument(
         "--profile",
         metavar="NAME",
-        help="--for wheel: the cargo profile (default: [tool.maturin] profile, else release)",
+        help=f"{label}the cargo profile (default: [tool.maturin] profile, else release)",
     )
     p.add_argument(
         "--features",
         metavar="LIST",
-        help="--for wheel: the features passed to maturin (default: [tool.maturin] features)",
+        help=f"{label}the features passed to maturin (default: [tool.maturin] features)",
     )
 
 
@@ -102,6 +105,8 @@ def _cmd_key(args: argparse.Namespace) -> int:
             extra_key=args.extra_key,
             python=args.python,
         )
+    for secret in manifest.masks:  # before any line could show one
+        log.mask(secret)
     for warning in manifest.warnings:
         log.warn(warning)
     written = None
@@ -137,7 +142,7 @@ def add_key_diff(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     p.add_argument("old", metavar="OLD.json", help="the older manifest (e.g. the restored one)")
     p.add_argument("new", metavar="NEW.json", help="the newer manifest (this run's)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_flag(p, "each changed part and input")
     p.set_defaults(handler=_cmd_key_diff)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 
 from pyo3_cache.cli.common import Parser, print_json
 from pyo3_cache.github import log
@@ -12,31 +13,53 @@ from pyo3_cache.github import log
 def add_pin(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "pin",
-        help="write a pinned PyO3 config for a stable interpreter and export it",
+        help="pin PyO3's config per interpreter, applied per cargo call by the cargo wrapper",
         description=(
-            "Resolve PyO3's interpreter config for a stable Python, write it as a "
-            "content-addressed file with a pinned mtime, and print the PYO3_CONFIG_FILE "
-            "and PYO3_PYTHON values to export, so warm PEP 517 builds compile nothing."
+            "Resolve PyO3's interpreter config for each --python, write it as a "
+            "content-addressed file with a pinned mtime and no moving paths, and print the "
+            "variables that switch the pin on: PYO3_CACHE_PIN and PATH with pyo3-cache's "
+            "cargo wrapper first. The wrapper gives each cargo call the pinned config of the "
+            "interpreter that call builds for (PYO3_PYTHON, set per interpreter by maturin "
+            "and setuptools-rust), so warm PEP 517 builds compile nothing and every "
+            "interpreter gets its own wheel. No PYO3_* variable of PyO3's is exported."
         ),
     )
-    p.add_argument("--python", metavar="PATH", help="interpreter (default: python3 on PATH)")
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        action="append",
+        help="interpreter; repeat for several, the first is the primary one "
+        "(default: python3 on PATH)",
+    )
     p.add_argument("--dir", metavar="DIR", help="where to write (default: <target dir>/pyo3-cache)")
     p.add_argument("--manifest-path", metavar="PATH", help="the crate's Cargo.toml")
     p.add_argument(
         "--pyo3-version", metavar="VERSION", help="PyO3 version (default: read from Cargo.lock)"
     )
-    p.add_argument("--format", choices=("shell", "json"), default="shell")
+    p.add_argument(
+        "--wrapper-dir",
+        metavar="DIR",
+        help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("shell", "json"),
+        default="shell",
+        help="shell: export lines to eval (default); json: the pin state, the configs per "
+        "interpreter, the PyO3 version and the primary interpreter's config",
+    )
     p.add_argument(
         "--github",
         action="store_true",
-        help="append the variables to $GITHUB_ENV and config-file to $GITHUB_OUTPUT",
+        help="append PYO3_CACHE_PIN to $GITHUB_ENV, the wrapper to $GITHUB_PATH and "
+        "config-file to $GITHUB_OUTPUT",
     )
     p.set_defaults(handler=_cmd_pin)
 
 
 def _cmd_pin(args: argparse.Namespace) -> int:
     from pyo3_cache.github import client as github
-    from pyo3_cache.pin.pyo3_config import pin_pyo3_config
+    from pyo3_cache.pin.pinning import pin_pyo3_config
 
     result = pin_pyo3_config(
         args.python,
@@ -46,12 +69,21 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     )
     for warning in result.warnings:
         log.warn(warning)
+    wrapper_dir: str | None = None
+    if sys.platform != "win32":
+        from pyo3_cache.explain.wrapper import install_cargo_wrapper
+
+        wrapper_dir = str(install_cargo_wrapper(args.wrapper_dir).parent)
     if args.github:
         github.append_env(result.env)
+        if wrapper_dir is not None:
+            github.append_path(wrapper_dir)
         github.append_output({"config-file": str(result.config_file)})
     if args.format == "json":
-        print_json(result.to_json())
+        print_json({**result.to_json(), "wrapper_dir": wrapper_dir})
     else:
         for name, value in result.env.items():
             print(f"export {name}={shlex.quote(value)}")
+        if wrapper_dir is not None:
+            print(f'export PATH={shlex.quote(wrapper_dir)}"${{PATH:+:$PATH}}"')
     return 0

@@ -92,7 +92,8 @@ def _summary_line(report: RecompileReport) -> str:
 
 
 def _notes(report: RecompileReport) -> list[str]:
-    notes = [s.note for s in report.sources if s.note] + report.notes
+    notes = [s.note for s in report.sources if s.note and report.invocations]  # else in headline
+    notes += report.notes
     if report.unexplained:
         notes.append(
             f"{report.unexplained} compiled unit(s) without a reason in the log: cargo says why "

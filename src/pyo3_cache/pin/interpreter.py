@@ -48,6 +48,7 @@ info = {
     "implementation": impl,
     "version_info": list(sys.version_info[:3]) + [sys.version_info[3], sys.version_info[4]],
     "executable": sys.executable,
+    "base_executable": getattr(sys, "_base_executable", None),
     "base_prefix": base_prefix,
     "prefix": sys.prefix,
     "anaconda": bool(base_prefix) and os.path.exists(os.path.join(base_prefix, "conda-meta")),
@@ -105,6 +106,8 @@ class InterpreterInfo:
     cache_tag: str | None
     magic_number: int | None
     hexversion: int
+    base_executable: str | None = None
+    """``sys._base_executable``: the interpreter a venv was made from (3.7+)."""
 
     @property
     def minor_version(self) -> str:
@@ -267,4 +270,5 @@ def _info_from_probe(path: str, data: dict[str, Any]) -> InterpreterInfo:
         cache_tag=data.get("cache_tag"),
         magic_number=None if data.get("magic_number") is None else int(data["magic_number"]),
         hexversion=int(data["hexversion"]),
+        base_executable=data.get("base_executable"),
     )

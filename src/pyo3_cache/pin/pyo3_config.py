@@ -29,19 +29,12 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from pyo3_cache.errors import InterpreterError, OutputLocationError, ProjectError
-from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
-from pyo3_cache.project import (
-    find_manifest,
-    find_workspace_root,
-    locked_version,
-    read_lockfile,
-    target_dir,
-    version_tuple,
-)
+from pyo3_cache.errors import OutputLocationError
+from pyo3_cache.pin.interpreter import InterpreterInfo
+from pyo3_cache.project import version_tuple
 
 # 1980-01-01T00:00:00Z, the oldest time a zip (and so a wheel) can record:
 # older than any build, so cargo's rerun-if-changed never fires on the file.
@@ -282,91 +275,7 @@ def resolve_pyo3_config(info: InterpreterInfo, line: Pyo3Line) -> Pyo3Config:
     return Pyo3Config(entries, extras)
 
 
-@dataclass(frozen=True)
-class PinResult:
-    """What ``pin_pyo3_config`` did: the file, the variables to export, and warnings."""
-
-    config_file: Path
-    pyo3_python: str
-    pyo3_version: str | None
-    config: Pyo3Config
-    interpreter: InterpreterInfo
-    written: bool
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"PYO3_CONFIG_FILE": str(self.config_file), "PYO3_PYTHON": self.pyo3_python}
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "config_file": str(self.config_file),
-            "pyo3_python": self.pyo3_python,
-            "env": self.env,
-            "pyo3_version": self.pyo3_version,
-            "content_hash": self.config.content_hash,
-            "written": self.written,
-            "config": self.config.as_dict(),
-            "warnings": list(self.warnings),
-        }
-
-
-def _detect_pyo3_version(manifest_path: str | os.PathLike[str] | None) -> tuple[str | None, Path]:
-    manifest = find_manifest(manifest_path)
-    root = find_workspace_root(manifest)
-    lock = root / "Cargo.lock"
-    if not lock.is_file():
-        return None, root
-    packages = read_lockfile(lock)
-    for name in ("pyo3-build-config", "pyo3-ffi", "pyo3"):
-        found = locked_version(packages, name)
-        if found:
-            return found, root
-    return None, root
-
-
-def _version_warnings(line: Pyo3Line, version: str | None, root_known: bool) -> list[str]:
-    notes: list[str] = []
-    if version is None:
-        if root_known:
-            notes.append(
-                "no PyO3 found in Cargo.lock; writing the config in PyO3 "
-                f"{'.'.join(map(str, NEWEST_KNOWN))}'s format"
-            )
-        return notes
-    if line.version[:2] > NEWEST_KNOWN:
-        notes.append(
-            f"PyO3 {version} is newer than pyo3-cache knows; writing the config in "
-            f"{'.'.join(map(str, NEWEST_KNOWN))}'s format"
-        )
-    if line.version[:2] < (0, 17):
-        notes.append(f"PyO3 {version} is older than 0.17, which pyo3-cache does not test")
-    if not line.accepts_unknown_keys:
-        notes.append(
-            f"PyO3 {version} rejects unknown config keys, so ext_suffix and abiflags "
-            "are left out: maturin builds on Windows or for free-threaded Python need "
-            "PyO3 0.18.1 or newer"
-        )
-    if not line.tracks_config_file_env:
-        notes.append(
-            f"PyO3 {version} does not rebuild when PYO3_CONFIG_FILE changes "
-            "(fixed in 0.23.3): after switching interpreters run `cargo clean -p pyo3-build-config`"
-        )
-    return notes
-
-
-def _check_supported(info: InterpreterInfo, line: Pyo3Line, version: str | None) -> None:
-    """Refuse interpreters the crate's PyO3 would refuse at build time anyway."""
-    minimum = line.min_pypy if info.implementation == "PyPy" else line.min_cpython
-    if info.version[:2] < minimum:
-        which = f"PyO3 {version}" if version else "current PyO3"
-        raise InterpreterError(
-            f"{info.path} is {info.implementation} {info.full_version}, older than {which} "
-            f"supports ({info.implementation} {minimum[0]}.{minimum[1]} or newer)"
-        )
-
-
-def _check_dir(directory: Path) -> None:
+def check_dir(directory: Path) -> None:
     if directory.exists() and not directory.is_dir():
         raise OutputLocationError(f"--dir {directory} exists and is not a directory")
     try:
@@ -385,7 +294,7 @@ def write_pinned_config(config: Pyo3Config, directory: Path) -> tuple[Path, bool
     Returns the path and whether a new file was written.  An identical existing
     file is left alone (only its mtime is re-pinned if something touched it).
     """
-    _check_dir(directory)
+    check_dir(directory)
     path = directory / config.file_name
     content = config.render().encode("utf-8")
     try:
@@ -412,52 +321,3 @@ def write_pinned_config(config: Pyo3Config, directory: Path) -> tuple[Path, bool
             os.unlink(tmp)
         raise OutputLocationError(f"cannot write {path}: {exc.strerror}") from None
     return path, True
-
-
-def pin_pyo3_config(
-    python: str | os.PathLike[str] | None = None,
-    *,
-    directory: str | os.PathLike[str] | None = None,
-    manifest_path: str | os.PathLike[str] | None = None,
-    pyo3_version: str | None = None,
-    interpreter: InterpreterInfo | None = None,
-) -> PinResult:
-    """Resolve the PyO3 config for a stable interpreter and write it, pinned.
-
-    ``python``: the interpreter (default: ``python3``/``python`` on PATH).
-    ``directory``: where to write (default: ``<target dir>/pyo3-cache``).
-    ``manifest_path``: the crate's Cargo.toml (default: found from cwd); used to
-    read the PyO3 version from Cargo.lock and to locate the target dir.
-    ``pyo3_version``: overrides the version read from Cargo.lock.
-
-    The result's ``env`` holds ``PYO3_CONFIG_FILE`` and ``PYO3_PYTHON`` to export.
-    """
-    info = interpreter if interpreter is not None else probe_interpreter(python)
-    root: Path | None = None
-    detected: str | None = None
-    if pyo3_version is None or directory is None:
-        try:
-            detected, root = _detect_pyo3_version(manifest_path)
-        except ProjectError:
-            if directory is None:
-                raise
-    version = pyo3_version or detected
-    line = pyo3_line(version)
-    _check_supported(info, line, version)
-    warnings = _version_warnings(line, version, root_known=root is not None)
-    config = resolve_pyo3_config(info, line)
-    if directory is None:
-        assert root is not None
-        out_dir = target_dir(root) / DEFAULT_SUBDIR
-    else:
-        out_dir = Path(os.path.abspath(directory))
-    path, written = write_pinned_config(config, out_dir)
-    return PinResult(
-        config_file=path,
-        pyo3_python=info.executable,
-        pyo3_version=version,
-        config=config,
-        interpreter=info,
-        written=written,
-        warnings=tuple(warnings),
-    )

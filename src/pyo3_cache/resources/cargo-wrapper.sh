@@ -1,39 +1,37 @@
 #!/bin/sh
-# pyo3-cache cargo wrapper (installed by `pyo3-cache cargo-wrapper --install DIR`).
+# pyo3-cache cargo wrapper (installed by `pyo3-cache cargo-wrapper --install DIR`, `pin`, `run`).
 #
-# Runs the real cargo (the next `cargo` on PATH after this script's directory).
-# When PYO3_CACHE_CARGO_LOG names a file, cargo runs with verbose status lines
-# (CARGO_TERM_VERBOSE=true, which changes no fingerprint) and its stderr is
-# appended to that file as well as passed on.  stdout is never touched: maturin
-# reads cargo's JSON messages from it.  The exit status is cargo's.
-self_dir=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd -P)
+# Runs the real cargo: the first `cargo` on PATH that is not a copy of this
+# wrapper (every copy carries the line above, so two copies on PATH never run
+# each other).  With nothing to do it execs cargo at once.  With a pin
+# (PYO3_CACHE_PIN) or a log (PYO3_CACHE_CARGO_LOG) it hands over to
+# pyo3-cache's Python half, which applies this call's pinned PyO3 config and
+# copies cargo's stderr to the log; stdout is never touched (maturin reads
+# cargo's JSON messages there), signals reach cargo, the exit status is cargo's.
+pyo3_cache_python=@PYTHON@
 real=""
 old_ifs=$IFS
 IFS=:
 for dir in $PATH; do
     [ -n "$dir" ] || dir=.
-    if [ -x "$dir/cargo" ] && [ ! -d "$dir/cargo" ]; then
-        resolved=$(CDPATH= cd -- "$dir" 2>/dev/null && pwd -P)
-        if [ "$resolved" != "$self_dir" ]; then
-            real="$dir/cargo"
+    candidate="$dir/cargo"
+    if [ -x "$candidate" ] && [ ! -d "$candidate" ]; then
+        if ! head -n 3 -- "$candidate" 2>/dev/null | grep -q '^# pyo3-cache cargo wrapper'; then
+            real=$candidate
             break
         fi
     fi
 done
 IFS=$old_ifs
 if [ -z "$real" ]; then
-    echo "pyo3-cache cargo wrapper: no cargo found on PATH after $self_dir" >&2
+    echo "pyo3-cache cargo wrapper: no cargo on PATH other than pyo3-cache's wrappers" >&2
     exit 127
 fi
-if [ -z "${PYO3_CACHE_CARGO_LOG:-}" ]; then
+if [ -z "${PYO3_CACHE_PIN:-}" ] && [ -z "${PYO3_CACHE_CARGO_LOG:-}" ]; then
     exec "$real" "$@"
 fi
-CARGO_TERM_VERBOSE=true
-export CARGO_TERM_VERBOSE
-log=$PYO3_CACHE_CARGO_LOG
-if ! ( : >>"$log" ) 2>/dev/null; then
+if [ ! -x "$pyo3_cache_python" ]; then
+    echo "pyo3-cache cargo wrapper: $pyo3_cache_python is gone; cargo runs unpinned, unlogged" >&2
     exec "$real" "$@"
 fi
-# fd 3: our stdout (cargo's stdout goes there untouched); fd 4: the status.
-{ status=$( { { "$real" "$@" 2>&1 1>&3 3>&- 4>&-; echo $? >&4; } | tee -a "$log" 1>&2; } 4>&1 ); } 3>&1
-exit "${status:-1}"
+exec "$pyo3_cache_python" -I -m pyo3_cache.explain.cargo_shim "$real" "$@"

@@ -12,17 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
-
-
-@pytest.fixture
-def crate(tmp_path: Path) -> Path:
-    """The example's manifest files only (no build needed for pin)."""
-    dst = tmp_path / "crate"
-    dst.mkdir()
-    for name in ("Cargo.toml", "Cargo.lock", "pyproject.toml"):
-        shutil.copy2(EXAMPLE / name, dst / name)
-    return dst
+from tests.conftest import assert_one_line_error, run_cli
 
 
 def _snapshot(root: Path) -> dict[str, int]:
@@ -33,22 +23,35 @@ def test_shell_format_prints_export_lines_that_eval(crate: Path) -> None:
     result = run_cli("pin", "--python", sys.executable, cwd=crate)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [ln.split("=", 1)[0] for ln in lines] == [
-        "export PYO3_CONFIG_FILE",
-        "export PYO3_PYTHON",
-    ]
-    config = Path(lines[0].split("=", 1)[1].strip("'"))
-    assert config.parent == crate / "target" / "pyo3-cache"
-    assert config.name.startswith("pyo3-config-") and config.suffix == ".txt"
+    # Nothing of PyO3's own: an exported PYO3_CONFIG_FILE would make maturin
+    # build for that one interpreter whatever -i says (issue 16).
+    assert [ln.split("=", 1)[0] for ln in lines] == ["export PYO3_CACHE_PIN", "export PATH"]
+    state = Path(lines[0].split("=", 1)[1].strip("'"))
+    assert state == crate / "target" / "pyo3-cache" / "pin.json"
+    configs = list(state.parent.glob("pyo3-config-*.txt"))
+    assert len(configs) == 1 and configs[0].read_text().startswith("implementation=CPython\n")
+    shell = subprocess.run(
+        ["sh", "-c", result.stdout + 'command -v cargo; echo "$PYO3_CACHE_PIN"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wrapper, pin = shell.stdout.splitlines()
+    assert Path(wrapper).read_text().splitlines()[1].startswith("# pyo3-cache cargo wrapper")
+    assert pin == str(state)
 
 
 def test_json_format_has_config_file_python_and_env(crate: Path) -> None:
     result = run_cli("pin", "--python", sys.executable, "--format", "json", cwd=crate)
     data = json.loads(result.stdout)
     assert data["pyo3_version"] == "0.30.1"
-    assert data["env"]["PYO3_CONFIG_FILE"] == data["config_file"]
-    assert data["env"]["PYO3_PYTHON"] == data["pyo3_python"]
+    assert data["env"] == {"PYO3_CACHE_PIN": data["state_file"]}
     assert Path(data["config_file"]).read_text().startswith("implementation=CPython\n")
+    # The config names our stable shim, not the interpreter's moving path.
+    assert data["config"]["executable"] == data["pyo3_python"]
+    assert Path(data["pyo3_python"]).parent == Path(data["config_file"]).parent
+    assert [p["config_file"] for p in data["interpreters"]] == [data["config_file"]]
+    assert data["interpreters"][0]["target_dir"] is None
 
 
 def test_pin_twice_is_byte_and_mtime_identical(crate: Path) -> None:
@@ -62,19 +65,27 @@ def test_pin_twice_is_byte_and_mtime_identical(crate: Path) -> None:
 
 
 def test_github_flag_appends_env_and_output(crate: Path, tmp_path: Path) -> None:
-    env_file, out_file = tmp_path / "env", tmp_path / "out"
+    env_file, out_file, path_file = tmp_path / "env", tmp_path / "out", tmp_path / "path"
     env_file.write_text("EXISTING=1\n")
     result = run_cli(
         "pin",
         "--github",
         cwd=crate,
-        env={"GITHUB_ENV": str(env_file), "GITHUB_OUTPUT": str(out_file)},
+        env={
+            "GITHUB_ENV": str(env_file),
+            "GITHUB_OUTPUT": str(out_file),
+            "GITHUB_PATH": str(path_file),
+        },
     )
     assert result.returncode == 0, result.stderr
     env_lines = env_file.read_text().splitlines()
     assert env_lines[0] == "EXISTING=1"
-    assert env_lines[1].startswith("PYO3_CONFIG_FILE=") and env_lines[2].startswith("PYO3_PYTHON=")
-    assert out_file.read_text() == f"config-file={env_lines[1].split('=', 1)[1]}\n"
+    assert len(env_lines) == 2 and env_lines[1].startswith("PYO3_CACHE_PIN=")
+    state = Path(env_lines[1].split("=", 1)[1])
+    config = out_file.read_text().removeprefix("config-file=").strip()
+    assert Path(config).parent == state.parent
+    wrapper_dir = Path(path_file.read_text().strip())
+    assert (wrapper_dir / "cargo").is_file()
 
 
 def test_github_flag_outside_actions_is_one_line_error(crate: Path) -> None:

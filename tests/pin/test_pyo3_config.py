@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
+from pyo3_cache.pin.pinning import pin_pyo3_config
 from pyo3_cache.pin.pyo3_config import (
     PINNED_MTIME,
     Pyo3Config,
-    pin_pyo3_config,
     pyo3_line,
     resolve_pyo3_config,
     write_pinned_config,
@@ -183,10 +183,12 @@ def test_pin_library_call_reads_pyo3_version_from_cargo_lock(tmp_path: Path) -> 
     result = pin_pyo3_config(interpreter=LINUX_311, manifest_path=tmp_path / "Cargo.toml")
     assert result.pyo3_version == "0.23.2"
     assert result.config_file.parent == tmp_path / "target" / "pyo3-cache"
-    assert result.env == {
-        "PYO3_CONFIG_FILE": str(result.config_file),
-        "PYO3_PYTHON": "/opt/py/bin/python3",
-    }
+    assert result.env == {"PYO3_CACHE_PIN": str(tmp_path / "target" / "pyo3-cache" / "pin.json")}
+    # The shim, not the interpreter's own path: a patch release elsewhere keeps the file.
+    assert result.pyo3_python == str(
+        result.config_file.parent / f"python-{result.interpreters[0].abi_key}"
+    )
+    assert result.config.as_dict()["executable"] == result.pyo3_python
     assert "abi3" in result.config.as_dict()
     assert any("does not rebuild when PYO3_CONFIG_FILE changes" in w for w in result.warnings)
 
