@@ -65,7 +65,10 @@ class _Finisher:
     and counted for the others.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unit_hashes: bool = False) -> None:
+        # unit_hashes: note each new unit's hash and profile settings from its
+        # rustc command, for the target-dir pass (skipped without one: P4).
+        self.unit_hashes = unit_hashes
         self.count = 0
         self.settled_invocations: list[Invocation] = []  # older ones that rebuilt or failed
         self.recent_invocations: deque[Invocation] = deque()
@@ -266,12 +269,13 @@ class _Finisher:
     ) -> None:
         here: dict[str, bytes] = {}
         tests: set[str] = set()
-        for command in inv.running:
-            key = crate_key(command)
-            if key is not None and key[1] != "test":
-                here.setdefault(key[0], command)
-            elif key is not None:
-                tests.add(key[0])
+        if any(u.kind is None for u in new_units):
+            for command in inv.running:
+                key = crate_key(command)
+                if key is not None and key[1] != "test":
+                    here.setdefault(key[0], command)
+                elif key is not None:
+                    tests.add(key[0])
         beside = next((k for k in _NEW_BESIDE if any(r.kind == k for r in roots)), None)
         versions: dict[str, set[str]] = {}
         for package, version in self.known:
@@ -286,9 +290,10 @@ class _Finisher:
                 u.kind, u.evidence = TEST_HARNESS, "log"
                 continue
             if call is not None:
-                found = _HASH_FLAG.search(call)
-                u.unit_hash = found.group(1).decode() if found else None
-                u.settings = _settings(call, _is_member(u))
+                if self.unit_hashes:
+                    found = _HASH_FLAG.search(call)
+                    u.unit_hash = found.group(1).decode() if found else None
+                    u.settings = _settings(call, _is_member(u))
                 before = self._earlier_call(crate)
                 if before is not None and self._from_calls(u, before, call):
                     continue
@@ -477,14 +482,22 @@ def _json_change_kind(before: _Acc, now: _Acc) -> str:
 
 
 def _variable_of(unit: Unit) -> str | None:
-    match = re.match(r"^the env(?:ironment)? variable (\S+) changed$", unit.reason or "")
-    return match.group(1) if match else None
+    return _variable_in(unit.reason or "")
 
 
 def _file_of(unit: Unit) -> str | None:
-    match = re.match(
-        r"^the file `(.*)` (?:has changed|is missing|could not be read)", unit.reason or ""
-    )
+    return _file_in(unit.reason or "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _variable_in(reason: str) -> str | None:
+    match = re.match(r"^the env(?:ironment)? variable (\S+) changed$", reason)
+    return match.group(1) if match else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_in(reason: str) -> str | None:
+    match = re.match(r"^the file `(.*)` (?:has changed|is missing|could not be read)", reason)
     return match.group(1) if match else None
 
 
