@@ -44,12 +44,7 @@ LAYER_ALLOWLIST: dict[tuple[str, str], str] = {
     ),
 }
 # Groups of modules that import each other today (strongly connected), with the reason.
-CYCLE_ALLOWLIST: dict[frozenset[str], str] = {
-    frozenset({"pyo3_cache.explain.builder", "pyo3_cache.explain.causes"}): (
-        "causes reads builder's _Acc/_Inv; builder names causes' _Finisher for typing only "
-        "(under TYPE_CHECKING): the hand-off type belongs in one of them"
-    ),
-}
+CYCLE_ALLOWLIST: dict[frozenset[str], str] = {}
 
 MAX_LINES = 500
 DATA_TABLES = {"pyo3_cache/bytecode/magic_numbers.py"}

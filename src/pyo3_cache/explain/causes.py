@@ -10,10 +10,9 @@ from typing import Any
 
 from pyo3_cache.explain.builder import _Acc, _Inv
 from pyo3_cache.explain.commands import (
-    CallDifference,
-    compare_calls,
     crate_key,
-    parse_command,
+    first_difference,
+    profile_settings,
     script_run_package,
 )
 from pyo3_cache.explain.hints import hint_for
@@ -293,7 +292,7 @@ class _Finisher:
                 if self.unit_hashes:
                     found = _HASH_FLAG.search(call)
                     u.unit_hash = found.group(1).decode() if found else None
-                    u.settings = _settings(call, _is_member(u))
+                    u.settings = profile_settings(call, _is_member(u))
                 before = self._earlier_call(crate)
                 if before is not None and self._from_calls(u, before, call):
                     continue
@@ -334,7 +333,7 @@ class _Finisher:
 
     @staticmethod
     def _from_calls(unit: Unit, earlier: bytes, command: bytes) -> bool:
-        first = _first_difference(earlier, command)
+        first = first_difference(earlier, command)
         if first is None:
             return False
         unit.evidence = "log"
@@ -421,34 +420,6 @@ def _profile_change(before: _Acc, now: _Acc) -> tuple[str, str]:
         ", ".join(f"{k} {old.get(k, 'unset')}" for k in keys),
         ", ".join(f"{k} {new.get(k, 'unset')}" for k in keys),
     )
-
-
-_DIFFERENCES: dict[tuple[bytes, bytes], CallDifference | None] = {}
-
-
-def _first_difference(earlier: bytes, command: bytes) -> CallDifference | None:
-    """What tells two rustc commands of a crate apart first (cached: logs repeat)."""
-    key = (earlier, command)
-    if key in _DIFFERENCES:
-        return _DIFFERENCES[key]
-    if len(_DIFFERENCES) > 1024:
-        _DIFFERENCES.clear()
-    old, new = parse_command(earlier), parse_command(command)
-    differences = compare_calls(old, new) if old is not None and new is not None else []
-    found = _DIFFERENCES[key] = differences[0] if differences else None
-    return found
-
-
-@functools.lru_cache(maxsize=1024)
-def _settings(command: bytes, member: bool) -> str | None:
-    """A rustc command's profile settings in words (cargo leaves out the zeros)."""
-    parsed = parse_command(command)
-    if parsed is None:
-        return None
-    shown = [f"{k} {parsed.profile.get(k, '0')}" for k in ("opt-level", "debuginfo")]
-    if member:  # registry crates are never built incrementally
-        shown.append(f"incremental {'on' if parsed.incremental else 'off'}")
-    return ", ".join(shown)
 
 
 def _closest(versions: set[str], version: str) -> str:

@@ -16,6 +16,7 @@ command is taken apart when a new unit needs it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -223,3 +224,31 @@ def compare_calls(old: RustcCall, new: RustcCall) -> list[CallDifference]:
         if deps:
             out.append(CallDifference("dependency-build", "", "", deps))
     return out
+
+
+_DIFFERENCES: dict[tuple[bytes, bytes], CallDifference | None] = {}
+
+
+def first_difference(earlier: bytes, command: bytes) -> CallDifference | None:
+    """What tells two rustc commands of a crate apart first (cached: logs repeat)."""
+    key = (earlier, command)
+    if key in _DIFFERENCES:
+        return _DIFFERENCES[key]
+    if len(_DIFFERENCES) > 1024:
+        _DIFFERENCES.clear()
+    old, new = parse_command(earlier), parse_command(command)
+    differences = compare_calls(old, new) if old is not None and new is not None else []
+    found = _DIFFERENCES[key] = differences[0] if differences else None
+    return found
+
+
+@functools.lru_cache(maxsize=1024)
+def profile_settings(command: bytes, member: bool) -> str | None:
+    """A rustc command's profile settings in words (cargo leaves out the zeros)."""
+    parsed = parse_command(command)
+    if parsed is None:
+        return None
+    shown = [f"{k} {parsed.profile.get(k, '0')}" for k in ("opt-level", "debuginfo")]
+    if member:  # registry crates are never built incrementally
+        shown.append(f"incremental {'on' if parsed.incremental else 'off'}")
+    return ", ".join(shown)
