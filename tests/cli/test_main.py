@@ -34,7 +34,8 @@ def test_the_walk_sees_every_command() -> None:
     assert "pyo3-cache wheel-cache" in COMMANDS and "pyo3-cache wheel-cache" not in LEAVES
     assert "pyo3-cache audit-wheels" in LEAVES
     assert "pyo3-cache action audit-wheels" in LEAVES
-    assert len(LEAVES) == 23
+    assert "pyo3-cache action comment" in LEAVES
+    assert len(LEAVES) == 24
 
 
 @pytest.mark.parametrize("prog", COMMANDS)
