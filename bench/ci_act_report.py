@@ -14,6 +14,19 @@ BASE = "rust-cache"
 # Issue 15's targets, ours / rust-cache's, per scenario (wall time), and on entry size.
 WALL_TARGETS = {"warm": 0.5, "lock-bump": 1.0, "cold": 1.1}
 OWN_MARGIN_S = 1.0  # our own time in a warm job <= rust-cache's own time + 1 s
+# Our composite actions' step ids, as the tables name them.
+PHASES = {
+    "install": "install",
+    "key": "key",
+    "wheel-key": "wheel key",
+    "wheel-check": "wheel check",
+    "pin": "after-restore (unpack, mtimes, pin)",
+    "prepare": "before-save (explain, prune, pack)",
+    "wheel-prepare": "wheel save check",
+    "audit": "bytecode audit",
+    "sccache-install": "install sccache",
+    "sccache-stop": "stop sccache",
+}
 
 
 def _by(jobs: list[ActJob]) -> dict[tuple[str, str, str], ActJob]:
@@ -147,7 +160,9 @@ def _own_table(by: dict[tuple[str, str, str], ActJob], project: str, flows: list
             j = by.get((project, scenario, flow))
             if j is None:
                 continue
-            phases = ", ".join(f"{k} {v:.2f}" for k, v in j.phases.items() if v >= 0.005)
+            phases = ", ".join(
+                f"{PHASES.get(k, k)} {v:.2f}" for k, v in j.phases.items() if v >= 0.005
+            )
             out.append(
                 f"| {scenario} | {LABELS[flow]} | {j.own_s:.2f} | {j.transfer_s:.2f} "
                 f"| {j.build_s:.1f} | {phases} |"
