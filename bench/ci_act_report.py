@@ -26,6 +26,14 @@ PHASES = {
     "audit": "bytecode audit",
     "sccache-install": "install sccache",
     "sccache-stop": "stop sccache",
+    # as act names them (runs recorded before the phases were keyed by id)
+    "Install pyo3-cache": "install",
+    "Compute the cache key": "key",
+    "Compute the wheel key": "wheel key",
+    "Pin the PyO3 config and capture cargo output": "after-restore (unpack, mtimes, pin)",
+    "Explain rebuilds, report and prune": "before-save (explain, prune, pack)",
+    "Audit the wheels' bytecode": "bytecode audit",
+    "install sccache": "install sccache",
 }
 
 
