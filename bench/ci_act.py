@@ -171,7 +171,10 @@ def read_job(job: ActJob, run: ActRun) -> None:
             job.problem = "our action's install step did not succeed (the action was off)"
     job.own_s = sum(job.phases.values())
     if run.returncode != 0:
-        job.problem = f"act exited {run.returncode}"
+        failed = [f"{s.stage} {s.name}" for s in run.steps if s.result == "failure"]
+        job.problem = f"act exited {run.returncode}" + (
+            f" (failed: {', '.join(failed)})" if failed else ""
+        )
 
 
 # --- one project -------------------------------------------------------------------------------

@@ -98,13 +98,13 @@ def markdown(all_jobs: list[ActJob], meta: dict[str, Any]) -> str:
 
     jobs = medians(all_jobs)
     by = _by(jobs)
-    flows = _order([j.flow for j in jobs], FLOWS)
     rounds = max((j.round for j in jobs), default=1)
     out = [
         f"Medians of {rounds} round(s). Wall = the whole act job; ratios are ours / each flow.",
         "",
     ]
     for project in dict.fromkeys(j.project for j in jobs):
+        flows = _order([j.flow for j in jobs if j.project == project], FLOWS)
         out += [
             f"**{project}** ({meta.get('projects', {}).get(project, '')})".replace(" ()", ""),
             "",
@@ -163,7 +163,7 @@ def _own_table(by: dict[tuple[str, str, str], ActJob], project: str, flows: list
         "| job | flow | own time (s) | transfer (s) | build (s) | own phases (s) |",
         "|---|---|---|---|---|---|",
     ]
-    for scenario in ("warm", "cold", "lock-bump"):
+    for scenario in ("warm", "multi-warm", "cold", "lock-bump"):
         for flow in flows:
             j = by.get((project, scenario, flow))
             if j is None:
