@@ -14,6 +14,27 @@ BASE = "rust-cache"
 # Issue 15's targets, ours / rust-cache's, per scenario (wall time), and on entry size.
 WALL_TARGETS = {"warm": 0.5, "lock-bump": 1.0, "cold": 1.1}
 OWN_MARGIN_S = 1.0  # our own time in a warm job <= rust-cache's own time + 1 s
+# Our composite actions' step ids, as the tables name them.
+PHASES = {
+    "install": "install",
+    "key": "key",
+    "wheel-key": "wheel key",
+    "wheel-check": "wheel check",
+    "pin": "after-restore (unpack, mtimes, pin)",
+    "prepare": "before-save (explain, prune, pack)",
+    "wheel-prepare": "wheel save check",
+    "audit": "bytecode audit",
+    "sccache-install": "install sccache",
+    "sccache-stop": "stop sccache",
+    # as act names them (runs recorded before the phases were keyed by id)
+    "Install pyo3-cache": "install",
+    "Compute the cache key": "key",
+    "Compute the wheel key": "wheel key",
+    "Pin the PyO3 config and capture cargo output": "after-restore (unpack, mtimes, pin)",
+    "Explain rebuilds, report and prune": "before-save (explain, prune, pack)",
+    "Audit the wheels' bytecode": "bytecode audit",
+    "install sccache": "install sccache",
+}
 
 
 def _by(jobs: list[ActJob]) -> dict[tuple[str, str, str], ActJob]:
@@ -77,13 +98,13 @@ def markdown(all_jobs: list[ActJob], meta: dict[str, Any]) -> str:
 
     jobs = medians(all_jobs)
     by = _by(jobs)
-    flows = _order([j.flow for j in jobs], FLOWS)
     rounds = max((j.round for j in jobs), default=1)
     out = [
         f"Medians of {rounds} round(s). Wall = the whole act job; ratios are ours / each flow.",
         "",
     ]
     for project in dict.fromkeys(j.project for j in jobs):
+        flows = _order([j.flow for j in jobs if j.project == project], FLOWS)
         out += [
             f"**{project}** ({meta.get('projects', {}).get(project, '')})".replace(" ()", ""),
             "",
@@ -142,12 +163,14 @@ def _own_table(by: dict[tuple[str, str, str], ActJob], project: str, flows: list
         "| job | flow | own time (s) | transfer (s) | build (s) | own phases (s) |",
         "|---|---|---|---|---|---|",
     ]
-    for scenario in ("warm", "cold", "lock-bump"):
+    for scenario in ("warm", "multi-warm", "cold", "lock-bump"):
         for flow in flows:
             j = by.get((project, scenario, flow))
             if j is None:
                 continue
-            phases = ", ".join(f"{k} {v:.2f}" for k, v in j.phases.items() if v >= 0.005)
+            phases = ", ".join(
+                f"{PHASES.get(k, k)} {v:.2f}" for k, v in j.phases.items() if v >= 0.005
+            )
             out.append(
                 f"| {scenario} | {LABELS[flow]} | {j.own_s:.2f} | {j.transfer_s:.2f} "
                 f"| {j.build_s:.1f} | {phases} |"
