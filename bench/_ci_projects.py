@@ -65,6 +65,14 @@ PROJECTS: dict[str, Project] = {
         manifest="crates/jiter-python/Cargo.toml",
         sdist=("jiter", "0.19.0"),
     ),
+    "jellyfish": Project(
+        "jellyfish",
+        "jellyfish",
+        python_file="python/jellyfish/__init__.pyi",
+        rust_file="src/lib.rs",
+        rust_package="jellyfish",
+        sdist=("jellyfish", "1.3.0"),
+    ),
 }
 
 SCENARIOS = ("cold", "warm", "python-change", "rust-change", "lock-bump", "python-patch")
@@ -86,7 +94,8 @@ def pristine_source(project: Project, cache: Path) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
     archive = _find_sdist(downloads, name, version)
     if archive is None:
-        cmd = [str(BIN / "pip"), "download", "--no-binary", ":all:", "--no-deps"]
+        # Only this package from source: ":all:" would build its build backend from source too.
+        cmd = [*_pip(), "download", "--no-binary", name, "--no-deps"]
         cmd += [f"{name}=={version}", "-d", str(downloads), "-q"]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         archive = _find_sdist(downloads, name, version)
@@ -104,6 +113,14 @@ def pristine_source(project: Project, cache: Path) -> Path:
     top.rename(unpacked)
     shutil.rmtree(staging)
     return unpacked
+
+
+def _pip() -> list[str]:
+    """pip: the venv's if it has one (uv makes venvs without), else the base interpreter's."""
+    if (BIN / "pip").is_file():
+        return [str(BIN / "pip")]
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    return [base, "-m", "pip"]
 
 
 def _find_sdist(folder: Path, name: str, version: str) -> Path | None:

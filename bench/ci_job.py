@@ -31,6 +31,10 @@ compiled (``Compiling`` lines), archive sizes, and our explanation's root
 cause, which the benchmark checks against the scenario; a wrong one fails the
 run (exit 1) after all jobs ran.
 
+``--runner act`` runs the same scenarios as real workflow jobs under nektos/act
+with the real rust-cache and actions/cache (``ci_act.py``); this, the default
+``--runner model``, models a job without a runner and without the tool's install.
+
 Usage:
   .venv/bin/python bench/ci_job.py --quick                     # CI: hello-pyo3, 3 scenarios
   .venv/bin/python bench/ci_job.py --plots docs/img --json ci-job.json   # full run
@@ -672,7 +676,18 @@ def _meta(
 
 
 def main(argv: list[str] | None = None) -> int:
+    runner = argparse.ArgumentParser(add_help=False)
+    runner.add_argument("--runner", choices=("model", "act"), default="model")
+    known, rest = runner.parse_known_args(argv)
+    if known.runner == "act":  # real workflow jobs under nektos/act: bench/ci_act.py
+        import ci_act
+
+        return ci_act.main(rest)
+    argv = rest
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runner", choices=("model", "act"), default="model", help="act: see bench/ci_act.py"
+    )
     parser.add_argument("--quick", action="store_true", help="hello-pyo3, cold/warm/rust-change")
     parser.add_argument("--projects", help=f"comma-separated, of {', '.join(PROJECTS)}")
     parser.add_argument("--scenarios", help=f"comma-separated, of {', '.join(SCENARIOS)}")

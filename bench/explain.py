@@ -15,7 +15,13 @@ is reported too):
   must list (rebuilt and new units, one record per invocation), not with the
   bytes read.
 
-Usage: .venv/bin/python bench/explain.py [--size 200] [--runs 3] [--src DIR]
+The target-dir pass (``explain --target-dir``: reading cargo's fingerprint
+records and comparing each new unit with its previous one) is timed on its
+own: the recorded lock-bump target dir, its unit folders copied under other
+package names until it holds ``--units`` of them (a 600-crate workspace has
+about 2,000), with the lock-bump log.
+
+Usage: .venv/bin/python bench/explain.py [--size 200] [--runs 3] [--units 2000] [--src DIR]
 (--src: measure another source tree, e.g. an older commit unpacked with
 `git archive <commit> src | tar -x -C .bench/old`, then --src .bench/old/src)
 """
@@ -26,6 +32,7 @@ import argparse
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -167,6 +174,65 @@ def measure(
     half.unlink()
 
 
+TARGET_CHILD = """
+import sys, time
+from pyo3_cache import explain_recompiles
+start = time.perf_counter()
+plain = explain_recompiles(sys.argv[1])
+log_only = time.perf_counter() - start
+start = time.perf_counter()
+report = explain_recompiles(sys.argv[1], target_dir=sys.argv[2])
+both = time.perf_counter() - start
+print(log_only, both, report.target_dir_records, report.headline)
+"""
+
+
+def make_target_dir(tmp: Path, units: int) -> Path:
+    """The lock-bump target dir, grown to ``units`` unit folders."""
+    import tarfile
+
+    target = tmp / "target"
+    with tarfile.open(FIXTURES / "workspace" / "target" / "lock-bump.tar.gz") as tar:
+        tar.extractall(target)  # our own fixture
+    fingerprints = target / "debug" / ".fingerprint"
+    originals = sorted(p for p in fingerprints.iterdir() if p.is_dir())
+    copy = 0
+    while len(list(fingerprints.iterdir())) < units:
+        for original in originals:
+            name, _, unit_hash = original.name.rpartition("-")
+            shutil.copytree(original, fingerprints / f"{name}x{copy}-{unit_hash}")
+        copy += 1
+    return target
+
+
+def measure_target_dir(tmp: Path, units: int, runs: int, src: Path) -> None:
+    target = make_target_dir(tmp, units)
+    folders = len(list((target / "debug" / ".fingerprint").iterdir()))
+    log = FIXTURES / "workspace" / "human" / "lock-bump.log"
+    results = []
+    for _ in range(runs):
+        child = subprocess.run(
+            [sys.executable, "-c", TARGET_CHILD, str(log), str(target)],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(src)),
+        )
+        if child.returncode != 0:
+            print("[target dir] not measured: this source tree has no --target-dir")
+            return
+        out = child.stdout.split(maxsplit=3)
+        results.append((float(out[0]), float(out[1]), int(out[2]), out[3].strip()))
+    log_only = statistics.median(r[0] for r in results)
+    both = statistics.median(r[1] for r in results)
+    print(f"[target dir] {folders} unit folders, {results[0][2]} records (median of {runs} runs)")
+    print(f"  explain on the log alone:     {log_only * 1000:.1f} ms")
+    print(
+        f"  with --target-dir:            {both * 1000:.1f} ms "
+        f"(target-dir pass {(both - log_only) * 1000:.1f} ms)"
+    )
+    print(f"  headline: {results[0][3]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=200, help="log size in MB (default 200)")
@@ -174,8 +240,15 @@ def main() -> None:
     parser.add_argument(
         "--src", type=Path, default=REPO / "src", help="source tree to measure (default: ours)"
     )
+    parser.add_argument(
+        "--units", type=int, default=2000, help="unit folders in the target-dir bench"
+    )
+    parser.add_argument("--target-dir-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        measure_target_dir(Path(tmp), args.units, args.runs, args.src)
+        if args.target_dir_only:
+            return
         # typical: a CI job log where cargo's lines are ~1 byte in 10 (tests, warnings, pip...)
         measure(Path(tmp), "typical", args.size, 9, args.runs, args.src)
         # dense: nothing but cargo output (verbose, JSON and CARGO_LOG fixtures back to back)

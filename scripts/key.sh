@@ -13,5 +13,10 @@ fi
 if [ -n "$INPUT_KEY" ]; then
   args+=(--extra-key "$INPUT_KEY")
 fi
-"$PYO3_CACHE_PYTHON" -m pyo3_cache "${args[@]}"
-"$PYO3_CACHE_PYTHON" -m pyo3_cache action paths --github --cache-targets "$INPUT_CACHE_TARGETS"
+start="${EPOCHREALTIME:-}"
+tool="$(dirname "${BASH_SOURCE[0]}")/tool.sh"
+bash "$tool" "${args[@]}"
+bash "$tool" action paths --github --cache-targets "$INPUT_CACHE_TARGETS"
+if [ -n "$start" ]; then
+  awk -v a="$start" -v b="${EPOCHREALTIME}" 'BEGIN { printf "pyo3-cache: key %.2f s\n", b - a }'
+fi

@@ -21,7 +21,7 @@ meaning:
 9   cache store: unknown scheme, unreachable, misconfigured
 10  archive: corrupt, or a member that would escape the destination
 11  GitHub: REST API or workflow files
-12  bytecode: unreadable artifact given to ``audit-bytecode``
+12  bytecode: unreadable artifact given to ``audit-bytecode`` or ``audit-wheels``
 13  wrapped command could not be started (``pyo3-cache run``)
 70  internal error (a bug in pyo3-cache)
 ==  ===========================================================
@@ -121,6 +121,10 @@ class BytecodeError(Pyo3CacheError):
 
     exit_code = 12
     kind = "bytecode"
+
+
+class WheelAuditError(BytecodeError):
+    """A path given to audit-wheels is not a wheel or a directory of wheels (exit code 12)."""
 
 
 class CommandError(Pyo3CacheError):

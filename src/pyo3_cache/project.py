@@ -171,9 +171,10 @@ def _config_target_dir(root: Path) -> Path | None:
     return None
 
 
-def target_dir(root: Path) -> Path:
+def target_dir(root: Path, environ: Mapping[str, str] | None = None) -> Path:
     """Cargo's target dir for the workspace at ``root``: env, then config, then ``target``."""
-    env = os.environ.get("CARGO_TARGET_DIR") or os.environ.get("CARGO_BUILD_TARGET_DIR")
+    environ = os.environ if environ is None else environ
+    env = environ.get("CARGO_TARGET_DIR") or environ.get("CARGO_BUILD_TARGET_DIR")
     if env:
         return Path(env).resolve()
     from_config = _config_target_dir(root)

@@ -11,6 +11,7 @@ from typing import Any
 from pyo3_cache.action.restore import after_restore
 from pyo3_cache.action.save import before_save, decide_save
 from pyo3_cache.action.state import FlowState
+from tests.cache.cargo_dirs import cargo_target_dir
 
 
 def _job_env(tmp_path: Path, monkeypatch: Any, n: int) -> dict[str, str]:
@@ -48,6 +49,7 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     probe = target / "pyo3-cache" / "probe.txt"
     probe.parent.mkdir(parents=True)
     probe.write_text("built")
+    cargo_target_dir(target)  # cargo's CACHEDIR.TAG: only a real target dir is saved
     os.utime(probe, ns=(1_600_000_000_123_456_789,) * 2)
     monkeypatch.chdir(workspace)
 

@@ -40,8 +40,15 @@ from typing import Any
 
 import zstandard
 
-from pyo3_cache.cache.store import ARCHIVE_NAME, ENTRY_NAME, encode_key, new_entry_record
+from pyo3_cache.cache.store import (
+    ARCHIVE_NAME,
+    ENTRY_NAME,
+    encode_key,
+    new_entry_record,
+    scoped_key,
+)
 from pyo3_cache.keys.model import MANIFEST_VERSION
+from tests.cache.cargo_dirs import cargo_target_dir
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -52,6 +59,7 @@ TOUCHED_LOG = LOGS / "human" / "touched-source.log"
 PYO3_PYTHON_HEADLINE = "3 crates rebuilt because PYO3_PYTHON changed"
 KEY = "v1-pyo3-linux-x86_64-aaaa"
 GIB = 1 << 30
+STORED_KEY = scoped_key("default", KEY)  # the CLI's scope outside a git checkout
 
 OUTCOMES = ("error", "warning", "report", "findings", "build")
 
@@ -364,12 +372,14 @@ def entry(
         import hashlib
 
         store_project(ctx)
-        folder = ctx.work / "store" / "entries" / encode_key(KEY)
+        folder = ctx.work / "store" / "entries" / encode_key(STORED_KEY)
         folder.mkdir(parents=True)
         (ctx.work / "store" / "tmp").mkdir()
         data = archive(ctx)
         (folder / ARCHIVE_NAME).write_bytes(data)
-        rec = new_entry_record(KEY, hashlib.sha256(data).hexdigest(), len(data), 0, ["target"])
+        rec = new_entry_record(
+            STORED_KEY, hashlib.sha256(data).hexdigest(), len(data), 0, ["target"]
+        )
         text = (json.dumps(rec) + "\n").encode()
         (folder / ENTRY_NAME).write_bytes(record(text) if record else text)
         (folder / "last-used").touch()
@@ -424,6 +434,7 @@ def with_target_data(ctx: Ctx) -> None:
     """Something to save: 3 MiB of incompressible data in the target dir."""
     deps = ctx.work / "target" / "release" / "deps"
     deps.mkdir(parents=True)
+    cargo_target_dir(ctx.work / "target")
     (deps / "libbig-0123456789abcdef.rlib").write_bytes(os.urandom(3 << 20))
 
 
@@ -474,7 +485,7 @@ def concurrent_savers(ctx: Ctx) -> None:
 
 def check_one_entry(ctx: Ctx, results: list[Any]) -> None:
     entries = sorted(p.name for p in (ctx.work / "store" / "entries").iterdir())
-    assert entries == [encode_key(KEY)], entries
+    assert entries == [encode_key(STORED_KEY)], entries
     saved = [r for r in results if r.stdout.startswith("saved ")]
     assert len(saved) == 1, [r.stdout for r in results]
     assert not list((ctx.work / "store" / "tmp").iterdir()), "a loser left its staging copy"

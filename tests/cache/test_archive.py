@@ -340,3 +340,79 @@ def test_a_killed_restores_staging_beside_a_new_destination_is_cleared(tmp_path:
     extract_archive(archive, {"target": job / "target"})
     assert sorted(p.name for p in job.iterdir()) == ["target", "unrelated"]
     assert (job / "target" / "release" / "libfoo.rlib").read_bytes() == b"rlib" * 1000
+
+
+# --- links judged against the final tree (issue 18, item 1) ------------------------------
+
+LINK_SWAP = [
+    _special("target/d1", tarfile.DIRTYPE),
+    _special("target/d1/e", tarfile.DIRTYPE),
+    _special("target/d1/a", tarfile.SYMTYPE, "e/../.."),
+    _file("target/d1/a/x", b"through the link"),
+    _special("target/d1/e", tarfile.SYMTYPE, ".."),
+    _special("target/h", tarfile.LNKTYPE, "target/d1/a/x"),
+]
+LATE_LINKS = {
+    "link swap (a folder later turned into a link)": (LINK_SWAP, "lies behind the link"),
+    "a link over a folder that already has members": (
+        [_file("target/d/f"), _special("target/d", tarfile.SYMTYPE, "..")],
+        "symlink over a folder that has members",
+    ),
+    "a link whose target passes through another link": (
+        [
+            _special("target/e", tarfile.SYMTYPE, "sub"),
+            _special("target/a", tarfile.SYMTYPE, "e/x"),
+        ],
+        "through another symlink",
+    ),
+    "a folder member turned into a file": (
+        [_special("target/d", tarfile.DIRTYPE), _file("target/d")],
+        "appears twice",
+    ),
+    "a member under a file": ([_file("target/f"), _file("target/f/x")], "lies behind the file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LATE_LINKS))
+def test_links_are_judged_against_the_final_tree(tmp_path: Path, case: str) -> None:
+    members, fragment = LATE_LINKS[case]
+    job = tmp_path / "job"
+    job.mkdir()
+    decoy = tmp_path / "x"  # where the link swap aims
+    decoy.write_bytes(b"outside")
+    before = (decoy.stat().st_ino, decoy.stat().st_mtime_ns, decoy.stat().st_nlink)
+    archive = _hostile(tmp_path / "evil.tar.zst", members)
+    with pytest.raises(ArchiveError) as caught:
+        extract_archive(archive, {"target": job / "target"})
+    assert fragment in str(caught.value)
+    assert list(job.iterdir()) == []
+    st = decoy.stat()
+    assert (st.st_ino, st.st_mtime_ns, st.st_nlink) == before
+    assert decoy.read_bytes() == b"outside"
+
+
+def test_links_are_made_after_the_files_and_stay_links(tmp_path: Path) -> None:
+    archive = _hostile(
+        tmp_path / "a.tar.zst",
+        [
+            _special("target/current", tarfile.SYMTYPE, "deps/lib.rlib"),
+            _special("target/deps", tarfile.DIRTYPE),
+            _file("target/deps/lib.rlib", b"rlib"),
+        ],
+    )
+    extract_archive(archive, {"target": tmp_path / "target"})
+    assert os.readlink(tmp_path / "target" / "current") == "deps/lib.rlib"
+    assert (tmp_path / "target" / "current").read_bytes() == b"rlib"
+
+
+def test_a_member_under_no_destination_of_this_restore_is_refused(tmp_path: Path) -> None:
+    archive = _hostile(tmp_path / "a.tar.zst", [_file("target/ok"), _file("workspace/src/lib.rs")])
+    with pytest.raises(ArchiveError, match="this restore writes only target"):
+        extract_archive(archive, {"target": tmp_path / "target"})
+    assert not (tmp_path / "target").exists()
+
+
+def test_nested_destinations_are_refused(tmp_path: Path) -> None:
+    archive = _hostile(tmp_path / "a.tar.zst", [_file("target/ok")])
+    with pytest.raises(ArchiveError, match="overlap"):
+        extract_archive(archive, {"target": tmp_path / "t", "workspace/gen": tmp_path / "t" / "g"})

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from pyo3_cache.cache.prune import prune_target
+from tests.cache.cargo_dirs import cargo_target_dir
 from tests.conftest import assert_one_line_error, run_cli
 
 OLD, NEW = 1_700_000_000 * 10**9, 1_700_000_100 * 10**9
@@ -22,7 +23,7 @@ def _print(n: int) -> str:
 
 class Target:
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = cargo_target_dir(root)
         self.profile = root / "release"
         for sub in (".fingerprint", "deps", "build", "incremental/app-xyz"):
             (self.profile / sub).mkdir(parents=True, exist_ok=True)

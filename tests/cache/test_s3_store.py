@@ -15,6 +15,7 @@ from pyo3_cache.cache.places import Places, anchored_roots, open_store
 from pyo3_cache.cache.restore import restore_cache
 from pyo3_cache.cache.s3_store import S3Store
 from pyo3_cache.cache.save import save_cache
+from tests.cache.cargo_dirs import cargo_target_dir
 from tests.conftest import run_cli
 
 
@@ -23,7 +24,7 @@ def _places(base: Path) -> Places:
 
 
 def _fill(places: Places, tag: str, extra: bytes = b"") -> None:
-    deps = places.target / "release" / "deps"
+    deps = cargo_target_dir(places.target) / "release" / "deps"
     deps.mkdir(parents=True, exist_ok=True)
     (deps / "libdep-0123456789abcdef.rlib").write_text(f"rlib {tag}")
     (deps / "blob").write_bytes(extra)

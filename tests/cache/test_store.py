@@ -19,6 +19,7 @@ from pyo3_cache.cache.restore import restore_cache
 from pyo3_cache.cache.save import save_cache
 from pyo3_cache.cache.store import encode_key, parse_size
 from pyo3_cache.errors import StoreError
+from tests.cache.cargo_dirs import cargo_target_dir
 from tests.conftest import assert_one_line_error, run_cli
 
 
@@ -27,7 +28,7 @@ def _places(base: Path) -> Places:
 
 
 def _fill(places: Places, tag: str = "v1") -> None:
-    deps = places.target / "release" / "deps"
+    deps = cargo_target_dir(places.target) / "release" / "deps"
     deps.mkdir(parents=True, exist_ok=True)
     (deps / "libdep-0123456789abcdef.rlib").write_text(f"rlib {tag}")
     index = places.cargo_home / "registry" / "index"
@@ -135,8 +136,8 @@ def test_corrupt_only_entry_is_a_miss_via_cli(tmp_path: Path) -> None:
     places = Places(job / "target", tmp_path / "cargo-home", job)
     _fill(places)
     store = DirStore(tmp_path / "store")
-    _save(store, places, "k")
-    _corrupt(store, "k")
+    _save(store, places, "k", scope="default")  # the CLI's scope outside a git checkout
+    _corrupt(store, "default/k")
     _wipe(places)
     result = run_cli(
         "restore", "--store", store.spec, "--key", "k", "--format", "json", **_in(job, tmp_path)
@@ -387,3 +388,162 @@ def test_read_only_store_warns_and_does_not_fail(tmp_path: Path) -> None:
         assert "Read-only file system" in result.stderr
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+# --- issue 18: what an entry may write, scopes, leftovers, the locked registry -------------
+
+
+@pytest.mark.parametrize(
+    ("rel", "why"),
+    [
+        (".", "is the workspace itself"),
+        (".git/hooks", "is in .git or .cargo"),
+        (".cargo", "is in .git or .cargo"),
+        ("crate", "holds a Cargo.toml"),
+        ("cargo-home/bin", "outside its registry/ and git/ caches"),
+        ("cargo-home", "outside its registry/ and git/ caches"),
+    ],
+)
+def test_an_entry_may_never_hold_sources_git_or_cargos_bin(
+    tmp_path: Path, rel: str, why: str
+) -> None:
+    job = tmp_path / "job"
+    places = Places(job / "target", job / "cargo-home", job)
+    (job / "crate").mkdir(parents=True)
+    (job / "crate" / "Cargo.toml").write_text("[package]\n")
+    with pytest.raises(StoreError, match=why):
+        anchored_roots(places, [job / rel])
+
+
+def test_a_multi_path_entry_restores_whole_on_a_fresh_checkout(tmp_path: Path) -> None:
+    places = _places(tmp_path / "job")
+    _fill(places)
+    gen = places.workspace / "gen"
+    gen.mkdir()
+    (gen / "bindings.py").write_text("# generated")
+    store = DirStore(tmp_path / "store")
+    roots = anchored_roots(places, [places.target, gen])
+    assert save_cache(store, "k", roots).saved
+    shutil.rmtree(places.target)
+    shutil.rmtree(gen)
+    result = restore_cache(store, "k", places, roots=roots)
+    assert result.hit, result.warnings
+    assert (gen / "bindings.py").read_text() == "# generated"
+    assert (places.target / "release" / "deps" / "libdep-0123456789abcdef.rlib").is_file()
+    assert not list(places.workspace.glob(".pyo3-cache-restore-*"))
+
+
+def test_an_entry_holding_more_than_this_restore_writes_is_skipped_and_kept(
+    tmp_path: Path,
+) -> None:
+    places = _places(tmp_path / "job")
+    _fill(places)
+    gen = places.workspace / "gen"
+    gen.mkdir()
+    (gen / "x").write_text("x")
+    store = DirStore(tmp_path / "store")
+    assert save_cache(store, "k", anchored_roots(places, [places.target, gen])).saved
+    shutil.rmtree(gen)
+    result = restore_cache(store, "k", places)  # the default paths: no workspace/gen
+    assert not result.hit and result.corrupt == []
+    assert "holds workspace/gen, which this restore does not write" in result.warnings[0]
+    assert store.has("k") and not gen.exists()
+
+
+def test_a_target_dir_cargo_did_not_make_is_neither_saved_nor_restored_into(
+    tmp_path: Path,
+) -> None:
+    places = _places(tmp_path / "job")
+    _fill(places)
+    store = DirStore(tmp_path / "store")
+    _save(store, places, "k")
+    (places.target / "CACHEDIR.TAG").unlink()
+    saved = save_cache(store, "k2", anchored_roots(places))
+    assert not saved.saved and "has no cargo CACHEDIR.TAG" in saved.warnings[0]
+    (places.target / "release" / "deps" / "libdep-0123456789abcdef.rlib").write_text("mine")
+    restored = restore_cache(store, "k", places)
+    assert not restored.hit and "has no cargo CACHEDIR.TAG" in restored.warnings[0]
+    rlib = places.target / "release" / "deps" / "libdep-0123456789abcdef.rlib"
+    assert rlib.read_text() == "mine"
+
+
+def test_a_pull_requests_entry_never_wins_a_main_restore(tmp_path: Path) -> None:
+    store = DirStore(tmp_path / "store")
+    main, pr = _places(tmp_path / "main"), _places(tmp_path / "pr")
+    _fill(main, "main")
+    assert save_cache(store, "v1-a", anchored_roots(main), scope="refs/heads/main").saved
+    time.sleep(0.01)
+    _fill(pr, "pr")
+    assert save_cache(store, "v1-b", anchored_roots(pr), scope="refs/pull/7/merge").saved
+    job = _places(tmp_path / "job")
+    got = restore_cache(store, "v1-c", job, ["v1-"], scope="refs/heads/main")
+    assert got.matched_key == "v1-a"
+    assert (job.cargo_home / "registry" / "index" / "config.json").read_text() == "main"
+    # the pull request sees its own entries first, then the base branch's
+    pr_job = _places(tmp_path / "pr-job")
+    got = restore_cache(
+        store, "v1-a", pr_job, scope="refs/pull/8/merge", fallback_scopes=["refs/heads/main"]
+    )
+    assert got.hit and got.matched_key == "v1-a" and not got.exact
+
+
+def test_a_killed_saves_archive_is_cleared_and_counts_against_the_cap(tmp_path: Path) -> None:
+    from pyo3_cache.cache import leftovers
+
+    places = _places(tmp_path / "job")
+    _fill(places)
+    store = DirStore(tmp_path / "store")
+    _save(store, places, "old")
+    child = subprocess.Popen(["true"])
+    child.wait()
+    name = leftovers.prefix("save").replace(f".{os.getpid()}.", f".{child.pid}.")
+    (store.tmp / f"{name}x.tar.zst").write_bytes(os.urandom(1 << 20))
+    running = store.tmp / f"{leftovers.prefix('save')}y.tar.zst"  # a save under way: ours
+    running.write_bytes(os.urandom(1 << 20))
+    # the cap leaves room for one entry, not for the running save's megabyte
+    result = save_cache(store, "new", anchored_roots(places), max_bytes=1 << 20)
+    assert result.saved
+    assert [p.name for p in store.tmp.iterdir()] == [running.name]
+    assert result.evicted == ["old"]
+
+
+def test_save_keeps_only_the_locked_registry_files(tmp_path: Path) -> None:
+    places = _places(tmp_path / "job")
+    reg = "index.crates.io-1949cf8c6b5b557f"
+    cache = places.cargo_home / "registry" / "cache" / reg
+    index = places.cargo_home / "registry" / "index" / reg
+    cache.mkdir(parents=True)
+    for name in ("serde-1.0.1.crate", "serde-1.0.0.crate", "other-2.0.0.crate"):
+        (cache / name).write_bytes(b"crate")
+    for rel in ("config.json", ".cache/se/rd/serde", ".cache/ot/he/other"):
+        (index / rel).parent.mkdir(parents=True, exist_ok=True)
+        (index / rel).write_text("entry")
+    store = DirStore(tmp_path / "store")
+    roots = anchored_roots(places, locked={("serde", "1.0.1"), ("Hello", "0.1.0")})
+    result = save_cache(store, "k", roots)
+    assert result.kept == [
+        "cargo-home/registry/index: 2 of 3 index files",
+        "cargo-home/registry/cache: 1 of 3 .crate files",
+    ]
+    shutil.rmtree(places.cargo_home)
+    assert restore_cache(store, "k", places).hit
+    assert sorted(p.name for p in cache.iterdir()) == ["serde-1.0.1.crate"]
+    assert sorted(p.relative_to(index).as_posix() for p in index.rglob("*") if p.is_file()) == [
+        ".cache/se/rd/serde",
+        "config.json",
+    ]
+
+
+def test_a_crates_target_dir_made_before_cargo_ran_is_cargos(tmp_path: Path) -> None:
+    """`pin` writes target/pyo3-cache/ first on a fresh checkout; cargo then never tags it."""
+    job = tmp_path / "job"
+    places = Places(job / "target", job / "cargo-home", job)
+    (job / "target" / "pyo3-cache").mkdir(parents=True)
+    (job / "Cargo.toml").write_text('[package]\nname = "w"\nversion = "0.1.0"\n')
+    (job / "target" / "release").mkdir()
+    (job / "target" / "release" / "lib.rlib").write_text("rlib")
+    store = DirStore(tmp_path / "store")
+    assert save_cache(store, "k", anchored_roots(places)).saved
+    (job / "target" / "src").mkdir()  # a source tree named target/ is not cargo's
+    saved = save_cache(store, "k2", anchored_roots(places))
+    assert not saved.saved and "is not a crate's target/" in saved.warnings[0]

@@ -83,7 +83,7 @@ def test_pyo3_python_change_names_variable_and_chain_in_cargo_words() -> None:
         "pyo3": "info of dependency `pyo3-ffi` changed",
         "hello-pyo3": "info of dependency `pyo3` changed",
     }
-    assert report.counts == {"fresh": 11, "rebuilt": 3, "new": 0}
+    assert report.counts == {"fresh": 11, "rebuilt": 3, "new": 0, "compiled": 0}
     assert report.time_lost_seconds == 3.93 and report.time_basis == "cargo"
 
 
@@ -97,7 +97,7 @@ def test_fingerprint_log_shows_old_and_new_values() -> None:
 
 def test_rustflags_change_compiles_dependencies_anew() -> None:
     report = _report("human/rustflags-changed.log")
-    assert report.counts == {"fresh": 0, "rebuilt": 1, "new": 13}
+    assert report.counts == {"fresh": 0, "rebuilt": 1, "new": 13, "compiled": 0}
     (group,) = report.new_groups
     assert group.kind == RUSTFLAGS and "pyo3-ffi" in group.packages
 
@@ -110,17 +110,22 @@ def test_feature_toggle_groups_new_pyo3_units_under_features() -> None:
 
 def test_noop_build_reports_nothing_rebuilt() -> None:
     report = _report("human/noop.log")
-    assert report.counts == {"fresh": 14, "rebuilt": 0, "new": 0}
+    assert report.counts == {"fresh": 14, "rebuilt": 0, "new": 0, "compiled": 0}
     assert report.root_causes == [] and report.headline.startswith("Nothing rebuilt")
     assert report.time_lost_seconds is None
 
 
-def test_json_output_counts_units_but_says_reasons_are_missing() -> None:
+def test_json_output_says_compiled_not_rebuilt_and_points_at_no_cause() -> None:
     report = _report("json/pyo3-python-changed.log")
-    assert report.counts == {"fresh": 11, "rebuilt": 3, "new": 0}
+    assert report.counts == {"fresh": 11, "rebuilt": 0, "new": 0, "compiled": 3}
     assert report.unexplained == 3 and report.root_causes == []
-    assert "does not say why" in report.headline
-    assert _report("json/noop.log").counts == {"fresh": 14, "rebuilt": 0, "new": 0}
+    assert report.headline == (
+        "3 crates compiled (the log cannot tell new from rebuilt: JSON messages only)"
+    )
+    compiled = [u for u in report.units if u.status != "fresh"]
+    assert {u.status for u in compiled} == {"compiled"}
+    assert all(u.root_cause is None for u in compiled)
+    assert _report("json/noop.log").counts == {"fresh": 14, "rebuilt": 0, "new": 0, "compiled": 0}
 
 
 def test_json_feature_change_between_invocations_is_named() -> None:
@@ -152,7 +157,7 @@ def test_stderr_and_json_of_one_run_are_not_counted_twice() -> None:
     mixed += "".join(js_body[len(human_body) :]) + finished + build_finished
     report = explain_recompiles(io.BytesIO(mixed.encode()))
     assert len(report.invocations) == 1
-    assert report.counts == {"fresh": 11, "rebuilt": 3, "new": 0}
+    assert report.counts == {"fresh": 11, "rebuilt": 3, "new": 0, "compiled": 0}
 
 
 def test_missing_finished_line_still_splits_invocations() -> None:
@@ -168,7 +173,7 @@ def test_cold_cache_and_partially_pruned_cache() -> None:
             b"   Compiling b v1.0.0\n    Finished `dev` profile in 2.00s\n"
         )
     )
-    assert cold.counts == {"fresh": 0, "rebuilt": 0, "new": 2}
+    assert cold.counts == {"fresh": 0, "rebuilt": 0, "new": 2, "compiled": 0}
     assert cold.new_groups[0].kind == NEW_COLD
     pruned = explain_recompiles(
         io.BytesIO(b"       Fresh a v1.0.0\n   Compiling b v1.0.0\n    Finished `dev` in 1.0s\n")
@@ -376,7 +381,7 @@ def test_long_log_lists_every_rebuilt_unit_but_fresh_ones_of_the_last_invocation
     # No-op invocations 2 and 3 are counted, not listed.
     assert [i.index for i in report.invocations] == [1, 4, 5]
     assert report.invocations_truncated == 2
-    assert report.counts == {"fresh": 11 + 14 + 14 + 11 + 14, "rebuilt": 6, "new": 0}
+    assert report.counts == {"fresh": 11 + 14 + 14 + 11 + 14, "rebuilt": 6, "new": 0, "compiled": 0}
     rebuilt = [(u.invocation, u.package) for u in report.units if u.status == "rebuilt"]
     assert sorted(rebuilt) == sorted(
         (i, p) for i in (1, 4) for p in ("pyo3-ffi", "pyo3", "hello-pyo3")
@@ -387,7 +392,9 @@ def test_long_log_lists_every_rebuilt_unit_but_fresh_ones_of_the_last_invocation
     assert [u.invocation for u in report.units] == sorted(u.invocation for u in report.units)
     (cause,) = report.root_causes
     assert cause.invocations == [1, 4] and report.cascade_size(cause) == 6
-    assert report.headline == "6 crates rebuilt because PYO3_PYTHON changed"
+    assert report.headline == (
+        "3 crates rebuilt in each of 2 cargo runs because PYO3_PYTHON changed"
+    )
     data = report.to_json()
     assert data["units_truncated"] == 39 and data["counts"]["fresh"] == 64
     assert data["invocations"] == 5 and data["invocations_truncated"] == 2
@@ -415,5 +422,5 @@ def test_coloured_cold_verbose_build_compiles_units_anew() -> None:
         b"\x1b[1m\x1b[32m    Finished\x1b[0m `dev` profile in 2.00s\n"
     )
     report = explain_recompiles(io.BytesIO(log))
-    assert report.counts == {"fresh": 0, "rebuilt": 0, "new": 1}
+    assert report.counts == {"fresh": 0, "rebuilt": 0, "new": 1, "compiled": 0}
     assert report.unexplained == 0 and report.new_groups[0].kind == NEW_COLD

@@ -28,7 +28,8 @@ def test_json_contract_is_exact() -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["invocations"] == 1
-    assert data["counts"] == {"fresh": 11, "rebuilt": 3, "new": 0}
+    assert data["counts"] == {"fresh": 11, "rebuilt": 3, "new": 0, "compiled": 0}
+    assert data["failures"] == [] and data["rebuilt_crates"] == 3 and data["rebuild_runs"] == 1
     unit = next(u for u in data["units"] if u["package"] == "pyo3")
     assert {k: unit[k] for k in ("package", "version", "status", "reason", "root_cause")} == {
         "package": "pyo3",

@@ -12,8 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyo3_cache.errors import GitHubError
+from pyo3_cache.github import client as github
 from pyo3_cache.github import commands, files, log
 
 INJECTIONS = [
@@ -27,14 +30,11 @@ INJECTIONS = [
 _COMMAND = re.compile(r"^::([a-z-]+)(?: ([^:]*))?::(.*)$")
 
 
-def _unescape(text: str) -> str:
-    return (
-        text.replace("%0D", "\r")
-        .replace("%0A", "\n")
-        .replace("%3A", ":")
-        .replace("%2C", ",")
-        .replace("%25", "%")
-    )
+_UNESCAPE = {"%25": "%", "%0D": "\r", "%0A": "\n", "%3A": ":", "%2C": ","}
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"%(25|0D|0A|3A|2C)", lambda m: _UNESCAPE[m.group(0)], text)
 
 
 def _commands(output: str) -> list[tuple[str, str, str]]:
@@ -55,23 +55,23 @@ def on_github(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("value", INJECTIONS)
 @pytest.mark.parametrize("helper", ["warn", "notice", "error"])
 def test_annotations_carry_the_value_as_one_command(
-    on_github: None, capsys: pytest.CaptureFixture[str], helper: str, value: str
+    on_github: None, capfd: pytest.CaptureFixture[str], helper: str, value: str
 ) -> None:
     getattr(log, helper)(f"cannot read {value}")
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     found = _commands(out + err)
     command = {"warn": "warning"}.get(helper, helper)
     assert [(name, props) for name, props, _ in found] == [(command, "title=pyo3-cache")]
-    assert _unescape(found[0][2]) == " ".join(f"cannot read {value}".split())
+    assert unescape(found[0][2]) == " ".join(f"cannot read {value}".split())
 
 
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_info_and_the_plain_lines_start_with_our_name(
-    on_github: None, capsys: pytest.CaptureFixture[str], value: str
+    on_github: None, capfd: pytest.CaptureFixture[str], value: str
 ) -> None:
     log.info(value)
     log.error(value)
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     assert [name for name, _, _ in _commands(out + err)] == ["error"]
     plain = [line for line in err.splitlines() if not line.startswith("::error title=")]
     assert plain and all(line.startswith("pyo3-cache: ") for line in plain), plain
@@ -79,11 +79,11 @@ def test_info_and_the_plain_lines_start_with_our_name(
 
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_a_group_title_cannot_open_other_commands(
-    on_github: None, capsys: pytest.CaptureFixture[str], value: str
+    on_github: None, capfd: pytest.CaptureFixture[str], value: str
 ) -> None:
     with log.group(value):
         pass
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     assert [name for name, _, _ in _commands(out + err)] == ["group", "endgroup"]
 
 
@@ -91,29 +91,29 @@ def test_a_group_title_cannot_open_other_commands(
 def test_workflow_command_escapes_the_message_and_every_property(value: str) -> None:
     line = commands.workflow_command("warning", value, title=value, file=value)
     [(name, props, data)] = _commands(line)
-    assert name == "warning" and _unescape(data) == value
+    assert name == "warning" and unescape(data) == value
     pairs = dict(p.split("=", 1) for p in props.split(","))
-    assert {k: _unescape(v) for k, v in pairs.items()} == {"title": value, "file": value}
+    assert {k: unescape(v) for k, v in pairs.items()} == {"title": value, "file": value}
 
 
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_add_mask_masks_each_line_and_nothing_else(
-    on_github: None, capsys: pytest.CaptureFixture[str], value: str
+    on_github: None, capfd: pytest.CaptureFixture[str], value: str
 ) -> None:
     log.mask(value)
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     found = _commands(out + err)
     assert {name for name, _, _ in found} == {"add-mask"}
-    masked = [_unescape(data) for _, _, data in found]
+    masked = [unescape(data) for _, _, data in found]
     assert masked == [line for line in value.replace("\r\n", "\n").split("\n") if line.strip()]
 
 
 def test_mask_prints_nothing_off_github(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     log.mask("s3cr3t-value")
-    assert capsys.readouterr() == ("", "")
+    assert capfd.readouterr() == ("", "")
 
 
 @pytest.mark.parametrize("value", INJECTIONS)
@@ -147,3 +147,29 @@ def test_a_path_with_a_line_break_is_refused(
     with pytest.raises(GitHubError, match="line break"):
         files.append_path("/opt/ours\n/tmp/evil")
     assert not target.exists()
+
+
+# --- escaping: property tests ---------------------------------------------------------
+
+
+@given(st.text())
+def test_escape_data_round_trips_and_never_emits_raw_newlines(value: str) -> None:
+    escaped = github.escape_data(value)
+    assert "\n" not in escaped and "\r" not in escaped
+    assert unescape(escaped) == value
+
+
+@given(st.text())
+def test_escape_property_round_trips_without_separators(value: str) -> None:
+    escaped = github.escape_property(value)
+    assert not set(escaped) & {"\n", "\r", ":", ","}
+    assert unescape(escaped) == value
+
+
+@given(st.text(), st.dictionaries(st.sampled_from(["title", "file", "line"]), st.text()))
+def test_workflow_command_is_always_one_line(message: str, props: dict[str, str]) -> None:
+    command = github.workflow_command("warning", message, **props)
+    assert "\n" not in command and "\r" not in command
+    head, _, data = command[2:].partition("::")
+    assert unescape(data) == message
+    assert head.count("::") == 0

@@ -114,3 +114,91 @@ def test_warm_job_of_our_flow_compiles_nothing_and_says_why(tmp_path: Path) -> N
     assert warm["check"] == "ok"
     assert warm["root_cause"] == "nothing rebuilt"
     assert "| warm |" in proc.stdout  # the report table
+
+
+# --- ci_job.py --runner act ---------------------------------------------------------------
+
+import ci_act  # noqa: E402
+from _act import ActRun, _read  # noqa: E402
+from _act_flows import FLOWS, workflow  # noqa: E402
+
+
+def _act_lines(*entries: dict[str, Any]) -> ActRun:
+    run = ActRun(0, 0.0)
+    opened: dict[tuple[str, str], tuple[float, str]] = {}
+    for t, entry in enumerate(entries):
+        _read(json.dumps(entry), float(t), run, opened)
+    return run
+
+
+def test_act_log_gives_each_composite_step_its_time_and_outputs() -> None:
+    step = {"stage": "Main", "stepID": ["cache", "restore"]}
+    run = _act_lines(
+        {**step, "msg": "⭐ Run Main Restore the cache"},
+        {**step, "msg": "Cache Size: ~15 MB (15206088 B)"},
+        {**step, "msg": "  ✅  Success - Main Restore the cache", "stepResult": "success",
+         "executionTime": 922470040},
+        {**step, "msg": "::set-output:: cache-hit=true", "command": "set-output",
+         "name": "cache-hit", "arg": "true"},
+    )  # fmt: skip
+    (found,) = run.steps
+    assert (found.step, found.name, found.result) == (
+        "cache/restore",
+        "Restore the cache",
+        "success",
+    )
+    assert abs(found.seconds - 0.922) < 0.001
+    assert run.outputs("cache/restore") == {"cache-hit": "true"}
+    job = ci_act.ActJob("p", "warm", "ours")
+    ci_act.read_job(job, run)
+    assert (job.restore, job.restored_bytes) == ("exact", 15206088)
+    assert job.transfer_s == pytest.approx(0.922, abs=0.001)
+    assert job.problem.startswith("our action's install step did not succeed")
+
+
+def test_every_flow_builds_and_imports_the_same_way() -> None:
+    for flow in FLOWS:
+        text = workflow(
+            flow, cargo_home=Path("ch"), python_bin=Path("py/bin"), tools=Path("tools"),
+            crate_dir=".", import_name="hello_pyo3", dist_name="hello-pyo3",
+        )  # fmt: skip
+        assert 'uv build --wheel --python \\"$(command -v python3)\\" --out-dir dist' in text
+        assert '-c "import hello_pyo3"' in text
+        assert '--no-index --find-links dist "hello-pyo3"' in text
+    multi = workflow(
+        "ours", cargo_home=Path("ch"), python_bin=Path("a/bin"), tools=Path("t"), crate_dir=".",
+        import_name="hello_pyo3", dist_name="hello-pyo3", also=(Path("b/bin"),),
+    )  # fmt: skip
+    assert "maturin build --release -i a/bin/python3 -i b/bin/python3 --out dist" in multi
+    assert multi.count('-c "import hello_pyo3"') == 2  # each interpreter imports its wheel
+    assert "MATURIN_PEP517_USE_BASE_PYTHON" in workflow(
+        "base-python", cargo_home=Path("ch"), python_bin=Path("b"), tools=Path("t"),
+        crate_dir=".", import_name="x", dist_name="x",
+    )  # fmt: skip
+
+
+def test_act_runner_says_which_checkout_a_flow_needs(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(REPO / "bench" / "ci_job.py"), "--runner", "act", "--quick"]
+    cmd += ["--flows", "rust-cache", "--work", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "skipping flow rust-cache: it needs --rust-cache" in proc.stdout
+
+
+@pytest.mark.integration
+def test_our_flow_under_act_warm_job_compiles_nothing(tmp_path: Path) -> None:
+    if ci_act.stand_in() is None:
+        pytest.skip("no stand-in for actions/cache under tests/act/ (the action's act tests)")
+    tools = REPO.parent / "shared" / "tools"
+    if not (tools / "act-fixed-workdir.py").is_file():
+        pytest.skip(f"act-fixed-workdir.py not found in {tools} (the shared tools)")
+    results = tmp_path / "results.json"
+    cmd = [sys.executable, str(REPO / "bench" / "ci_job.py"), "--runner", "act", "--quick"]
+    cmd += ["--flows", "ours", "--work", str(tmp_path / "work"), "--json", str(results)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = {j["scenario"]: j for j in json.loads(results.read_text())["jobs"]}
+    cold, warm = jobs["cold"], jobs["warm"]
+    assert cold["restore"] == "miss" and cold["saved_bytes"] > 0 and cold["compiled"]
+    assert warm["restore"] == "exact" and warm["compiled"] == [] and warm["saved_bytes"] == 0
+    assert "| warm |" in proc.stdout

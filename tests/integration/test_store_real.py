@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,147 @@ def test_prune_after_lock_downgrade_drops_old_units_and_next_build_compiles_noth
     after = uv_build(project, offline, warm_example.dist)
     assert after.returncode == 0, after.output[-3000:]
     assert after.compiled == [] and after.dirty == [], after.output[-3000:]
+
+
+def _other_projects_crates(home: Path, count: int = 60) -> None:
+    """Crates a shared CARGO_HOME holds for other projects (sparse index entry + .crate)."""
+    cache = next((home / "registry" / "cache").iterdir())
+    index = home / "registry" / "index" / cache.name / ".cache"
+    for n in range(count):
+        name = f"other-project-dep{n}"
+        (cache / f"{name}-1.0.{n}.crate").write_bytes(os.urandom(64 << 10))
+        entry = index / name[:2] / name[2:4] / name
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.write_bytes(os.urandom(8 << 10))
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_off_github_entry_is_the_same_size_with_a_fresh_or_a_shared_cargo_home(
+    tmp_path: Path, cargo_home_copy: Path
+) -> None:
+    """`save` keeps only the Cargo.lock's .crate files and index entries (rust-cache's rule)."""
+    from tests.conftest import EXAMPLE
+
+    project = tmp_path / "hello-pyo3"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "dist", "*.whl"))
+    fresh = tmp_path / "fresh-home"
+    fetched = run_build(["cargo", "fetch", "--locked"], project, tool_env(CARGO_HOME=str(fresh)))
+    if fetched.returncode != 0:
+        pytest.skip(f"cargo fetch into a fresh CARGO_HOME failed: {fetched.output[-300:]}")
+    shared = tmp_path / "shared-home"
+    shutil.copytree(cargo_home_copy, shared, symlinks=True)  # this machine's other crates
+    shutil.copytree(fresh / "registry" / "index", shared / "registry" / "index", dirs_exist_ok=True)
+    shutil.copytree(fresh / "registry" / "cache", shared / "registry" / "cache", dirs_exist_ok=True)
+    _other_projects_crates(shared)
+    saved = {}
+    for name, home in (("fresh", fresh), ("shared", shared)):
+        env = {"CARGO_HOME": str(home), "CARGO_TARGET_DIR": ""}
+        args = ("save", "--store", f"dir:{tmp_path / name}-store", "--key", "k")
+        text = run_cli(*args, "--no-source-mtimes", cwd=project, env=env)
+        assert text.returncode == 0, text.stderr
+        assert "  kept cargo-home/registry/cache: 14 of " in text.stdout, text.stdout
+        data = json.loads(
+            (tmp_path / f"{name}-store" / "entries" / "default%2Fk" / "entry.json").read_text()
+        )
+        saved[name] = data["archive"]["bytes"]
+    assert abs(saved["shared"] - saved["fresh"]) <= 0.05 * saved["fresh"], saved
+    whole = _tree_bytes(shared / "registry" / "index") + _tree_bytes(shared / "registry" / "cache")
+    assert whole > 2 * saved["shared"], (whole, saved)  # what archiving it all would have cost
+
+
+def _tiny_crate(path: Path) -> Path:
+    (path / "src").mkdir(parents=True)
+    (path / "Cargo.toml").write_text(
+        '[package]\nname = "tiny"\nversion = "0.1.0"\nedition = "2021"\n'
+    )
+    (path / "src" / "lib.rs").write_text("pub fn one() -> u32 { 1 }\n")
+    (path / ".git").mkdir()
+    (path / ".git" / "config").write_text("[core]\n")
+    return path
+
+
+def test_cargo_target_dir_dot_is_never_saved_restored_into_or_pruned(tmp_path: Path) -> None:
+    """A real cargo build with CARGO_TARGET_DIR=. writes no CACHEDIR.TAG into the checkout."""
+    crate = _tiny_crate(tmp_path / "tiny")
+    (crate / "wheels").mkdir()
+    (crate / "wheels" / "README.md").write_text("the user's notes\n")
+    env = tool_env(CARGO_TARGET_DIR=".", CARGO_HOME=str(tmp_path / "home"))
+    built = run_build(["cargo", "build", "--offline"], crate, env)
+    assert built.returncode == 0, built.output[-2000:]
+    assert (crate / "debug").is_dir() and not (crate / "CACHEDIR.TAG").exists()
+    store = f"dir:{tmp_path / 'store'}"
+    saved = run_cli("save", "--store", store, "--key", "k", cwd=crate, env=env)
+    assert saved.returncode == 0 and "has no cargo CACHEDIR.TAG" in saved.stderr, saved.stderr
+    assert not (tmp_path / "store").exists() and not (crate / "pyo3-cache").exists()
+    pruned = run_cli("prune", "--target-dir", ".", cwd=crate, env=env)
+    assert pruned.returncode == 4 and "CACHEDIR.TAG" in pruned.stderr
+    assert (crate / "wheels" / "README.md").read_text() == "the user's notes\n"
+    # the same crate with cargo's own target dir: tagged by cargo, saved
+    del env["CARGO_TARGET_DIR"]
+    built = run_build(["cargo", "build", "--offline"], crate, env)
+    assert built.returncode == 0 and (crate / "target" / "CACHEDIR.TAG").is_file()
+    saved = run_cli("save", "--store", store, "--key", "k", cwd=crate, env=env)
+    assert saved.returncode == 0 and saved.stdout.startswith("saved "), saved.stderr
+    # and an entry of that target dir is not restored into the checkout
+    env["CARGO_TARGET_DIR"] = "."
+    restored = run_cli("restore", "--store", store, "--key", "k", cwd=crate, env=env)
+    assert "the workspace or holds it" in restored.stderr, restored.stderr
+    assert (crate / "src" / "lib.rs").read_text() == "pub fn one() -> u32 { 1 }\n"
+    assert (crate / ".git" / "config").read_text() == "[core]\n"
+
+
+def _kill_when(proc: subprocess.Popen[bytes], ready: Any, timeout: float = 120) -> None:
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "finished before it could be killed"
+        assert time.monotonic() < deadline, "never got half-way"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_killed_save_and_restore_leave_nothing_after_the_next_run(tmp_path: Path) -> None:
+    """A real build's target dir with 300 MiB more in it, so each run can be killed half-way."""
+    import sys
+
+    crate = _tiny_crate(tmp_path / "tiny")
+    env = tool_env(CARGO_HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path / "tmpdir"))
+    (tmp_path / "tmpdir").mkdir()
+    built = run_build(["cargo", "build", "--offline"], crate, env)
+    assert built.returncode == 0, built.output[-2000:]
+    for n in range(3):
+        (crate / "target" / "debug" / f"big{n}.bin").write_bytes(os.urandom(100 << 20))
+    store = tmp_path / "store"
+    cli = [sys.executable, "-m", "pyo3_cache"]
+    args = ["--store", f"dir:{store}", "--key", "k", "--no-source-mtimes"]
+
+    def half_saved() -> bool:
+        return any(p.stat().st_size > (8 << 20) for p in (store / "tmp").glob("save.*"))
+
+    save = subprocess.Popen([*cli, "save", *args], cwd=crate, env=env)
+    _kill_when(save, half_saved)
+    assert list((store / "tmp").glob("save.*")), "the killed save left no temporary archive"
+    again = run_cli("save", *args, cwd=crate, env=env)
+    assert again.returncode == 0 and again.stdout.startswith("saved "), again.stderr
+    assert list((store / "tmp").iterdir()) == []
+
+    shutil.rmtree(crate / "target")
+
+    def half_restored() -> bool:
+        return any(crate.glob(".pyo3-cache-restore-target.*/debug/big*"))
+
+    restore = subprocess.Popen([*cli, "restore", *args], cwd=crate, env=env)
+    _kill_when(restore, half_restored)
+    assert list(crate.glob(".pyo3-cache-restore-*")), "the killed restore left no staging"
+    assert list((tmp_path / "tmpdir").iterdir()), "the killed restore left no work folder"
+    again = run_cli("restore", *args, cwd=crate, env=env)
+    assert again.returncode == 0 and again.stdout.startswith("exact hit"), again.stderr
+    assert not list(crate.glob(".pyo3-cache-restore-*"))
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+    assert (crate / "target" / "CACHEDIR.TAG").is_file()

@@ -19,7 +19,7 @@ import pytest
 from pyo3_cache.keys.diff import diff_manifests
 from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
 from tests.conftest import EXAMPLE, run_cli
-from tests.integration.conftest import BIN, WarmExample, tool_env
+from tests.integration.conftest import BIN, WarmExample, run_build, tool_env
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +157,132 @@ def test_wheel_cache_restores_the_real_wheel_after_a_tests_only_change(
     miss = run_cli("wheel-cache", "restore", *args, "--fail-on-miss", cwd=project, env=env)
     assert miss.returncode == 1 and json.loads(miss.stdout)["hit"] is False
     assert not (project / "dist").exists() or not list((project / "dist").glob("*.whl"))
+
+
+# --- inputs only cargo knows (issue 18: stale wheels) -------------------------------------
+
+BUILD_RS = """fn main() {
+    let words = std::fs::read_to_string("data/words.txt").unwrap();
+    let out = std::env::var("OUT_DIR").unwrap();
+    std::fs::write(format!("{out}/words.rs"), format!("{:?}", words.trim())).unwrap();
+    %s
+}
+"""
+RERUN = 'println!("cargo:rerun-if-changed=data/words.txt");'
+LIB_ADDITIONS = """
+#[path = "../../shared/extra.rs"]
+mod extra;
+
+/// Set at compile time: env!("MY_VAR"), a file build.rs reads, a module outside src/.
+#[pyfunction]
+fn baked() -> String {
+    format!("{} {} {}", env!("MY_VAR"), include!(concat!(env!("OUT_DIR"), "/words.rs")), extra::N)
+}
+"""
+
+
+def _with_cargo_only_inputs(project: Path, rerun: str = RERUN) -> None:
+    """A build.rs reading data/words.txt, a #[path] module in ../shared, an env! variable."""
+    (project / "build.rs").write_text(BUILD_RS % rerun)
+    (project / "data").mkdir(exist_ok=True)
+    (project / "data" / "words.txt").write_text("alpha\n")
+    (project.parent / "shared").mkdir(exist_ok=True)
+    (project.parent / "shared" / "extra.rs").write_text("pub const N: u8 = 1;\n")
+    lib = project / "src" / "lib.rs"
+    text = lib.read_text()
+    if "fn baked" not in text:
+        text = text.replace("#[pymodule]", LIB_ADDITIONS + "\n#[pymodule]", 1)
+        text = text.replace(
+            "    Ok(())\n}", "    m.add_function(wrap_pyfunction!(baked, m)?)?;\n    Ok(())\n}", 1
+        )
+        lib.write_text(text)
+
+
+def _wheel_cache(op: str, project: Path, store: Path, **env: str) -> dict[str, object]:
+    args = ("--store", f"dir:{store}", "--python", sys.executable, "--format", "json")
+    done = run_cli("wheel-cache", op, *args, cwd=project, env=tool_env(GITHUB_ACTIONS="", **env))
+    assert done.returncode == 0, done.stderr
+    data: dict[str, object] = json.loads(done.stdout)
+    return data
+
+
+def _restore(project: Path, store: Path, **env: str) -> dict[str, object]:
+    shutil.rmtree(project / "dist", ignore_errors=True)
+    return _wheel_cache("restore", project, store, **env)
+
+
+def test_a_change_only_cargo_sees_is_a_wheel_cache_miss(
+    warm_example: WarmExample, tmp_path: Path
+) -> None:
+    project, store = warm_example.path, tmp_path / "store"
+    _with_cargo_only_inputs(project)
+    built = run_build(
+        [str(BIN / "uv"), "build", "--wheel", "--out-dir", "dist"],
+        project,
+        tool_env(MY_VAR="one"),
+    )
+    assert built.returncode == 0, built.output[-3000:]
+    key = _key(project).key
+    saved = _wheel_cache("save", project, store, MY_VAR="one")
+    assert saved["saved"] is True, saved
+    assert _restore(project, store, MY_VAR="one")["hit"] is True
+
+    extra = project.parent / "shared" / "extra.rs"
+    words = project / "data" / "words.txt"
+    changes = [
+        (
+            "#[path] module outside src/",
+            lambda: extra.write_text("pub const N: u8 = 2;\n"),
+            lambda: extra.write_text("pub const N: u8 = 1;\n"),
+            {},
+            "../shared/extra.rs changed",
+        ),
+        (
+            "a file build.rs reads",
+            lambda: words.write_text("beta\n"),
+            lambda: words.write_text("alpha\n"),
+            {},
+            "data/words.txt changed",
+        ),
+        (
+            'env!("MY_VAR")',
+            lambda: None,
+            lambda: None,
+            {"MY_VAR": "two"},
+            "the variable MY_VAR changed",
+        ),
+    ]
+    for what, change, undo, env, reason in changes:
+        change()
+        # The key alone cannot see it (that restored the old wheel before)...
+        assert _key(project).key == key, what
+        # ...cargo's own list can.
+        result = _restore(project, store, **{"MY_VAR": "one", **env})
+        assert result["hit"] is False, what
+        assert str(result["reasons"]).endswith(f"were built: {reason}']"), result["reasons"]
+        undo()
+    # Back where the wheel was built, and a tests-only change: a hit.
+    test_file = project / "tests" / "test_hello.py"
+    test_file.write_text(test_file.read_text() + "\n# a tests-only change\n")
+    assert _restore(project, store, MY_VAR="one")["hit"] is True
+
+
+def test_a_build_script_naming_no_inputs_makes_any_package_file_an_input(
+    warm_example: WarmExample, tmp_path: Path
+) -> None:
+    project, store = warm_example.path, tmp_path / "store"
+    _with_cargo_only_inputs(project, rerun="")
+    built = run_build(
+        [str(BIN / "uv"), "build", "--wheel", "--out-dir", "dist"],
+        project,
+        tool_env(MY_VAR="one"),
+    )
+    assert built.returncode == 0, built.output[-3000:]
+    assert _wheel_cache("save", project, store, MY_VAR="one")["saved"] is True
+    assert _restore(project, store, MY_VAR="one")["hit"] is True
+    # cargo reruns such a script when any file of its package changes, tests/ too.
+    test_file = project / "tests" / "test_hello.py"
+    test_file.write_text(test_file.read_text() + "\n# a tests-only change\n")
+    result = _restore(project, store, MY_VAR="one")
+    assert result["hit"] is False
+    assert "a file of ./ changed (its build script names no inputs)" in str(result["reasons"])

@@ -12,8 +12,8 @@ from pyo3_cache.action.state import (
     COMMENT_MODES,
     MANIFEST_IN_CACHE,
     MTIMES_IN_CACHE,
-    STATE_VARIABLE,
     FlowState,
+    PhaseClock,
     entry_dir,
     guard,
     places,
@@ -53,6 +53,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     output files, and leaves a state file for ``before_save``.
     """
     env = dict(os.environ if env is None else env)
+    clock = PhaseClock("after-restore")
     notes: list[str] = []
     comment = env.get("INPUT_COMMENT", "on-rebuild").strip() or "on-rebuild"
     if comment not in COMMENT_MODES:
@@ -84,10 +85,11 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         state.workspace = str(root)
         state.target_dir = str(target_dir(root))
 
-    guard("locating the target dir", locate_target, notes)
+    guard("locating the target dir", locate_target, notes, clock, "locate")
 
     def unpack() -> bool:
         from pyo3_cache.cache.dir_store import DirStore
+        from pyo3_cache.cache.places import anchored_roots
         from pyo3_cache.cache.restore import restore_cache
         from pyo3_cache.errors import StoreError
 
@@ -97,7 +99,9 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
         if not key:
             raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
-        result = restore_cache(store, key, places(state))
+        contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
+        roots = anchored_roots(places(state), contents) if contents else None
+        result = restore_cache(store, key, places(state), roots=roots)
         for warning in result.warnings:
             log.warn(warning)
         if not result.hit:
@@ -109,7 +113,9 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         shutil.rmtree(folder, ignore_errors=True)  # the disk space is the build's
         return True
 
-    unpacked = state.matched_key and guard("unpacking the restored cache", unpack, notes)
+    unpacked = state.matched_key and guard(
+        "unpacking the restored cache", unpack, notes, clock, "unpack"
+    )
     if state.matched_key and not unpacked:
         # Whatever actions/cache brought back is unusable: this job is cold.
         state.matched_key, state.cache_hit = "", False
@@ -126,7 +132,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
             )
 
     if state.matched_key and state.target_dir:
-        guard("restoring source file mtimes", restore_mtimes, notes)
+        guard("restoring source file mtimes", restore_mtimes, notes, clock, "mtimes")
 
     def pin() -> None:
         from pyo3_cache.pin.pinning import pin_pyo3_config
@@ -148,7 +154,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
                 f"{pinned.config_file.name}"
             )
 
-    guard("pinning the PyO3 config", pin, notes)
+    guard("pinning the PyO3 config", pin, notes, clock, "pin")
 
     def capture() -> None:
         from pyo3_cache.explain.wrapper import WRAPPER_LOG_VARIABLE, install_cargo_wrapper
@@ -166,7 +172,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         )
         log.notice(notes[-1])
     else:
-        guard("capturing cargo output", capture, notes)
+        guard("capturing cargo output", capture, notes, clock, "wrapper")
 
     if state.partial_hit and state.target_dir and state.manifest:
         old = Path(state.target_dir) / MANIFEST_IN_CACHE
@@ -175,6 +181,8 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
                 "explaining the cache miss",
                 lambda: _explain_key_change(old, Path(state.manifest)),
                 notes,
+                clock,
+                "key-diff",
             )
             state.key_changes = changes or []
             if state.key_changes:
@@ -182,9 +190,5 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         else:
             state.key_changes = ["the restored entry has no key manifest to compare with"]
     guard("writing the flow state", lambda: state.write(state_path(env)), notes)
-    guard(
-        "exporting the flow state",
-        lambda: github.append_env({STATE_VARIABLE: str(state_path(env))}),
-        notes,
-    )
+    log.info(clock.line())
     return state

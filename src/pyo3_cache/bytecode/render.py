@@ -4,24 +4,49 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from pyo3_cache.bytecode.findings import AuditReport
+from pyo3_cache.explain.render import escape_markdown
+
+
+def code_span(text: str) -> str:
+    """``text`` (a path from an archive) as one inert Markdown code span inside a table cell.
+
+    The fence is one backtick longer than any run inside (CommonMark), so a
+    backtick in a member name cannot end the span; ``|`` is escaped, which
+    GFM tables honour inside code spans too; HTML in a span is shown, not run.
+    """
+    value = " ".join(text.split()).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def one_line(text: str) -> str:
+    """A path or detail from an archive on one output line: a newline in a member
+    name would start a line of its own (on GitHub, a workflow command)."""
+    return " ".join(text.split())
 
 
 def render_text(report: AuditReport) -> str:
     lines = []
     for f in report.findings:
         mark = " [fixed: removed]" if f.fixed else ""
-        lines.append(f"{f.severity}: {f.kind}: {f.path}: {f.detail}{mark}")
+        lines.append(f"{f.severity}: {f.kind}: {one_line(f.path)}: {one_line(f.detail)}{mark}")
     for path in report.not_fixed:
         lines.append(
-            f"note: not fixed: {path}: pyo3-cache never edits archives in place; "
+            f"note: not fixed: {one_line(path)}: pyo3-cache never edits archives in place; "
             "rebuild it without the bytecode"
         )
     for a in report.artifacts:
         if len(a.tags) > 1:
             seen = ", ".join(f"{tag} ({n})" for tag, n in a.tags.items())
-            lines.append(f"note: {a.path} holds bytecode for several interpreters: {seen}")
+            lines.append(
+                f"note: {one_line(a.path)} holds bytecode for several interpreters: "
+                + one_line(seen)
+            )
     fixed = sum(1 for f in report.findings if f.fixed)
     fixed_text = f", {fixed} fixed" if fixed else ""
     lines.append(
@@ -48,6 +73,6 @@ def render_markdown(report: AuditReport) -> str:
     if report.findings:
         out.write("| severity | kind | path | detail |\n|---|---|---|---|\n")
         for f in report.findings:
-            cells = [f.severity, f"`{f.kind}`", f"`{f.path}`", f.detail]
-            out.write("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
+            cells = [f.severity, f"`{f.kind}`", code_span(f.path), escape_markdown(f.detail)]
+            out.write("| " + " | ".join(cells) + " |\n")
     return out.getvalue()

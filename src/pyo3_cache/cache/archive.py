@@ -20,7 +20,7 @@ import os
 import re
 import stat
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -44,6 +44,10 @@ class ArchiveRoot:
 
     anchor: str
     path: Path
+    # Which files to keep, by path relative to ``path`` (None: all); folders
+    # are kept when they hold a kept file.  ``what`` names the files in words.
+    keep: Callable[[str], bool] | None = field(default=None, compare=False)
+    what: str = "files"
 
 
 @dataclass
@@ -55,6 +59,7 @@ class ArchiveStats:
     archive_bytes: int = 0
     sha256: str = ""
     skipped: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # what a root's filter kept, in words
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +68,7 @@ class ArchiveStats:
             "archive_bytes": self.archive_bytes,
             "sha256": self.sha256,
             "skipped": list(self.skipped),
+            "kept": list(self.kept),
         }
 
 
@@ -176,10 +182,27 @@ def create_archive(
     return stats
 
 
+def _filtered(
+    base: Path, entries: list[Path], root: ArchiveRoot, stats: ArchiveStats
+) -> list[Path]:
+    """The files ``root.keep`` keeps and the folders on their way, in walk order."""
+    assert root.keep is not None
+    folders = [p for p in entries if p.is_dir() and not p.is_symlink()]
+    files = [p for p in entries if not (p.is_dir() and not p.is_symlink())]
+    kept = [p for p in files if root.keep(p.relative_to(base).as_posix())]
+    needed = {base}
+    for path in kept:
+        needed.update(parent for parent in path.parents if parent == base or base in parent.parents)
+    stats.kept.append(f"{root.anchor}: {len(kept)} of {len(files)} {root.what}")
+    return [p for p in folders if p in needed] + kept
+
+
 def _add_tree(tar: tarfile.TarFile, root: ArchiveRoot, stats: ArchiveStats) -> None:
     anchor = root.anchor.strip("/")
     base = root.path
     entries: list[Path] = [base, *_walk(base)]
+    if root.keep is not None:
+        entries = _filtered(base, entries, root, stats)
     for path in entries:
         rel = path.relative_to(base).as_posix()
         arcname = anchor if rel == "." else f"{anchor}/{rel}"

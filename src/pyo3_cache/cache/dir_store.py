@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pyo3_cache.cache import leftovers
 from pyo3_cache.cache.store import (
     ARCHIVE_NAME,
     ENTRY_NAME,
@@ -100,13 +101,14 @@ class DirStore(Store):
 
     def staging_dir(self) -> Path:
         self._ensure()
+        leftovers.clear(self.tmp, "put", "evicted")
         return self.tmp
 
     def put(
         self, key: str, archive: Path, record: dict[str, Any], key_manifest: bytes | None
     ) -> bool:
         self._ensure()
-        stage = Path(tempfile.mkdtemp(prefix=f"{encode_key(key)[:80]}.", dir=self.tmp))
+        stage = Path(tempfile.mkdtemp(prefix=leftovers.prefix("put"), dir=self.tmp))
         try:
             os.replace(archive, stage / ARCHIVE_NAME)
             if key_manifest is not None:
@@ -138,7 +140,7 @@ class DirStore(Store):
             return
         self._ensure()
         # Rename first: a reader never sees an entry with its archive half-deleted.
-        doomed = Path(tempfile.mkdtemp(prefix="evicted.", dir=self.tmp)) / "entry"
+        doomed = Path(tempfile.mkdtemp(prefix=leftovers.prefix("evicted"), dir=self.tmp)) / "entry"
         os.rename(path, doomed)
         shutil.rmtree(doomed.parent, ignore_errors=True)
 
@@ -150,7 +152,8 @@ class DirStore(Store):
 
     def evict(self, max_bytes: int, keep: str) -> list[str]:
         entries = self.list_entries("")
-        total = sum(e.size for e in entries)
+        # What killed runs left and saves under way take room too.
+        total = sum(e.size for e in entries) + _tree_bytes(self.tmp)
         evicted: list[str] = []
         for entry in sorted(entries, key=lambda e: self._last_used(e.key)):
             if total <= max_bytes:

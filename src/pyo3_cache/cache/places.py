@@ -7,7 +7,7 @@ spec that names no known store is the only store error that is fatal.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,8 @@ from pyo3_cache.cache.archive import ArchiveRoot
 from pyo3_cache.cache.dir_store import DirStore
 from pyo3_cache.cache.s3_store import S3Store
 from pyo3_cache.cache.store import Store
-from pyo3_cache.errors import StoreError
+from pyo3_cache.errors import ProjectError, StoreError
+from pyo3_cache.project import read_lockfile
 
 
 def open_store(spec: str, endpoint_url: str | None = None) -> Store:
@@ -50,9 +51,6 @@ class Places:
     cargo_home: Path
     workspace: Path
 
-    def destinations(self) -> dict[str, Path]:
-        return {"target": self.target, "cargo-home": self.cargo_home, "workspace": self.workspace}
-
 
 def _under(path: Path, root: Path) -> str | None:
     try:
@@ -62,22 +60,94 @@ def _under(path: Path, root: Path) -> str | None:
     return rel.as_posix()
 
 
+_NEVER = (".git", ".cargo")
+
+
+def _refuse(raw: object, why: str) -> StoreError:
+    return StoreError(f"--path {raw} {why}; only build outputs and cargo's caches are cached")
+
+
+def _check_root(raw: object, anchor: str, path: Path) -> None:
+    """The folders an entry may ever write: never sources, ``.git``, ``.cargo`` or cargo's bin."""
+    head, _, rel = anchor.partition("/")
+    parts = rel.split("/") if rel else []
+    if head == "cargo-home" and (not parts or parts[0] not in ("registry", "git")):
+        raise _refuse(raw, "is in CARGO_HOME outside its registry/ and git/ caches")
+    if head == "workspace":
+        if not parts:
+            raise _refuse(raw, "is the workspace itself")
+        if any(part in _NEVER for part in parts):
+            raise _refuse(raw, "is in .git or .cargo")
+        if any((path / name).exists() for name in ("Cargo.toml", *_NEVER)):
+            raise _refuse(raw, "holds a Cargo.toml, .git or .cargo (sources)")
+
+
+def locked_packages(workspace: Path) -> set[tuple[str, str]] | None:
+    """Cargo.lock's (name, version) pairs, so a shared CARGO_HOME's other crates stay out."""
+    try:
+        packages = read_lockfile(workspace / "Cargo.lock")
+    except ProjectError:
+        return None
+    return {(p.name, p.version) for p in packages}
+
+
+def _locked_filter(sub: str, locked: Collection[tuple[str, str]]) -> ArchiveRoot | None:
+    """rust-cache's rule, as a filter on what we archive (a shared CARGO_HOME is never
+    changed): of the registry, only the locked packages' ``.crate`` files and index entries.
+
+    ``registry/cache/<registry>/<name>-<version>.crate``; the sparse index keeps
+    one file per crate name at ``registry/index/<registry>/.cache/**/<name>``
+    (lower case, cargo 1.95); the index's ``config.json`` and a git index stay.
+    """
+    if sub == "registry/cache":
+        crates = {f"{name}-{version}.crate" for name, version in locked}
+        return ArchiveRoot("", Path(), lambda rel: rel.rsplit("/", 1)[-1] in crates, ".crate files")
+    if sub == "registry/index":
+        names = {name.lower() for name, _version in locked}
+
+        def keep(rel: str) -> bool:
+            parts = rel.split("/")
+            return len(parts) < 3 or parts[1] != ".cache" or parts[-1] in names
+
+        return ArchiveRoot("", Path(), keep, "index files")
+    return None
+
+
+def _with_filter(root: ArchiveRoot, locked: Collection[tuple[str, str]] | None) -> ArchiveRoot:
+    head, _, sub = root.anchor.partition("/")
+    found = _locked_filter(sub, locked) if locked is not None and head == "cargo-home" else None
+    if found is None:
+        return root
+    return ArchiveRoot(root.anchor, root.path, found.keep, found.what)
+
+
 def anchored_roots(
-    places: Places, paths: Sequence[str | os.PathLike[str]] = ()
+    places: Places,
+    paths: Sequence[str | os.PathLike[str]] = (),
+    locked: Collection[tuple[str, str]] | None = None,
 ) -> list[ArchiveRoot]:
     """The default paths (or ``paths``), each named relative to its anchor.
 
-    A path must lie in the target dir, ``CARGO_HOME`` or the workspace: those
-    are the only places a restore on another machine can find again.
+    A path must lie in the target dir, cargo's registry/git caches in
+    ``CARGO_HOME``, or a workspace folder that holds no sources: those are
+    the only places a restore on another machine can find again, and the only
+    ones an entry may write (``StoreError`` otherwise). Paths may not nest.
+    ``locked`` (Cargo.lock's name and version pairs): the registry's cache and
+    index keep only those packages' files (see ``_locked_filter``).
     """
+    return [_with_filter(root, locked) for root in _anchored(places, paths)]
+
+
+def _anchored(places: Places, paths: Sequence[str | os.PathLike[str]]) -> list[ArchiveRoot]:
     if not paths:
-        roots = [ArchiveRoot("target", places.target)]
-        roots += [
-            ArchiveRoot(f"cargo-home/{sub}", places.cargo_home / sub)
-            for sub in DEFAULT_CARGO_HOME_PATHS
+        return [
+            ArchiveRoot("target", places.target),
+            *(
+                ArchiveRoot(f"cargo-home/{sub}", places.cargo_home / sub)
+                for sub in DEFAULT_CARGO_HOME_PATHS
+            ),
         ]
-        return roots
-    roots = []
+    roots: list[ArchiveRoot] = []
     for raw in paths:
         path = Path(os.path.abspath(os.fspath(raw)))
         for anchor, base in (
@@ -87,11 +157,16 @@ def anchored_roots(
         ):
             rel = _under(path, Path(os.path.abspath(base)))
             if rel is not None:
-                roots.append(ArchiveRoot(anchor if rel == "." else f"{anchor}/{rel}", path))
+                root = ArchiveRoot(anchor if rel == "." else f"{anchor}/{rel}", path)
+                _check_root(raw, root.anchor, path)
                 break
         else:
             raise StoreError(
                 f"--path {raw} is outside the target dir, CARGO_HOME and the workspace; "
                 "only paths under those can be restored elsewhere"
             )
+        for other in roots:
+            if other.path == path or other.path in path.parents or path in other.path.parents:
+                raise _refuse(raw, f"overlaps --path {other.path}")
+        roots.append(root)
     return roots

@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.cache.archive import sha256_of
+from pyo3_cache.cache import leftovers
+from pyo3_cache.cache.archive import ArchiveRoot, sha256_of
 from pyo3_cache.cache.extract import extract_archive
-from pyo3_cache.cache.places import Places
+from pyo3_cache.cache.places import Places, anchored_roots
 from pyo3_cache.cache.save import os_reason
-from pyo3_cache.cache.store import Store, check_key, parse_entry
+from pyo3_cache.cache.store import Store, check_key, parse_entry, scoped_key, unscoped_key
+from pyo3_cache.cache.target_dir import target_dir_problem
 from pyo3_cache.errors import ArchiveError, StoreError
+
+_WORK_KIND = "pyo3-cache-restore"
 
 
 @dataclass
@@ -54,18 +58,27 @@ class RestoreResult:
         }
 
 
-def _candidates(store: Store, key: str, restore_keys: Sequence[str]) -> Iterator[str]:
-    """The exact key, then each restore key's prefix matches, newest first."""
+def _candidates(
+    store: Store, key: str, restore_keys: Sequence[str], scopes: Sequence[str | None]
+) -> Iterator[tuple[str, str]]:
+    """(stored name, key): per scope in order, the exact key, then each restore
+    key's prefix matches, newest first (actions/cache's order)."""
     seen: set[str] = set()
-    if store.has(key):
-        seen.add(key)
-        yield key
-    for prefix in restore_keys:
-        matches = sorted(store.list_entries(prefix), key=lambda e: (e.created_ns, e.key))
-        for entry in reversed(matches):
-            if entry.key not in seen:
-                seen.add(entry.key)
-                yield entry.key
+    for scope in scopes:
+        exact = scoped_key(scope, key)
+        if exact not in seen and store.has(exact):
+            seen.add(exact)
+            yield exact, key
+        for prefix in restore_keys:
+            found = store.list_entries(scoped_key(scope, prefix))
+            for entry in sorted(found, key=lambda e: (e.created_ns, e.key), reverse=True):
+                if entry.key not in seen:
+                    seen.add(entry.key)
+                    yield entry.key, unscoped_key(scope, entry.key)
+
+
+class _NotForThisJob(Exception):
+    """An entry this restore may not unpack: skipped, left in the store."""
 
 
 def restore_cache(
@@ -74,8 +87,18 @@ def restore_cache(
     places: Places,
     restore_keys: Sequence[str] = (),
     manifest_out: Path | None = None,
+    *,
+    roots: Sequence[ArchiveRoot] | None = None,
+    scope: str | None = None,
+    fallback_scopes: Sequence[str] = (),
 ) -> RestoreResult:
     """Restore the best entry for ``key``; never raises for cache trouble.
+
+    ``roots``: the folders this job restores, by anchor (``anchored_roots``,
+    as for ``save``; default: the target dir and cargo's registry/git
+    caches). An entry is unpacked only when every anchor its record lists is
+    one of them, and its members only below those. ``scope`` (a branch or ref) and then each of
+    ``fallback_scopes`` are searched in turn; other scopes are never seen.
 
     A corrupt entry (sha256 mismatch, unreadable record, unsafe member) is
     reported in ``corrupt``, removed from the store when possible, and the next
@@ -87,14 +110,17 @@ def restore_cache(
     started = time.monotonic()
     result = RestoreResult(False, False, key, store.spec)
     try:
-        with tempfile.TemporaryDirectory(prefix="pyo3-cache-restore.") as work:
-            for candidate in _candidates(store, key, restore_keys):
-                if _restore_one(store, candidate, places, Path(work), result):
+        wanted = {r.anchor: r.path for r in (anchored_roots(places) if roots is None else roots)}
+        scopes: list[str | None] = [scope, *fallback_scopes] if scope is not None else [None]
+        leftovers.clear(Path(tempfile.gettempdir()), _WORK_KIND)
+        with tempfile.TemporaryDirectory(prefix=leftovers.prefix(_WORK_KIND)) as work:
+            for stored, user_key in _candidates(store, key, restore_keys, scopes):
+                if _restore_one(store, (stored, user_key), places, wanted, Path(work), result):
                     result.hit = True
-                    result.exact = candidate == key
-                    result.matched_key = candidate
-                    _write_manifest(store, candidate, manifest_out, result)
-                    store.touch(candidate)
+                    result.exact = stored == scoped_key(scope, key)
+                    result.matched_key = user_key
+                    _write_manifest(store, stored, manifest_out, result)
+                    store.touch(stored)
                     break
     except StoreError as exc:
         result.warnings.append(f"cache not restored: {exc}")
@@ -104,25 +130,57 @@ def restore_cache(
     return result
 
 
-def _restore_one(store: Store, key: str, places: Places, work: Path, result: RestoreResult) -> bool:
+def _destinations(
+    record: dict[str, Any], places: Places, wanted: dict[str, Path], key: str
+) -> dict[str, Path]:
+    """The folders ``record`` lists, if this job asked for every one of them."""
+    listed = record.get("paths")
+    if not isinstance(listed, list) or not listed or not all(isinstance(p, str) for p in listed):
+        raise ArchiveError(f"entry {key!r} lists no paths")
+    extra = [p for p in listed if p not in wanted]
+    if extra:
+        raise _NotForThisJob(
+            f"it holds {', '.join(extra)}, which this restore does not write "
+            f"(it restores {', '.join(sorted(wanted))}; restore with the --path list of the save)"
+        )
+    if "target" in listed:
+        problem = target_dir_problem(places.target, places.workspace)
+        if problem:
+            raise _NotForThisJob(problem)
+    return {p: wanted[p] for p in listed}
+
+
+def _restore_one(
+    store: Store,
+    names: tuple[str, str],
+    places: Places,
+    wanted: dict[str, Path],
+    work: Path,
+    result: RestoreResult,
+) -> bool:
+    key, shown = names  # the stored name and the key a user knows
     try:
-        record = parse_entry(store.read_record(key), key)
+        record = parse_entry(store.read_record(key), shown)
+        destinations = _destinations(record, places, wanted, shown)
         archive = store.fetch_archive(key, record, work)
         actual = sha256_of(archive)
         if actual != record["archive"]["sha256"]:
             raise ArchiveError(
-                f"entry {key!r} is corrupt: archive sha256 {actual[:12]}… does not match "
+                f"entry {shown!r} is corrupt: archive sha256 {actual[:12]}… does not match "
                 f"its manifest's {str(record['archive']['sha256'])[:12]}…"
             )
         result.archive_bytes = archive.stat().st_size
-        stats = extract_archive(archive, places.destinations())
+        stats = extract_archive(archive, destinations)
         result.restored_bytes = stats.bytes_written
         if archive.parent == work:
             archive.unlink()
         return True
+    except _NotForThisJob as exc:
+        result.warnings.append(f"skipped cache entry {shown!r}: {exc}")
+        return False
     except ArchiveError as exc:
-        result.corrupt.append(key)
-        result.warnings.append(f"skipped cache entry {key!r}: {exc}")
+        result.corrupt.append(shown)
+        result.warnings.append(f"skipped cache entry {shown!r}: {exc}")
         with contextlib.suppress(StoreError, OSError):
             store.remove(key)
         return False

@@ -15,9 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyo3_cache.cache import leftovers
 from pyo3_cache.cache.archive import ArchiveRoot, create_archive
-from pyo3_cache.cache.store import DEFAULT_MAX_SIZE, Store, check_key, new_entry_record
+from pyo3_cache.cache.store import (
+    DEFAULT_MAX_SIZE,
+    Store,
+    check_key,
+    new_entry_record,
+    scoped_key,
+)
+from pyo3_cache.cache.target_dir import target_dir_problem
 from pyo3_cache.errors import ArchiveError, StoreError
+
+_KIND = "save"
 
 
 @dataclass
@@ -34,6 +44,7 @@ class SaveResult:
     seconds: float = 0.0
     paths: list[str] = field(default_factory=list)
     evicted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # what the Cargo.lock filter kept
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -48,6 +59,7 @@ class SaveResult:
             "seconds": round(self.seconds, 3),
             "paths": self.paths,
             "evicted": self.evicted,
+            "kept": self.kept,
             "warnings": self.warnings,
         }
 
@@ -58,32 +70,48 @@ def save_cache(
     roots: Sequence[ArchiveRoot],
     key_manifest: bytes | None = None,
     max_bytes: int | None = DEFAULT_MAX_SIZE,
+    *,
+    scope: str | None = None,
 ) -> SaveResult:
-    """Archive ``roots`` and publish them as ``key``; never raises for cache trouble."""
+    """Archive ``roots`` and publish them as ``key`` in ``scope`` (a branch or
+    ref, see ``scoped_key``); never raises for cache trouble.
+
+    A ``target`` root without cargo's ``CACHEDIR.TAG`` is not saved (see
+    ``target_dir.py``); a killed save's temporary archive is cleared first.
+    """
     check_key(key)
     started = time.monotonic()
     result = SaveResult(False, "error", key, store.spec, paths=[r.anchor for r in roots])
     staged: Path | None = None
+    stored = scoped_key(scope, key)
     try:
-        if store.has(key):
+        if store.has(stored):
             result.reason = "exact-hit"
             return result
-        fd, name = tempfile.mkstemp(prefix="save.", suffix=".tar.zst", dir=store.staging_dir())
+        for root in roots:
+            problem = target_dir_problem(root.path) if root.anchor == "target" else None
+            if problem:
+                raise StoreError(problem)
+        folder = store.staging_dir()
+        leftovers.clear(folder, _KIND)
+        prefix = leftovers.prefix(_KIND)
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tar.zst", dir=folder)
         os.close(fd)
         staged = Path(name)
         stats = create_archive(roots, staged)
         result.archive_bytes = stats.archive_bytes
         result.source_bytes = stats.source_bytes
         result.sha256 = stats.sha256
+        result.kept = list(stats.kept)
         for skipped in stats.skipped:
             result.warnings.append(f"not cached: {skipped}")
         record = new_entry_record(
-            key, stats.sha256, stats.archive_bytes, stats.source_bytes, result.paths
+            stored, stats.sha256, stats.archive_bytes, stats.source_bytes, result.paths
         )
-        if store.put(key, staged, record, key_manifest):
+        if store.put(stored, staged, record, key_manifest):
             result.saved, result.reason = True, "saved"
             if max_bytes is not None:
-                result.evicted = store.evict(max_bytes, keep=key)
+                result.evicted = store.evict(max_bytes, keep=stored)
         else:
             result.reason = "exists"
     except (StoreError, ArchiveError) as exc:

@@ -48,6 +48,24 @@ def check_key(key: str, what: str = "key") -> str:
     return key
 
 
+def scoped_key(scope: str | None, key: str) -> str:
+    """The name a store holds ``key`` under when saved in ``scope`` (a branch or ref).
+
+    Like actions/cache, an entry belongs to the branch that saved it: a
+    restore looks in its own scope, then in the scopes it trusts (the default
+    branch), never in another branch's or a pull request's. ``None``: unscoped
+    (the action's private store in RUNNER_TEMP, scoped by actions/cache itself).
+    """
+    if scope is None:
+        return key
+    check_key(scope, "scope")
+    return f"{urllib.parse.quote(scope, safe='')}/{key}"
+
+
+def unscoped_key(scope: str | None, stored: str) -> str:
+    return stored if scope is None else stored.split("/", 1)[-1]
+
+
 def encode_key(key: str) -> str:
     """One path segment per key; encoding a prefix gives a prefix of the encoding."""
     return urllib.parse.quote(key, safe=_KEY_SAFE)

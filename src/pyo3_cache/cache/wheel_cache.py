@@ -6,19 +6,8 @@ Off GitHub the wheels go to a store (``dir:`` or ``s3://``, see store.py)::
         || maturin build --release --out dist
     pyo3-cache wheel-cache save --store dir:/cache
 
-On GitHub the action restores ``dist/*.whl`` with ``actions/cache/restore``
-(the cache service's token only reaches JavaScript actions) and sets the
-output ``wheel-hit``; the steps in between are here:
-
-* ``action wheel-key`` (action.yml): computes the wheel key, tells later steps
-  where the wheels live (``PYO3_CACHE_DIST``);
-* ``action wheel-check`` (action.yml, after the restore): a hit only counts
-  when wheels are really there; sets ``wheel-hit`` and ``PYO3_CACHE_WHEEL_HIT``;
-* ``action wheel-save`` (save/action.yml): save on a miss when the job built
-  wheels and succeeded;
-* ``action audit-dist`` (save/action.yml): ``audit-bytecode`` over the wheels,
-  a warning section in the job summary, or a failed job when
-  ``audit-bytecode: error`` asks for it.
+On GitHub the action's steps (action/wheel.py) do the same around
+``actions/cache``.
 
 Only ``*.whl`` files are cached: an sdist in the same folder holds tests and
 docs, which the wheel key leaves out on purpose.  Cache trouble never fails a
@@ -27,10 +16,11 @@ build: every failure is a warning and a miss.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,15 +30,14 @@ from pyo3_cache.cache.places import Places
 from pyo3_cache.cache.restore import restore_cache
 from pyo3_cache.cache.save import save_cache
 from pyo3_cache.cache.store import Store
-from pyo3_cache.errors import Pyo3CacheError
-from pyo3_cache.github import client as github
-from pyo3_cache.github import log
-from pyo3_cache.keys.wheel import wheel_files
+from pyo3_cache.errors import Pyo3CacheError, StoreError
+from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
+from pyo3_cache.keys.cargo_inputs import CargoInputs
+from pyo3_cache.keys.wheel import WheelInputs, wheel_files
 
 # The wheels travel under the store's "workspace" anchor; a restore points
 # every anchor at the dist folder, so they land there whatever the machine.
 _ANCHOR = "workspace"
-AUDIT_MODES = ("warn", "error", "off")
 
 
 @dataclass
@@ -64,6 +53,8 @@ class WheelCacheResult:
     reason: str = ""
     wheels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    """Why entries under the key were not used (cargo's inputs moved since)."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "store": self.store, "dist": self.dist}
@@ -74,6 +65,8 @@ class WheelCacheResult:
             out["reason"] = self.reason
         out["wheels"] = self.wheels
         out["warnings"] = self.warnings
+        if self.action == "restore":
+            out["reasons"] = self.reasons
         return out
 
     def line(self) -> str:
@@ -81,7 +74,8 @@ class WheelCacheResult:
         if self.action == "restore":
             if self.hit:
                 return f"wheel cache hit: restored {names} into {self.dist}"
-            return f"wheel cache miss: {self.key}"
+            why = f" ({self.reasons[0]})" if self.reasons else ""
+            return f"wheel cache miss: {self.key}{why}"
         if self.saved:
             return f"saved {names} to {self.store} as {self.key}"
         return f"not saved ({self.reason}): {self.key}"
@@ -91,30 +85,131 @@ def _fingerprint(dist: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in wheel_files(dist)}
 
 
-def restore_wheels(store: Store, key: str, dist: Path) -> WheelCacheResult:
-    """Restore the wheels saved under exactly ``key`` into ``dist``.
+# How many entries under one wheel key a restore looks at (newest first): each
+# holds wheels built from other contents of cargo's own inputs.
+_CANDIDATES = 5
 
-    Never raises for cache trouble: a failure is a warning and a miss.
+
+def restore_wheels(
+    store: Store,
+    key: str,
+    dist: Path,
+    check: Callable[[CargoInputs], list[str]] | None = None,
+) -> WheelCacheResult:
+    """Restore the wheels saved under ``key`` into ``dist``.
+
+    With ``check`` (the project is known), entries are ``<key>-<inputs>``:
+    the newest are tried in turn, each unpacked aside, and the first whose
+    saved cargo inputs (``keys/cargo_inputs.py``) still match — ``check``
+    returns no change — has its wheels moved into ``dist``.  Without it, the
+    exact key only (a key the caller vouches for).  Never raises for cache
+    trouble: a failure is a warning and a miss.
     """
     dist = Path(os.path.abspath(dist))
     result = WheelCacheResult("restore", key, store.spec, str(dist))
-    before = _fingerprint(dist)
-    places = Places(target=dist, cargo_home=dist, workspace=dist)
-    restored = restore_cache(store, key, places, restore_keys=(), manifest_out=None)
-    result.warnings += restored.warnings
-    if restored.hit:
-        after = _fingerprint(dist)
-        result.wheels = sorted(n for n, f in after.items() if before.get(n) != f)
-        result.hit = bool(result.wheels)
-        if not result.hit:
-            result.warnings.append(f"the entry for {key} held no wheel; treated as a miss")
+    if check is None:
+        before = _fingerprint(dist)
+        places = Places(target=dist, cargo_home=dist, workspace=dist)
+        roots = [ArchiveRoot(_ANCHOR, dist)]
+        restored = restore_cache(
+            store, key, places, restore_keys=(), manifest_out=None, roots=roots
+        )
+        result.warnings += restored.warnings
+        if restored.hit:
+            after = _fingerprint(dist)
+            result.wheels = sorted(n for n, f in after.items() if before.get(n) != f)
+            result.hit = bool(result.wheels)
+            if not result.hit:
+                result.warnings.append(f"the entry for {key} held no wheel; treated as a miss")
+        return result
+    try:
+        entries = sorted(store.list_entries(key + "-"), key=lambda e: (e.created_ns, e.key))
+        for entry in list(reversed(entries))[:_CANDIDATES]:
+            if _restore_checked(store, entry.key, dist, check, result):
+                result.key = entry.key
+                break
+    except (StoreError, OSError) as exc:
+        result.warnings.append(f"wheel cache not restored: {exc}")
     return result
 
 
+def _restore_checked(
+    store: Store,
+    key: str,
+    dist: Path,
+    check: Callable[[CargoInputs], list[str]],
+    result: WheelCacheResult,
+) -> bool:
+    """Unpack one entry next to ``dist``; move its wheels in only if cargo's inputs match."""
+    dist.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".pyo3-cache-wheels.", dir=dist.parent) as aside:
+        staging = Path(aside)
+        places = Places(target=staging, cargo_home=staging, workspace=staging)
+        restored = restore_cache(
+            store,
+            key,
+            places,
+            restore_keys=(),
+            manifest_out=None,
+            roots=[ArchiveRoot(_ANCHOR, staging)],
+        )
+        result.warnings += restored.warnings
+        if not restored.hit:
+            return False
+        saved = read_cargo_inputs(staging / CARGO_INPUTS_FILE)
+        if saved is None:
+            result.reasons.append(f"{key} holds no list of cargo's inputs")
+            return False
+        try:
+            changes = check(saved)
+        except Pyo3CacheError as exc:  # an input we cannot read: not trusted
+            changes = [f"cargo's inputs could not be checked ({exc})"]
+        if changes:
+            entry = "…-" + key.rsplit("-", 1)[-1]
+            result.reasons.append(f"since the wheels of {entry} were built: {describe(changes)}")
+            return False
+        wheels = wheel_files(staging)
+        if not wheels:
+            result.warnings.append(f"the entry for {key} held no wheel; treated as a miss")
+            return False
+        dist.mkdir(parents=True, exist_ok=True)
+        for wheel in wheels:
+            os.replace(wheel, dist / wheel.name)
+        result.wheels = [w.name for w in wheels]
+        result.hit = True
+        return True
+
+
+def describe(changes: list[str], limit: int = 5) -> str:
+    """``a.rs changed; the variable X changed and 3 more``."""
+    more = f" and {len(changes) - limit} more" if len(changes) > limit else ""
+    return "; ".join(changes[:limit]) + more
+
+
+def read_cargo_inputs(path: Path) -> CargoInputs | None:
+    """The cargo input list saved with wheels; None when absent or not ours."""
+    try:
+        return CargoInputs.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def write_cargo_inputs(inputs: CargoInputs, path: Path) -> None:
+    path.write_text(json.dumps(inputs.to_json(), indent=1) + "\n", encoding="utf-8")
+
+
 def save_wheels(
-    store: Store, key: str, dist: Path, key_manifest: bytes | None = None
+    store: Store,
+    key: str,
+    dist: Path,
+    key_manifest: bytes | None = None,
+    inputs: CargoInputs | None = None,
 ) -> WheelCacheResult:
-    """Save ``dist/*.whl`` (nothing else) under ``key``; never raises for cache trouble."""
+    """Save ``dist/*.whl`` (nothing else) under ``key``; never raises for cache trouble.
+
+    With ``inputs`` (cargo's own list, taken after the build) the entry is
+    ``<key>-<inputs digest>`` and carries the list, which a restore checks.
+    """
     dist = Path(os.path.abspath(dist))
     result = WheelCacheResult("save", key, store.spec, str(dist))
     wheels = wheel_files(dist)
@@ -123,10 +218,15 @@ def save_wheels(
         result.warnings.append(f"no *.whl in {dist}: nothing to save")
         return result
     result.wheels = [w.name for w in wheels]
+    if inputs is not None:
+        result.key = key = f"{key}-{inputs.digest()}"
+        inputs.wheels = list(result.wheels)
     try:
         with tempfile.TemporaryDirectory(prefix="pyo3-cache-wheels.") as staging:
             for wheel in wheels:
                 shutil.copy2(wheel, Path(staging) / wheel.name)
+            if inputs is not None:
+                write_cargo_inputs(inputs, Path(staging) / CARGO_INPUTS_FILE)
             saved = save_cache(store, key, [ArchiveRoot(_ANCHOR, Path(staging))], key_manifest)
     except OSError as exc:
         result.reason = "error"
@@ -138,183 +238,23 @@ def save_wheels(
     return result
 
 
-# --- the GitHub Action's steps ------------------------------------------------------
+def wheel_cargo_inputs(
+    inputs: WheelInputs, environ: Mapping[str, str], dist: Path
+) -> tuple[CargoInputs | None, str]:
+    """Cargo's input list after the build, or why there is none (then nothing is saved).
 
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "1", "yes", "on")
-
-
-def _guarded(what: str, env: Mapping[str, str], step: Any) -> None:
-    """Run one action step; our trouble is one warning, never a failed job."""
+    Without it a restore could not notice a changed file that ``build.rs``
+    reads or a ``#[path]`` module outside the crate's folders, so wheels are
+    only saved with it.
+    """
     try:
-        step(env)
-    except Pyo3CacheError as exc:
-        log.warn(f"{what} skipped: {exc}")
-    except Exception as exc:  # never fail the user's job over our own bug
-        log.warn(f"{what} skipped: internal error ({type(exc).__name__}: {exc})")
-
-
-def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
-    """action.yml: say where the wheels live and, with ``wheel-cache: true``, compute their key.
-
-    Outputs ``key`` (empty when the wheel cache is off or failed), ``path``
-    (the glob actions/cache restores and saves) and ``manifest``.
-    """
-    env = dict(os.environ if env is None else env)
-    dist = Path(os.path.abspath(env.get("INPUT_DIST_DIR") or "dist"))
-    github.append_env(
-        {
-            "PYO3_CACHE_DIST": str(dist),
-            "PYO3_CACHE_WHEEL_SAVE_IF": "false" if env.get("INPUT_SAVE_IF") == "false" else "true",
-        }
-    )
-    outputs = {"key": "", "path": "", "manifest": ""}
-    if _truthy(env.get("INPUT_WHEEL_CACHE")):
-
-        def compute(e: Mapping[str, str]) -> None:
-            from pyo3_cache.keys.manifest import default_manifest_path, write_manifest
-            from pyo3_cache.keys.render import render_parts_table
-            from pyo3_cache.keys.wheel import compute_wheel_key
-
-            manifest = compute_wheel_key(
-                prefix_key=e.get("INPUT_PREFIX_KEY") or "v1-pyo3",
-                extra_key=e.get("INPUT_KEY") or None,
-                python=e.get("INPUT_PYTHON") or None,
-                environ=e,
-            )
-            for warning in manifest.warnings:
-                log.warn(warning)
-            written = write_manifest(manifest, default_manifest_path(None, e, kind="wheel"))
-            # The same string for restore and save: actions/cache versions an
-            # entry by its path list.
-            pattern = f"{dist}{os.sep}*.whl"
-            outputs.update(key=manifest.key, path=pattern, manifest=str(written))
-            github.append_env(
-                {"PYO3_CACHE_WHEEL_KEY": manifest.key, "PYO3_CACHE_WHEEL_PATH": pattern}
-            )
-            with log.group(f"wheel key {manifest.key}"):
-                for row in render_parts_table(manifest):
-                    log.info(f"  {row}")
-
-        _guarded("computing the wheel key", env, compute)
-    github.append_output(outputs)
-
-
-def action_wheel_check(env: Mapping[str, str] | None = None) -> bool:
-    """action.yml, after the restore: a hit is an exact key match that put wheels in dist/."""
-    env = dict(os.environ if env is None else env)
-    dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
-    wheels = wheel_files(dist)
-    hit = _truthy(env.get("CACHE_HIT")) and bool(wheels)
-    if _truthy(env.get("CACHE_HIT")) and not wheels:
-        log.warn(f"the wheel cache entry matched but no wheel is in {dist}; building as usual")
-    if env.get("RESTORE_OUTCOME") not in (None, "", "success"):
-        log.warn("the wheel cache restore step failed; building as usual")
-    github.append_output({"wheel-hit": "true" if hit else "false"})
-    github.append_env({"PYO3_CACHE_WHEEL_HIT": "true" if hit else "false"})
-    key = env.get("PYO3_CACHE_WHEEL_KEY", "")
-    if hit:
-        names = ", ".join(w.name for w in wheels)
-        log.notice(
-            f"wheel cache hit: {names} restored, built from the same inputs; the Rust cache "
-            "is not restored: skip the build with if: steps.<id>.outputs.wheel-hit != 'true'"
+        found = inputs.collect_cargo_inputs(environ, outputs=(dist,))
+    except (Pyo3CacheError, OSError) as exc:
+        return None, f"cargo's input list could not be read ({exc})"
+    if not found.sources:
+        where = inputs.workspace_root or "the project"
+        return None, (
+            f"no cargo dep-info in the target dir of {where}: build the wheels there first "
+            "(cargo's list of the files and variables the build read is saved with them)"
         )
-        if _truthy(env.get("INPUT_SUMMARY", "true")):
-            with_markdown = (
-                "## pyo3-cache: wheel cache hit\n\n"
-                f"No input of the wheel build changed since the wheels for key `{key}` were "
-                f"built, so they were restored and cargo did not need to run:\n\n"
-                + "".join(f"- `{w.name}`\n" for w in wheels)
-            )
-            github.append_summary(with_markdown)
-    else:
-        log.info(f"wheel cache miss: {key}; the build runs and save stores its wheels")
-    return hit
-
-
-def action_wheel_save(env: Mapping[str, str] | None = None) -> bool:
-    """save/action.yml: save the wheels on a miss, when the job built some and succeeded."""
-    env = dict(os.environ if env is None else env)
-    key = env.get("PYO3_CACHE_WHEEL_KEY", "")
-    dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
-    wheels = wheel_files(dist)
-    status = env.get("JOB_STATUS", "success")
-    if not key:
-        reason = "the wheel cache is off"
-    elif _truthy(env.get("PYO3_CACHE_WHEEL_HIT")):
-        reason = "the wheels came from the cache"
-    elif env.get("PYO3_CACHE_WHEEL_SAVE_IF") == "false":
-        reason = "save-if is false"
-    elif status not in ("success", ""):
-        reason = f"the job {status}"
-    elif not wheels:
-        reason = f"no *.whl in {dist}"
-    else:
-        reason = ""
-    save = not reason
-    if save:
-        log.info(f"saving {', '.join(w.name for w in wheels)} as {key}")
-    else:
-        log.info(f"wheels not saved: {reason}")
-    github.append_output(
-        {
-            "save": "true" if save else "false",
-            "key": key,
-            "path": env.get("PYO3_CACHE_WHEEL_PATH", ""),
-        }
-    )
-    return save
-
-
-def audit_markdown(report: Any, dist: Path) -> str:
-    """The job summary's bytecode section: a warning callout over the audit's table."""
-    from pyo3_cache.bytecode.audit import render_markdown
-    from pyo3_cache.explain.render import escape_markdown
-
-    errors, warnings = report.count("error"), report.count("warning")
-    lines = [f"## pyo3-cache: bytecode in {escape_markdown(dist.name)}/", ""]
-    if errors or warnings:
-        lines += [
-            "> [!WARNING]",
-            f"> The built wheels hold {errors} bytecode error(s) and {warnings} warning(s): "
-            "`.pyc` files another interpreter cannot use, or that it recompiles on import. "
-            "Set `audit-bytecode: error` to fail the job on them.",
-            "",
-        ]
-    body = render_markdown(report)
-    return "\n".join(lines) + body + "\n"
-
-
-def action_audit_dist(env: Mapping[str, str] | None = None) -> bool:
-    """save/action.yml: audit the wheels in dist/; True when the job should fail.
-
-    Fails only when ``audit-bytecode: error`` asks and an error finding exists;
-    otherwise findings are warnings in the log and a section in the summary.
-    """
-    from pyo3_cache.bytecode.audit import audit_dist
-
-    env = dict(os.environ if env is None else env)
-    mode = (env.get("INPUT_AUDIT_BYTECODE") or "warn").strip().lower()
-    if mode not in AUDIT_MODES:
-        log.warn(f"audit-bytecode: {mode!r} is not one of {', '.join(AUDIT_MODES)}; using warn")
-        mode = "warn"
-    fail = False
-    if mode != "off":
-        dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
-        report = audit_dist(dist)
-        if report is None:
-            log.info(f"no wheels in {dist}: no bytecode to audit")
-        else:
-            for finding in report.findings:
-                if finding.severity in ("error", "warning"):
-                    log.warn(f"{finding.kind}: {finding.path}: {finding.detail}")
-            log.info(
-                f"bytecode audit of {dist}: {report.checked} .pyc file(s), "
-                f"{report.count('error')} error(s), {report.count('warning')} warning(s)"
-            )
-            if report.findings and _truthy(env.get("INPUT_SUMMARY", "true")):
-                github.append_summary(audit_markdown(report, dist))
-            fail = mode == "error" and report.has_errors
-    github.append_output({"failed": "true" if fail else "false"})
-    return fail
+    return found, ""

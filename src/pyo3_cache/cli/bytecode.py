@@ -55,3 +55,27 @@ def _cmd_audit_bytecode(args: argparse.Namespace) -> int:
         log.warn(f"--fix left {path} as it is: pyo3-cache never edits archives in place")
     sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
     return report.exit_code
+
+
+def add_audit_wheels(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = sub.add_parser(
+        "audit-wheels",
+        help="check that each wheel's extension modules match its tags",
+        description=(
+            "Read every extension module's file name (cpython-311, abi3, cp313t, pypy39-pp73, "
+            "platform) and binary header (ELF / Mach-O / PE: CPU, 32/64-bit, PyInit_ export) "
+            "and report modules that disagree with the wheel's python, abi and platform tags. "
+            "Exit 1 when an error finding is found."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="wheel files or directories of wheels")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.set_defaults(handler=_cmd_audit_wheels)
+
+
+def _cmd_audit_wheels(args: argparse.Namespace) -> int:
+    from pyo3_cache.wheels.audit import audit_wheels, render_json, render_text
+
+    report = audit_wheels(args.paths)
+    sys.stdout.write(render_json(report) if args.format == "json" else render_text(report))
+    return report.exit_code

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyo3_cache.cli.common import Parser, add_format_flag, print_json
 from pyo3_cache.cli.key import add_wheel_build_flags
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import log
+
+if TYPE_CHECKING:
+    from pyo3_cache.keys.cargo_inputs import CargoInputs
 
 
 def add_prune(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -61,7 +65,55 @@ def _store_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--manifest-path", metavar="PATH", help="the crate's Cargo.toml")
     p.add_argument("--target-dir", metavar="DIR", help="target dir (default: the project's)")
+    p.add_argument(
+        "--scope",
+        metavar="REF",
+        help="the branch or ref entries belong to (default: $GITHUB_REF, else the checkout's "
+        "git branch, else 'default'); a restore sees only its scope and --fallback-scope",
+    )
+    p.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a folder to cache (repeatable; default: the target dir and cargo's "
+        "registry/index, registry/cache, git/db); restore with the save's list",
+    )
     add_format_flag(p, "what was restored or saved, and why")
+
+
+def _git_branch(workspace: Path) -> str | None:
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "symbolic-ref", "-q", "HEAD"],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    ref = done.stdout.strip()
+    return ref if done.returncode == 0 and ref else None
+
+
+def _scope(args: argparse.Namespace, workspace: Path) -> str:
+    import os
+
+    return args.scope or os.environ.get("GITHUB_REF") or _git_branch(workspace) or "default"
+
+
+def _fallback_scopes(args: argparse.Namespace, scope: str) -> list[str]:
+    """``--fallback-scope`` in order; on a pull request, its base branch (as actions/cache)."""
+    import os
+
+    scopes = list(args.fallback_scope)
+    base = os.environ.get("GITHUB_BASE_REF")
+    if not args.fallback_scope and base and not args.scope:
+        scopes.append(f"refs/heads/{base}")
+    return [s for s in scopes if s != scope]
 
 
 def _places(args: argparse.Namespace) -> Any:
@@ -112,9 +164,6 @@ def add_save(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     _store_flags(p)
     p.add_argument(
-        "--path", action="append", default=[], metavar="PATH", help="a folder to cache (repeatable)"
-    )
-    p.add_argument(
         "--manifest", metavar="FILE", help="key manifest (JSON) to store beside the archive"
     )
     p.add_argument(
@@ -132,9 +181,10 @@ def add_save(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_save(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache.places import anchored_roots, open_store
+    from pyo3_cache.cache.places import anchored_roots, locked_packages, open_store
     from pyo3_cache.cache.save import save_cache
     from pyo3_cache.cache.store import check_key, parse_size
+    from pyo3_cache.cache.target_dir import target_dir_problem
     from pyo3_cache.errors import ManifestError
 
     check_key(args.key)
@@ -152,16 +202,20 @@ def _cmd_save(args: argparse.Namespace) -> int:
         except (ValueError, RecursionError):
             raise ManifestError(f"key manifest {args.manifest} is not JSON") from None
     places = _places(args)
-    roots = anchored_roots(places, args.path)
-    if not args.no_source_mtimes and any(r.anchor == "target" for r in roots):
+    roots = anchored_roots(places, args.path, locked=locked_packages(places.workspace))
+    tagged = target_dir_problem(places.target, places.workspace) is None
+    if not args.no_source_mtimes and tagged and any(r.anchor == "target" for r in roots):
         _record_source_mtimes(places)
-    result = save_cache(store, args.key, roots, key_manifest, max_bytes=max_bytes)
+    scope = _scope(args, places.workspace)
+    result = save_cache(store, args.key, roots, key_manifest, max_bytes=max_bytes, scope=scope)
     for warning in result.warnings:
         log.warn(warning)
     if args.format == "json":
         print_json(result.to_json())
     elif result.saved:
         print(f"saved {result.key} to {result.store}: {result.archive_bytes} bytes")
+        for line in result.kept:
+            print(f"  kept {line} (the Cargo.lock's packages)")
     else:
         print(f"not saved ({result.reason}): {result.key}")
     return 0
@@ -188,6 +242,14 @@ def add_restore(sub: argparse._SubParsersAction[Parser]) -> None:
         help="fallback key prefix (repeatable, in order)",
     )
     p.add_argument(
+        "--fallback-scope",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="a scope to search after --scope, e.g. refs/heads/main (repeatable; default on a "
+        "pull request: its base branch)",
+    )
+    p.add_argument(
         "--manifest-out",
         metavar="FILE",
         help="where to write the matched entry's key manifest "
@@ -202,7 +264,7 @@ def add_restore(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from pyo3_cache.cache.places import open_store
+    from pyo3_cache.cache.places import anchored_roots, open_store
     from pyo3_cache.cache.restore import restore_cache
     from pyo3_cache.cache.store import check_key
 
@@ -216,7 +278,18 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         if args.manifest_out
         else places.target / "pyo3-cache" / "restored-key-manifest.json"
     )
-    result = restore_cache(store, args.key, places, args.restore_key, manifest_out)
+    roots = anchored_roots(places, args.path)
+    scope = _scope(args, places.workspace)
+    result = restore_cache(
+        store,
+        args.key,
+        places,
+        args.restore_key,
+        manifest_out,
+        roots=roots,
+        scope=scope,
+        fallback_scopes=_fallback_scopes(args, scope),
+    )
     for warning in result.warnings:
         log.warn(warning)
     if result.hit and not args.no_source_mtimes:
@@ -289,13 +362,20 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
 def _cmd_wheel_cache(args: argparse.Namespace) -> int:
     from pyo3_cache.cache.places import open_store
     from pyo3_cache.cache.store import check_key
-    from pyo3_cache.cache.wheel_cache import restore_wheels, save_wheels
-    from pyo3_cache.keys.wheel import compute_wheel_key
+    from pyo3_cache.cache.wheel_cache import (
+        WheelCacheResult,
+        restore_wheels,
+        save_wheels,
+        wheel_cargo_inputs,
+    )
+    from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
 
     manifest_bytes = None
+    inputs: WheelInputs | None = None
     if args.key:
         key = check_key(args.key)
     else:
+        inputs = WheelInputs()
         manifest = compute_wheel_key(
             args.manifest_path,
             prefix_key=args.prefix_key,
@@ -304,6 +384,7 @@ def _cmd_wheel_cache(args: argparse.Namespace) -> int:
             target=args.target,
             profile=args.profile,
             features=args.features,
+            inputs_out=inputs,
         )
         for warning in manifest.warnings:
             log.warn(warning)
@@ -312,9 +393,23 @@ def _cmd_wheel_cache(args: argparse.Namespace) -> int:
     store = open_store(args.store, endpoint_url=args.endpoint_url)
     dist = Path(args.dist)
     if args.op == "restore":
-        result = restore_wheels(store, key, dist)
-    else:
+        check = None
+        if inputs is not None:
+            known = inputs
+
+            def check(saved: CargoInputs) -> list[str]:
+                return known.check_cargo_inputs(saved, os.environ)
+
+        result = restore_wheels(store, key, dist, check)
+    elif inputs is None:
         result = save_wheels(store, key, dist, manifest_bytes)
+    else:
+        cargo_inputs, problem = wheel_cargo_inputs(inputs, os.environ, dist)
+        if cargo_inputs is None:
+            result = WheelCacheResult("save", key, store.spec, str(dist), reason="no dep-info")
+            result.warnings.append(f"wheels not saved: {problem}")
+        else:
+            result = save_wheels(store, key, dist, manifest_bytes, cargo_inputs)
     for warning in result.warnings:
         log.warn(warning)
     if args.format == "json":

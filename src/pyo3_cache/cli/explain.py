@@ -46,6 +46,12 @@ def add_explain(sub: argparse._SubParsersAction[Parser]) -> None:
         "(default when given: on-rebuild, only when something rebuilt)",
     )
     p.add_argument("--matrix", default="", help="the job's matrix values (toJSON(matrix))")
+    p.add_argument(
+        "--target-dir",
+        metavar="DIR",
+        help="the target dir the build used: its fingerprint records tell why crates were "
+        "compiled anew (another version, features, profile, RUSTFLAGS, --target)",
+    )
     p.set_defaults(handler=_cmd_explain)
 
 
@@ -67,7 +73,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from pyo3_cache.explain.diagnostics import explain_recompiles
     from pyo3_cache.explain.render import render
 
-    report = explain_recompiles(args.logs)
+    report = explain_recompiles(args.logs, target_dir=args.target_dir)
     _write_report(render(report, args.format), args.output)
     if args.summary or (args.comment and args.comment != "never"):
         _publish_report(report, render(report, "markdown"), args)
@@ -83,7 +89,7 @@ def _publish_report(report: Any, markdown: str, args: argparse.Namespace) -> Non
             github.append_summary(markdown)
         except Pyo3CacheError as exc:
             log.warn(f"the job summary was not written: {exc}")
-    rebuilt = report.counts.get("rebuilt", 0) + report.counts.get("new", 0)
+    rebuilt = sum(report.counts.get(k, 0) for k in ("rebuilt", "new", "compiled"))
     if args.comment == "always" or (args.comment == "on-rebuild" and rebuilt):
         env = os.environ
         try:
@@ -156,7 +162,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_verbose=args.verbose,
     )
     try:
-        report = explain_recompiles([str(p) for p in result.logs_to_explain])
+        report = explain_recompiles(
+            [str(p) for p in result.logs_to_explain], target_dir=_build_target_dir()
+        )
         text = render(report, args.format)
         if args.output:
             _write_report(text, args.output)
@@ -172,6 +180,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except Exception as exc:  # our bug must not replace the build's exit code
         log.warn(f"could not explain the build: internal error ({type(exc).__name__}: {exc})")
     return result.exit_code
+
+
+def _build_target_dir() -> str | None:
+    """The target dir of the project in the current directory, if there is one."""
+    from pyo3_cache.project import find_manifest, find_workspace_root, target_dir
+
+    try:
+        return str(target_dir(find_workspace_root(find_manifest())))
+    except Pyo3CacheError:
+        return None
 
 
 def add_cargo_wrapper(sub: argparse._SubParsersAction[Parser]) -> None:

@@ -105,6 +105,8 @@ def _cmd_key(args: argparse.Namespace) -> int:
             extra_key=args.extra_key,
             python=args.python,
         )
+    for secret in manifest.masks:  # before any line could show one
+        log.mask(secret)
     for warning in manifest.warnings:
         log.warn(warning)
     written = None

@@ -31,6 +31,7 @@ _COMMANDS = (
     cache.add_save,
     cache.add_restore,
     bytecode.add_audit_bytecode,
+    bytecode.add_audit_wheels,
     cache.add_wheel_cache,
     explain.add_explain,
     explain.add_run,

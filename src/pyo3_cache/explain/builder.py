@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pyo3_cache.explain.events import (
     BuildFailed,
+    CompileError,
     Event,
     FingerprintLine,
     Finished,
@@ -30,7 +31,9 @@ from pyo3_cache.explain.reasons import (
     _env_kind,
     classify_reason,
     reason_from_debug,
+    shown_value,
 )
+from pyo3_cache.redact import redact_text
 
 if TYPE_CHECKING:
     from pyo3_cache.explain.causes import _Finisher
@@ -66,6 +69,9 @@ class _Inv:
     fingerprint_log: bool = False
     finished: Finished | None = None
     failed: bool = False
+    failed_package: str | None = None
+    running: list[bytes] = field(default_factory=list)
+    """The commands of this invocation's `Running` lines (commands.py reads them)."""
     # Where the first unit started compiling and the last cargo line: their
     # GitHub timestamps are read only when the invocation closes.
     first_work_at: Where | None = None
@@ -145,7 +151,9 @@ class _Builder:
                 continue
             if type(event) is Running:
                 self.just_closed = False
-                self._open(event.at.source, event.at.line).verbose = True
+                inv = self.current or self._open(event.at.source, event.at.line)
+                inv.verbose = True
+                inv.running.append(event.command)
                 continue
             if type(event) is not UnitStatus:
                 self.feed(event)
@@ -191,7 +199,9 @@ class _Builder:
             self._artifact(cast(JsonArtifact, event))
         elif kind is Running:
             self.just_closed = False
-            self._open(event.at.source, event.at.line).verbose = True
+            inv = self._open(event.at.source, event.at.line)
+            inv.verbose = True
+            inv.running.append(cast(Running, event).command)
             return
         elif kind is FingerprintLine:
             self.just_closed = False
@@ -211,9 +221,14 @@ class _Builder:
             self.close()
             self.just_closed = True
             return
+        elif kind is CompileError:
+            inv = self._open(event.at.source, event.at.line)
+            if inv.failed_package is None:
+                inv.failed_package = cast(CompileError, event).package
         elif kind is BuildFailed:
             inv = self._open(event.at.source, event.at.line)
             inv.failed = True
+            inv.failed_package = cast(BuildFailed, event).package
             if event.at.stamp is not None:
                 inv.last_at = event.at
             self.close()
@@ -285,7 +300,7 @@ class _Builder:
             if "failed to read" in detail or "No such file" in detail:
                 unit.fp_new = True
             else:
-                unit.fp_reasons.append(Reason(detail, UNKNOWN))
+                unit.fp_reasons.append(Reason(redact_text(detail), UNKNOWN))
         else:
             env = _ENV_STALE.match(message)
             key = (event.package, event.version)
@@ -295,7 +310,10 @@ class _Builder:
             values = _ENV_VALUES.match(message)
             if values and key in self.pending_env:
                 var = self.pending_env.pop(key)
-                old, new = (None if v == "None" else _debug_unquote(v) for v in values.groups())
+                old, new = (
+                    None if v == "None" else shown_value(var, _debug_unquote(v))
+                    for v in values.groups()
+                )
                 unit.fp_reasons.append(
                     Reason(
                         f"the environment variable {var} changed",

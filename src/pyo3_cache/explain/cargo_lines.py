@@ -13,6 +13,7 @@ import re
 
 from pyo3_cache.explain.events import (
     BuildFailed,
+    CompileError,
     Event,
     FingerprintLine,
     Finished,
@@ -35,7 +36,7 @@ _KEYWORDS = re.compile(
     # JSON messages other than these two (build-script-executed, compiler-message)
     # say nothing we use.
     # Any JSON spacing: a message re-written by another tool has `"reason": "..."`.
-    rb'"reason":\s*"compiler-artifact"|"reason":\s*"build-finished"|'
+    rb'"reason":\s*"compiler-artifact"|"reason":\s*"build-finished"|"level":"error"|'
     # `Running` alone: cargo colours the word, `Running\x1b[0m `rustc ...`.
     rb"fingerprint|could not compile|Running"
 )
@@ -291,6 +292,19 @@ def _artifact_fast(line: bytes, start: int, at: Where) -> JsonArtifact | None:
     )
 
 
+_MESSAGE_HEAD = '{"reason":"compiler-message","package_id":"'
+
+
+def compile_error_event(body: str, at: Where) -> CompileError | None:
+    """A ``compiler-message`` line -> the failed crate, if the message is an error."""
+    if not body.startswith(_MESSAGE_HEAD) or '"level":"error"' not in body:
+        return None
+    end = body.find('"', len(_MESSAGE_HEAD))
+    if end == -1:
+        return None
+    return CompileError(_package_from_id(body[len(_MESSAGE_HEAD) : end])[0], at)
+
+
 def _fingerprint_event(text: str, at: Where, last: list[str | None]) -> Event | None:
     span = None
     match = _ENV_LOGGER.match(text)
@@ -346,7 +360,7 @@ def parse_line(text: str, at: Where, last_unit: list[str | None] | None = None) 
         # cargo runs rustc or a build script; other tools (uv) say "Running" too.
         head = stripped[:400]
         if "rustc " in head or "build-script-" in head or "build_script_" in head:
-            return Running(at)
+            return Running(at, stripped[9:].encode("utf-8", "replace"))
         return None
     if "could not compile" in stripped:
         failed = _COULD_NOT_COMPILE.match(text)

@@ -35,11 +35,13 @@ from pyo3_cache.explain.cargo_lines import (
     _artifact_fast,
     _json_event,
     _split_status_rest,
+    compile_error_event,
     parse_line,
     strip_ansi,
 )
 from pyo3_cache.explain.events import (
     BuildFailed,
+    CompileError,
     Event,
     FingerprintLine,
     Finished,
@@ -85,6 +87,7 @@ _ESC, _CR = 0x1B, 0x0D
 _JSON_REASON = b'{"reason":"'
 _ARTIFACT_REASON = b'compiler-artifact"'
 _BUILD_FINISHED_REASON = b'build-finished"'
+_MESSAGE_REASON = b'compiler-message"'
 # The lines a dense log is made of, recognised in one match on the raw bytes
 # of a line without ANSI codes or `\r`: an optional GitHub timestamp, blanks,
 # then a status line (_STATUS on bytes: names and versions are ASCII, a
@@ -194,6 +197,8 @@ def _line_events(
                 event = _artifact_event(body, 0, at)
             elif body.startswith(_BUILD_FINISHED_REASON, 11):
                 event = _json_event(body.decode("utf-8", "replace"), at)
+            elif body.startswith(_MESSAGE_REASON, 11) and body.find(b'"level":"error"') != -1:
+                event = compile_error_event(body.decode("utf-8", "replace"), at)
             else:
                 continue  # build-script-executed, compiler-message...: nothing we use
             if event is None:
@@ -261,13 +266,14 @@ def _common_event(
         and head.find(b"build_script_") == -1
     ):
         return None, "human"
-    return Running(at), "human"
+    return Running(at, line[start + 9 :]), "human"
 
 
 _KEYWORD_OF: dict[type, bytes] = {
     Finished: b"Finished",
     FingerprintLine: b"fingerprint",
     BuildFailed: b"could not compile",
+    CompileError: b'"level":"error"',
     JsonArtifact: b'"reason":',
     JsonBuildFinished: b'"reason":',
 }

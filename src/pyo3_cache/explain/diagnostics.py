@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, Union, cast
 
 from pyo3_cache.errors import LogError
+from pyo3_cache.explain.build_analysis import iter_build_analysis, looks_like_build_analysis
 from pyo3_cache.explain.builder import _Builder
 from pyo3_cache.explain.cargo_log import Event, LogStats, iter_event_batches
 from pyo3_cache.explain.causes import _Finisher
 from pyo3_cache.explain.hints import hint_for
+from pyo3_cache.explain.new_units import explain_from_target_dir, regroup
 from pyo3_cache.explain.reasons import (
     BUILD_SCRIPT,
     CASCADE,
@@ -55,6 +57,7 @@ from pyo3_cache.explain.reasons import (
     TARGET,
     TOOLCHAIN,
     UNKNOWN,
+    WATCHED_FILE,
     Reason,
     classify_reason,
     reason_from_debug,
@@ -69,6 +72,7 @@ from pyo3_cache.explain.report import (
     Unit,
     _plural,
 )
+from pyo3_cache.explain.target_dir import TargetDirIndex, read_target_dir
 
 __all__ = [
     "BUILD_SCRIPT",
@@ -142,7 +146,12 @@ def _event_batches(
         name, stream, owned = _open_input(item)
         stats = LogStats(name)
         try:
-            yield from iter_event_batches(stream, stats)
+            if _is_build_analysis(stream):
+                for batch in iter_build_analysis(stream, stats):
+                    yield batch
+                    yield _FILE_END  # one cargo run per build-started
+            else:
+                yield from iter_event_batches(stream, stats)
         except OSError as exc:
             raise LogError(f"cannot read log {name}: {exc.strerror or exc}") from None
         finally:
@@ -151,6 +160,21 @@ def _event_batches(
         summaries.append(_summary(stats))
         # A file boundary ends an invocation (logs of separate jobs).
         yield _FILE_END
+
+
+def _is_build_analysis(stream: BinaryIO) -> bool:
+    """A nightly build-analysis JSONL log (build_analysis.py), told by its first bytes."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        try:
+            return looks_like_build_analysis(peek(1024)[:1024])
+        except (OSError, ValueError):
+            return False
+    if stream.seekable():
+        head = stream.read(1024)
+        stream.seek(-len(head), os.SEEK_CUR)
+        return looks_like_build_analysis(head)
+    return False
 
 
 class _FileEnd:
@@ -175,12 +199,18 @@ def _summary(stats: LogStats) -> SourceSummary:
     )
 
 
-def explain_recompiles(inputs: LogInput | Iterable[LogInput]) -> RecompileReport:
+def explain_recompiles(
+    inputs: LogInput | Iterable[LogInput],
+    *,
+    target_dir: str | os.PathLike[str] | None = None,
+) -> RecompileReport:
     """Read cargo logs (paths, ``-`` for stdin, or binary streams) and explain rebuilds.
 
     Streams are read in chunks, so memory stays flat for any log size.  A log
     with no cargo output gives a report whose ``headline`` says so; an
-    unreadable file raises ``LogError``.
+    unreadable file raises ``LogError``.  ``target_dir``: the target dir the
+    build used, after the build; its fingerprint records tell why units were
+    compiled anew (another version, features, profile, flags, target).
     """
     items: list[LogInput]
     if isinstance(inputs, (str, os.PathLike)) or hasattr(inputs, "read"):
@@ -188,7 +218,7 @@ def explain_recompiles(inputs: LogInput | Iterable[LogInput]) -> RecompileReport
     else:
         items = list(inputs)
     summaries: list[SourceSummary] = []
-    finisher = _Finisher()
+    finisher = _Finisher(unit_hashes=target_dir is not None)
     builder = _Builder(finisher)
     for batch in _event_batches(items, summaries):
         if batch is _FILE_END:
@@ -199,4 +229,32 @@ def explain_recompiles(inputs: LogInput | Iterable[LogInput]) -> RecompileReport
     builder.close()
     report = finisher.report()
     report.sources = summaries
+    if target_dir is not None:
+        explain_with_target_dir(report, target_dir)
     return report
+
+
+def explain_with_target_dir(report: RecompileReport, target_dir: str | os.PathLike[str]) -> None:
+    """Refine a report with what the target dir remembers (target_dir.py)."""
+    index = read_target_dir(target_dir)
+    if not index.records:
+        report.notes.append(f"{os.fspath(target_dir)} holds no fingerprint records")
+        return
+    report.target_dir_records = index.records
+    if explain_from_target_dir(report.units, index):
+        report.new_groups = regroup(report.units)
+        for status in ("new", "compiled"):
+            report.counts[status] = sum(1 for u in report.units if u.status == status)
+        report.unexplained = report.counts["compiled"]
+    for cause in report.root_causes:
+        if cause.kind == FILE_CHANGED and cause.file and _watched(index, cause):
+            cause.kind = WATCHED_FILE
+            cause.hint = hint_for(Reason(cause.reason, WATCHED_FILE))
+            for unit in report.units:
+                if unit.package == cause.package and unit.kind == FILE_CHANGED:
+                    unit.kind = WATCHED_FILE
+
+
+def _watched(index: TargetDirIndex, cause: RootCause) -> bool:
+    file = (cause.file or "").replace("\\", "/")
+    return any(file == w or file.endswith("/" + w) for w in index.watched_files(cause.package))

@@ -63,6 +63,15 @@ class BuildFailed:
 
 
 @dataclass(**_SLOTS)
+class CompileError:
+    """A JSON ``compiler-message`` at level error: the crate that failed (cargo's
+    ``build-finished`` says only that the build did)."""
+
+    package: str
+    at: Where
+
+
+@dataclass(**_SLOTS)
 class JsonArtifact:
     """A ``compiler-artifact`` JSON message."""
 
@@ -100,13 +109,24 @@ class FingerprintLine:
 @dataclass(**_SLOTS)
 class Running:
     """``Running `rustc ...``` (verbose output): proves the log is verbose, so a
-    ``Compiling`` without ``Dirty`` means a unit with no previous build."""
+    ``Compiling`` without ``Dirty`` means a unit with no previous build.
+
+    ``command`` is the line from the backtick on, read only when a new unit
+    needs comparing with an earlier build of the same crate (commands.py)."""
 
     at: Where
+    command: bytes = b""
 
 
 Event = Union[
-    UnitStatus, Finished, BuildFailed, JsonArtifact, JsonBuildFinished, FingerprintLine, Running
+    CompileError,
+    UnitStatus,
+    Finished,
+    BuildFailed,
+    JsonArtifact,
+    JsonBuildFinished,
+    FingerprintLine,
+    Running,
 ]
 
 

@@ -13,6 +13,7 @@ from pyo3_cache.explain.reasons import (
     FILE_MISSING,
     FORCED,
     INTERPRETER_ENV,
+    OTHER_BUILD,
     PACKAGE_FILES,
     PROFILE,
     PYO3_CONFIG,
@@ -20,6 +21,7 @@ from pyo3_cache.explain.reasons import (
     SOURCE_PATH,
     TARGET,
     TOOLCHAIN,
+    WATCHED_FILE,
     Reason,
 )
 
@@ -65,6 +67,21 @@ def hint_for(reason: Reason, *, workspace_member: bool = False) -> str:
             "cache restore did not preserve mtimes of $CARGO_HOME/registry/src (or git "
             "checkouts). Restore with mtimes kept, or do not cache the sources without "
             "their build outputs."
+        )
+    if kind == WATCHED_FILE:
+        return (
+            "A file this package's build script watches (cargo:rerun-if-changed) is newer "
+            "than its last run, so the script ran again and the crate was rebuilt. If the "
+            "file did not really change, its mtime did (checkout, copy, download): keep "
+            "mtimes (the cache's source mtimes) or watch fewer files."
+        )
+    if kind == OTHER_BUILD:
+        return (
+            f"{reason.dependency or 'A dependency'} is fresh, but this crate was last built "
+            "against another build of it: the commands that build this crate (e.g. `cargo "
+            "test` and `maturin build`) enable different features, and a cdylib has one "
+            "fingerprint slot, so each command rebuilds it. Use one feature set for `cargo "
+            "test` and `maturin build`, or give them separate target dirs."
         )
     if kind == FILE_MISSING:
         return (

@@ -13,6 +13,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from pyo3_cache.redact import redact_env_value, redact_text, scrub_url_credentials
+
 # Kinds: our classification of a reason.  Public (JSON `kind`), so stable.
 INTERPRETER_ENV = "interpreter-env"  # PYO3_PYTHON, VIRTUAL_ENV, PATH, CONDA_PREFIX
 PYO3_CONFIG = "pyo3-config"  # PYO3_CONFIG_FILE or the file it names
@@ -36,6 +38,11 @@ CASCADE = "dependency-rebuilt"
 # (1.95) then reruns it when any file of the package is newer, and says only
 # "the precalculated components changed" (seen on rpds-py 2026.9.1).
 PACKAGE_FILES = "package-files"
+# A file a build script watches (cargo:rerun-if-changed) is newer.
+WATCHED_FILE = "watched-file"
+# `info of dependency X changed` while X is Fresh in the same run: the crate was
+# last built against another build of X (cargo build vs maturin build features).
+OTHER_BUILD = "other-build-of-dependency"
 # Kinds of groups of new units.
 NEW_COLD = "cold-cache"
 NEW_NOT_CACHED = "not-cached"
@@ -173,6 +180,14 @@ _DEBUG_STRING = r'"((?:[^"\\]|\\.)*)"'
 _DEBUG_OPTION = r'(None|Some\("(?:[^"\\]|\\.)*"\))'
 
 
+def shown_value(variable: str, value: str | None) -> str | None:
+    """An env variable's old or new value as a report may show it: secrets (by
+    name or by look: ``*_TOKEN``, passwords in URLs) are ``<redacted>``."""
+    if value is None:
+        return None
+    return scrub_url_credentials(redact_env_value(variable, value))
+
+
 def _debug_unquote(value: str) -> str:
     if value.startswith('Some("') and value.endswith('")'):
         value = value[5:-1]
@@ -218,6 +233,9 @@ def _reason_from_debug(debug: str) -> Reason | None:
         return None
     if name == "FsStatusOutdated":
         return _fs_status_reason(debug)
+    if name == "WatchedFileChanged":  # build_analysis.py: a build script's watched file
+        path = _debug_unquote(_debug_field(debug, "path") or '"?"')
+        return Reason(f"the file `{path}` has changed", WATCHED_FILE, file=path)
     if name == "EnvVarChanged":
         var = _debug_unquote(_debug_field(debug, "name") or '"?"')
         old = _debug_field(debug, "old_value")
@@ -226,8 +244,8 @@ def _reason_from_debug(debug: str) -> Reason | None:
             f"the env variable {var} changed",
             _env_kind(var),
             variable=var,
-            old_value=_debug_unquote(old) if old and old != "None" else None,
-            new_value=_debug_unquote(new) if new and new != "None" else None,
+            old_value=shown_value(var, _debug_unquote(old)) if old and old != "None" else None,
+            new_value=shown_value(var, _debug_unquote(new)) if new and new != "None" else None,
         )
     if name == "UnitDependencyInfoChanged":
         # cargo 1.69-1.94 printed the names; 1.95 only a unit index.
@@ -250,7 +268,7 @@ def _reason_from_debug(debug: str) -> Reason | None:
         )
     wording = _DEBUG_FIXED.get(name)
     if wording is None:
-        return Reason(debug, UNKNOWN)
+        return Reason(redact_text(debug), UNKNOWN)
     reason = classify_reason(wording)
     if name in ("FeaturesChanged", "DeclaredFeaturesChanged", "RustflagsChanged"):
         old = _debug_field(debug, "old")
@@ -290,8 +308,8 @@ def _fs_status_reason(debug: str) -> Reason:
             f"the environment variable {var} changed",
             _env_kind(var),
             variable=var,
-            old_value=_debug_unquote(old) if old and old != "None" else None,
-            new_value=_debug_unquote(new) if new and new != "None" else None,
+            old_value=shown_value(var, _debug_unquote(old)) if old and old != "None" else None,
+            new_value=shown_value(var, _debug_unquote(new)) if new and new != "None" else None,
         )
     if "ChangedFile" in debug:
         return classify_reason(f"the file `{path_of('stale')}` has changed")

@@ -80,6 +80,8 @@ def _summary_line(report: RecompileReport) -> str:
         f"{n} cargo invocation{'s' if n != 1 else ''}: {counts['fresh']} fresh, "
         f"{counts['rebuilt']} rebuilt, {counts['new']} new"
     )
+    if counts.get("compiled"):
+        line += f", {counts['compiled']} compiled (new or rebuilt)"
     if report.time_lost_seconds is not None:
         basis = {
             "timestamps": "from log timestamps",
@@ -91,6 +93,7 @@ def _summary_line(report: RecompileReport) -> str:
 
 def _notes(report: RecompileReport) -> list[str]:
     notes = [s.note for s in report.sources if s.note and report.invocations]  # else in headline
+    notes += report.notes
     if report.unexplained:
         notes.append(
             f"{report.unexplained} compiled unit(s) without a reason in the log: cargo says why "
@@ -102,10 +105,28 @@ def _notes(report: RecompileReport) -> list[str]:
 # --- text ---------------------------------------------------------------------
 
 
+def _evidence(evidence: str | None) -> str:
+    return {
+        "target-dir": " (from the target dir's fingerprint records)",
+        "log": " (from earlier builds in this log)",
+        "cargo": " (from cargo's build-analysis log)",
+    }.get(evidence or "", "")
+
+
+def _failure_lines(report: RecompileReport) -> list[str]:
+    return [
+        f"cargo run {i.index} failed"
+        + (f": could not compile `{i.failed_package}`" if i.failed_package else "")
+        for i in report.failures
+    ]
+
+
 def render_text(report: RecompileReport) -> str:
     out = [f"pyo3-cache explain: {_plain(report.headline)}"]
     if report.invocations:
         out.append(f"  {_summary_line(report)}")
+    for line in _failure_lines(report):
+        out.append(f"  {_plain(line)}")
     for note in _notes(report):
         out.append(f"  note: {_plain(note)}")
     if report.root_causes:
@@ -126,10 +147,15 @@ def render_text(report: RecompileReport) -> str:
             out.append(f"      hint: {_plain(cause.hint)}")
     if report.new_groups:
         out.append("")
-        out.append("Compiled with no previous build:")
+        out.append("Compiled anew (no previous build with the same hash):")
         for group in report.new_groups:
             out.append(f"  {len(group.packages)} crate(s): {_plain(', '.join(group.packages))}")
-            out.append(f"      likely: {_plain(group.reason)}")
+            word = "why" if group.evidence else "likely"
+            out.append(f"      {word}: {_plain(group.reason)}{_evidence(group.evidence)}")
+            if group.cascade:
+                out.append(f"      new with it: {_plain(', '.join(group.cascade))}")
+            if group.rebuilt:
+                out.append(f"      rebuilt because of it: {_plain(', '.join(group.rebuilt))}")
             out.append(f"      hint: {_plain(group.hint)}")
     return "\n".join(out) + "\n"
 
@@ -218,6 +244,8 @@ def render_markdown(report: RecompileReport, *, title: str = "pyo3-cache explain
     out = [f"### {escape_markdown(title)}: {escape_markdown(report.headline)}", ""]
     if report.invocations:
         out += [escape_markdown(_summary_line(report)), ""]
+    for line in _failure_lines(report):
+        out += [f"> **{escape_markdown(line)}**", ""]
     for note in _notes(report):
         out += [f"> {escape_markdown(note)}", ""]
     if report.root_causes:
@@ -231,12 +259,14 @@ def render_markdown(report: RecompileReport, *, title: str = "pyo3-cache explain
             )
         out.append("")
     if report.new_groups:
-        out += ["| Compiled with no previous build | Likely reason | Hint |", "|---|---|---|"]
+        out += ["| Compiled anew | Reason | Hint |", "|---|---|---|"]
         for group in report.new_groups:
-            names = ", ".join(group.packages[:40]) + (" …" if len(group.packages) > 40 else "")
+            members = [*group.packages, *group.cascade, *group.rebuilt]
+            names = ", ".join(members[:40]) + (" …" if len(members) > 40 else "")
             out.append(
-                f"| {len(group.packages)}: {escape_markdown(names)} "
-                f"| {escape_markdown(group.reason)} | {escape_markdown(group.hint)} |"
+                f"| {len(members)}: {escape_markdown(names)} "
+                f"| {escape_markdown(group.reason + _evidence(group.evidence))} "
+                f"| {escape_markdown(group.hint)} |"
             )
         out.append("")
     if any(u.status != "fresh" for u in report.units):

@@ -29,7 +29,7 @@ class Unit:
     invocation: int
     package: str
     version: str
-    status: str  # "fresh" | "rebuilt" | "new"
+    status: str  # "fresh" | "rebuilt" | "new" | "compiled" (JSON only: new or rebuilt)
     reason: str | None = None
     root_cause: str | None = None
     kind: str | None = None
@@ -37,6 +37,9 @@ class Unit:
     dependency: str | None = None
     old_value: str | None = None
     new_value: str | None = None
+    unit_hash: str | None = None  # `-C extra-filename` from the log, if verbose
+    evidence: str | None = None  # how a new unit's reason is known: "target-dir" | "log"
+    settings: str | None = None  # a new unit's profile settings, from its rustc command
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,9 @@ class Unit:
             "root_cause": self.root_cause,
             "invocation": self.invocation,
             "kind": self.kind,
+            "old_value": self.old_value,
+            "new_value": self.new_value,
+            "evidence": self.evidence,
         }
 
 
@@ -72,6 +78,8 @@ class RootCause:
         """Short words for a headline: "PYO3_PYTHON changed"."""
         if self.variable:
             return f"{self.variable} changed"
+        if self.file and self.kind == "watched-file":
+            return f"`{self.file}` changed (a file {self.package}'s build script watches)"
         if self.file:
             return f"`{self.file}` changed"
         return self.reason
@@ -94,13 +102,32 @@ class RootCause:
 
 @dataclass
 class NewGroup:
-    """Units compiled with no previous build, grouped by the likely reason."""
+    """Units compiled with no previous build of the same hash, grouped by reason.
+
+    ``packages`` changed themselves (another version, features, flags...);
+    ``cascade`` are new only because a dependency in ``packages`` is;
+    ``rebuilt`` were rebuilt (same hash, cargo's ``Dirty``) because of them.
+    """
 
     kind: str
     reason: str
     hint: str
     packages: list[str] = field(default_factory=list)
     invocations: list[int] = field(default_factory=list)
+    cascade: list[str] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)
+    old_value: str | None = None
+    new_value: str | None = None
+    evidence: str | None = None  # "target-dir" | "log" | None (a guess)
+    phrase: str = ""
+    """Short words for a headline ("once_cell 1.21.4 → 1.21.3"); empty for the
+    groups that only say no previous build exists (cold or pruned cache)."""
+    short: str = ""
+    """For those groups: a few words for the headline ("cold cache")."""
+
+    @property
+    def size(self) -> int:
+        return len(self.packages) + len(self.cascade) + len(self.rebuilt)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +136,11 @@ class NewGroup:
             "hint": self.hint,
             "packages": self.packages,
             "invocations": self.invocations,
+            "cascade": self.cascade,
+            "rebuilt": self.rebuilt,
+            "old_value": self.old_value,
+            "new_value": self.new_value,
+            "evidence": self.evidence,
         }
 
 
@@ -124,10 +156,17 @@ class Invocation:
     fresh: int = 0
     rebuilt: int = 0
     new: int = 0
+    compiled: int = 0
+    failed_package: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"fresh": self.fresh, "rebuilt": self.rebuilt, "new": self.new}
+        return {
+            "fresh": self.fresh,
+            "rebuilt": self.rebuilt,
+            "new": self.new,
+            "compiled": self.compiled,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +177,7 @@ class Invocation:
             "seconds": self.seconds,
             "rebuild_seconds": self.rebuild_seconds,
             "failed": self.failed,
+            "failed_package": self.failed_package,
             "counts": self.counts,
         }
 
@@ -179,7 +219,9 @@ class RecompileReport:
     """Compiled units whose log says nothing about why (not verbose, JSON only)."""
     time_lost_seconds: float | None = None
     time_basis: str | None = None  # "timestamps" | "cargo" | None
-    counts: dict[str, int] = field(default_factory=lambda: {"fresh": 0, "rebuilt": 0, "new": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"fresh": 0, "rebuilt": 0, "new": 0, "compiled": 0}
+    )
     """Units per status over the whole log, listed or not."""
     units_truncated: int = 0
     """Fresh units counted in ``counts`` but not listed in ``units``."""
@@ -187,6 +229,19 @@ class RecompileReport:
     """Cargo invocations in the logs, listed or not."""
     invocations_truncated: int = 0
     """Invocations that rebuilt nothing, counted but not listed in ``invocations``."""
+    rebuild_runs: int = 0
+    """Invocations that rebuilt something."""
+    rebuilt_crates: int = 0
+    """Distinct packages rebuilt over the whole log."""
+    rebuilt_each: int | None = None
+    """The number of crates every rebuilding invocation rebuilt, when it is the same
+    packages each time ("3 crates rebuilt in each of 2 cargo runs")."""
+    verbose: bool = False
+    """Some invocation printed verbose status lines (Fresh/Dirty/Running)."""
+    notes: list[str] = field(default_factory=list)
+    """What the report could not use (an empty target dir...)."""
+    target_dir_records: int = 0
+    """Fingerprint records read from the target dir (0: none given or none there)."""
 
     @property
     def number_of_invocations(self) -> int:
@@ -201,30 +256,98 @@ class RecompileReport:
         return cause.rebuilt_units
 
     @property
+    def failures(self) -> list[Invocation]:
+        return [i for i in self.invocations if i.failed]
+
+    def _rebuilt_words(self, rebuilt: int) -> str:
+        runs = self.rebuild_runs
+        if runs > 1 and rebuilt == self.counts["rebuilt"]:
+            if self.rebuilt_each:
+                return f"{_plural(self.rebuilt_each, 'crate')} rebuilt in each of {runs} cargo runs"
+            crates = _plural(self.rebuilt_crates, "crate")
+            return f"{crates} rebuilt ({rebuilt} times over {runs} cargo runs)"
+        return f"{_plural(rebuilt, 'crate')} rebuilt"
+
+    def _units_words(self, rebuilt: int, new: int) -> str:
+        if rebuilt and new:
+            return f"{self._rebuilt_words(rebuilt)} and {new} compiled anew"
+        if new:
+            return f"{_plural(new, 'crate')} compiled anew"
+        return self._rebuilt_words(rebuilt)
+
+    @property
     def headline(self) -> str:
         if not self.invocations:
             notes = "; ".join(s.note for s in self.sources if s.note)
             return "No cargo output found" + (f" ({notes})" if notes else "")
-        counts = self.counts
-        crates = _plural(counts["rebuilt"], "crate")
-        if self.root_causes:
-            parts = [
-                (self.cascade_size(c), c.phrase)
-                for c in sorted(self.root_causes, key=lambda c: -self.cascade_size(c))
-            ]
-            if len(parts) == 1:
-                head = f"{crates} rebuilt because {parts[0][1]}"
-            else:
-                shown = ", ".join(f"{n} because {p}" for n, p in parts[:3])
-                more = f" and {len(parts) - 3} more causes" if len(parts) > 3 else ""
-                head = f"{crates} rebuilt: {shown}{more}"
-            if counts["new"]:
-                head += f"; {counts['new']} compiled with no previous build"
+        head = self._changes_headline()
+        failures = self.failures
+        if not failures:
             return head
-        if counts["rebuilt"]:
-            return f"{crates} rebuilt; the log does not say why (cargo output was not verbose)"
-        if counts["new"]:
-            return f"{_plural(counts['new'], 'crate')} compiled with no previous build"
+        named = sorted({f"`{i.failed_package}`" for i in failures if i.failed_package})
+        where = f"could not compile {', '.join(named)}" if named else "a cargo run failed"
+        runs = "" if len(failures) == 1 else f" in {len(failures)} cargo runs"
+        return f"Build failed: {where}{runs}; {head[0].lower()}{head[1:]}"
+
+    def _changes_headline(self) -> str:
+        counts = self.counts
+        # (units, new units, phrase); a cause and a group of the same kind
+        # without values (features changed: the lib rebuilt, its deps new) are one.
+        merged: dict[object, list[Any]] = {}
+        for cause in self.root_causes:
+            plain = not (cause.variable or cause.file or cause.old_value or cause.new_value)
+            entry = merged.setdefault(cause.kind if plain else id(cause), [0, 0, cause.phrase])
+            entry[0] += cause.rebuilt_units
+        new_explained = 0
+        for group in self.new_groups:
+            if group.phrase:
+                new = len(group.packages) + len(group.cascade)
+                new_explained += new
+                plain = not (group.old_value or group.new_value)
+                entry = merged.setdefault(group.kind if plain else id(group), [0, 0, group.phrase])
+                entry[0] += group.size
+                entry[1] += new
+        explained = sorted(
+            ((n, new, phrase) for n, new, phrase in merged.values()), key=lambda e: -e[0]
+        )
+        rebuilt_explained = sum(n - new for n, new, _ in explained)
+        rebuilt_left = max(0, counts["rebuilt"] - rebuilt_explained)
+        new_left = max(0, counts["new"] - new_explained)
+        pieces: list[str] = []
+        if explained:
+            words = self._units_words(rebuilt_explained, new_explained)
+            if len(explained) == 1:
+                pieces.append(f"{words} because {explained[0][2]}")
+            else:
+                shown = ", ".join(f"{n} because {p}" for n, _, p in explained[:3])
+                more = f" and {len(explained) - 3} more causes" if len(explained) > 3 else ""
+                pieces.append(f"{words}: {shown}{more}")
+        unnamed = sum(
+            1
+            for u in self.units
+            if u.status == "rebuilt" and u.kind == "dependency-rebuilt" and u.root_cause is None
+        )
+        if rebuilt_left and unnamed >= rebuilt_left:
+            pieces.append(
+                f"{self._rebuilt_words(rebuilt_left)} because a dependency changed that the log "
+                "does not name (CARGO_LOG gives a unit index only: add -v)"
+            )
+        elif rebuilt_left:
+            pieces.append(
+                f"{self._rebuilt_words(rebuilt_left)}; the log does not say why"
+                + (" (cargo output was not verbose)" if not self.verbose else "")
+            )
+        if new_left:
+            generic = next((g for g in self.new_groups if not g.phrase), None)
+            why = f" ({generic.short})" if generic is not None and generic.short else ""
+            pieces.append(f"{_plural(new_left, 'crate')} compiled with no previous build{why}")
+        if counts.get("compiled"):
+            pieces.append(
+                f"{_plural(counts['compiled'], 'crate')} compiled "
+                "(the log cannot tell new from rebuilt: JSON messages only)"
+            )
+        if pieces:
+            return "; ".join(pieces)
         invocations = _plural(self.number_of_invocations, "cargo invocation")
         if not counts["fresh"]:
             return f"Nothing compiled in {invocations}"
@@ -244,6 +367,12 @@ class RecompileReport:
             "time_basis": self.time_basis,
             "invocation_details": [i.to_json() for i in self.invocations],
             "invocations_truncated": self.invocations_truncated,
+            "failures": [
+                {"invocation": i.index, "package": i.failed_package} for i in self.failures
+            ],
+            "rebuilt_crates": self.rebuilt_crates,
+            "rebuild_runs": self.rebuild_runs,
+            "target_dir_records": self.target_dir_records,
             "sources": [s.to_json() for s in self.sources],
         }
 

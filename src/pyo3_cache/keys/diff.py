@@ -9,8 +9,8 @@ from typing import Any
 from pyo3_cache.errors import (
     ManifestError,
 )
-from pyo3_cache.keys.model import InputValue, KeyManifest
-from pyo3_cache.redact import REDACTED
+from pyo3_cache.keys.model import InputValue, KeyManifest, printable
+from pyo3_cache.redact import REDACTED, is_secret_name, redact_text
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,24 @@ def diff_inputs(
     return tuple(changes)
 
 
+def _redacted(part: str, change: InputChange) -> InputChange:
+    """``change`` with secrets hidden: a manifest from the cache may predate our rules.
+
+    Values lose URL passwords and token-shaped words; in the env part, a
+    variable whose name says secret shows ``<redacted>`` (crate names in the
+    lock part are not judged by name: ``tokenizers`` is no secret).
+    """
+
+    def hide(value: str | None) -> str | None:
+        if value is None:
+            return None
+        if part == "env" and is_secret_name(change.name):
+            return REDACTED
+        return redact_text(value)
+
+    return InputChange(change.name, change.change, hide(change.old), hide(change.new))
+
+
 def diff_manifests(old: KeyManifest, new: KeyManifest) -> KeyDiff:
     """Which parts changed between ``old`` and ``new``, and which inputs inside them.
 
@@ -142,6 +160,7 @@ def diff_manifests(old: KeyManifest, new: KeyManifest) -> KeyDiff:
             continue
         kind = "added" if before is None else "removed" if after is None else "changed"
         inputs = diff_inputs(before.inputs if before else {}, after.inputs if after else {})
+        inputs = tuple(_redacted(name, c) for c in inputs)
         changed.append(
             PartChange(
                 name,
@@ -177,7 +196,13 @@ def _simple(value: str) -> bool:
 def describe_input_change(part: str, change: InputChange) -> str:
     """``serde 1.0.210 → 1.0.211``, ``added: foo 0.1.0``, ``RUSTFLAGS changed``."""
     # An input named after its part reads better without the name: "python: 3.12 → 3.13".
-    name = "" if change.name == part else change.name
+    name = "" if change.name == part else printable(change.name)
+    change = InputChange(
+        change.name,
+        change.change,
+        None if change.old is None else printable(change.old),
+        None if change.new is None else printable(change.new),
+    )
     if change.change in ("added", "removed"):
         value = change.new if change.change == "added" else change.old
         shown = ""

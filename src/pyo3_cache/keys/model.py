@@ -97,6 +97,8 @@ class KeyManifest:
     parts: tuple[KeyPart, ...]
     kind: str = "rust"
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    masks: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """Secret values of the inputs (never stored): what ``--github`` masks in the log."""
 
     def part(self, name: str) -> KeyPart:
         for part in self.parts:
@@ -145,10 +147,14 @@ class KeyManifest:
             raise ManifestError(f"{source}: parts is not an object")
         if not isinstance(kind, str):
             raise ManifestError(f"{source}: kind is not a string")
+        for text in (key, *restore, kind):
+            _check_key_text(text, "key", source)
         out: list[KeyPart] = []
         for name, body in parts.items():
             if not isinstance(body, dict) or not isinstance(body.get("hash"), str):
-                raise ManifestError(f"{source}: part {name!r} has no hash")
+                raise ManifestError(f"{source}: part {printable(str(name))!r} has no hash")
+            _check_key_text(str(name), "part name", source)
+            _check_key_text(body["hash"], "hash", source)
             inputs = body.get("inputs", {})
             if not isinstance(inputs, dict):
                 raise ManifestError(f"{source}: inputs of part {name!r} are not an object")
@@ -164,6 +170,27 @@ class KeyManifest:
                     )
             out.append(KeyPart(str(name), body["hash"], clean))
         return cls(key=key, restore_keys=tuple(restore), parts=tuple(out), kind=kind)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: control characters (newlines too) as escapes like ``\\n``.
+
+    A value from a file or a log printed at the start of a line could be read
+    by the runner as a workflow command (``::error ...``); escaped, it cannot.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+# What our keys, restore keys, part names and hashes are made of (see
+# key_segment): a manifest read back with anything else was not written by us.
+_KEY_TEXT = re.compile(r"[A-Za-z0-9._+=@-]+")
+
+
+def _check_key_text(value: str, what: str, source: str) -> None:
+    if not _KEY_TEXT.fullmatch(value):
+        raise ManifestError(f"{source}: {what} {printable(value)[:80]!r} has characters no key has")
 
 
 def canonical(data: Any) -> str:
@@ -214,6 +241,7 @@ def assemble_key(
     hashed_parts: Sequence[str],
     ladder: Sequence[int],
     warnings: Sequence[str] = (),
+    masks: Sequence[str] = (),
 ) -> KeyManifest:
     """Join readable ``head`` segments and the hashes of ``hashed_parts`` into a key.
 
@@ -228,7 +256,7 @@ def assemble_key(
     restore = tuple("-".join([*segments, *hashes[:n]]) + "-" for n in ladder)
     if len(key) > KEY_MAX_LENGTH:  # only reachable through absurd prefixes
         raise ProjectError(f"the cache key would be {len(key)} characters; keep prefixes short")
-    return KeyManifest(key, restore, tuple(parts), kind, tuple(warnings))
+    return KeyManifest(key, restore, tuple(parts), kind, tuple(warnings), tuple(masks))
 
 
 # --- keeping machine paths out --------------------------------------------------

@@ -29,7 +29,7 @@ from pyo3_cache.keys.model import (
     make_part,
 )
 from pyo3_cache.project import DEP_TABLES, LockedPackage
-from pyo3_cache.redact import REDACTED, is_secret
+from pyo3_cache.redact import REDACTED, redact_env_value, secret_parts
 
 # --- toolchain ------------------------------------------------------------------
 
@@ -143,10 +143,13 @@ def env_part(
     for name in sorted(environ):
         if not is_build_env(name):
             continue
-        if is_secret(name, environ[name]):
+        shown = redact_env_value(name, environ[name])
+        if shown == REDACTED:
             inputs[name] = REDACTED  # shown, never hashed
             continue
-        value = replaced[name] if name in replaced else scrub(environ[name])
+        # A URL with credentials is hashed without them: another index host
+        # changes the key, the password never reaches it (nor the manifest).
+        value = replaced[name] if name in replaced else scrub(shown)
         inputs[name] = value
         hashed[name] = value
     return make_part("env", inputs, hashed)
@@ -296,3 +299,12 @@ def python_part(
         inputs["maturin from"] = maturin[1]
     inputs["config from"] = config_source
     return make_part("python", inputs, hashed)
+
+
+def env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Secret pieces of the build env vars, for ``::add-mask::`` (never stored)."""
+    out: list[str] = []
+    for name in sorted(environ):
+        if is_build_env(name):
+            out += [s for s in secret_parts(name, environ[name]) if s not in out]
+    return tuple(out)

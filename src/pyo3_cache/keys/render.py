@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyo3_cache.keys.model import KeyManifest, KeyPart
+from pyo3_cache.keys.model import KeyManifest, KeyPart, printable
 
 
 def part_summary(part: KeyPart, kind: str = "rust") -> str:
@@ -63,7 +63,8 @@ def render_parts_table(manifest: KeyManifest) -> list[str]:
     """``name  hash  summary`` lines, for the log and the text output."""
     width = max((len(p.name) for p in manifest.parts), default=4)
     return [
-        f"{p.name:<{width}}  {p.hash}  {part_summary(p, manifest.kind)}" for p in manifest.parts
+        f"{p.name:<{width}}  {p.hash}  {printable(part_summary(p, manifest.kind))}"
+        for p in manifest.parts
     ]
 
 

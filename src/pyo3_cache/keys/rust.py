@@ -30,7 +30,7 @@ from pyo3_cache.keys.model import (
     prefix_part,
     relative_label,
 )
-from pyo3_cache.keys.parts import env_part, lock_part, python_part, toolchain_part
+from pyo3_cache.keys.parts import env_part, env_secrets, lock_part, python_part, toolchain_part
 from pyo3_cache.keys.probes import (
     Probes,
     installed_maturin_version,
@@ -113,6 +113,7 @@ def compute_key(
         hashed_parts=("toolchain", "python", "env", "lock"),
         ladder=(3, 2),  # drop lock, then env too
         warnings=warnings,
+        masks=env_secrets(env),
     )
 
 

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +61,7 @@ from typing import Any
 from pyo3_cache.errors import (
     ProjectError,
 )
+from pyo3_cache.keys.cargo_inputs import CargoInputs, check_cargo_inputs, collect_cargo_inputs
 from pyo3_cache.keys.model import (
     DEFAULT_PREFIX,
     InputValue,
@@ -77,7 +78,7 @@ from pyo3_cache.keys.model import (
     prefix_part,
     relative_label,
 )
-from pyo3_cache.keys.parts import env_part, lock_part, python_part, toolchain_part
+from pyo3_cache.keys.parts import env_part, env_secrets, lock_part, python_part, toolchain_part
 from pyo3_cache.keys.probes import (
     Probes,
     installed_maturin_version,
@@ -104,6 +105,7 @@ from pyo3_cache.project import (
     maturin_table,
     read_lockfile,
     read_text,
+    target_dir,
 )
 
 KIND = "wheel"
@@ -186,6 +188,30 @@ class WheelInputs:
     metadata_files: list[Path] = field(default_factory=list)
     crates: list[BuildCrate] = field(default_factory=list)
     used_git: bool = False
+    project_root: Path | None = None
+    workspace_root: Path | None = None
+
+    def collect_cargo_inputs(
+        self, environ: Mapping[str, str], outputs: Sequence[Path] = ()
+    ) -> CargoInputs:
+        """After the build: what cargo tracked for these crates (see ``keys/cargo_inputs.py``)."""
+        if self.project_root is None or self.workspace_root is None:
+            raise ProjectError("no project: compute the wheel key first")
+        return collect_cargo_inputs(
+            target_dir(self.workspace_root, environ),
+            self.project_root,
+            self.workspace_root,
+            self.crates,
+            environ,
+            SourceLister(environ),
+            outputs,
+        )
+
+    def check_cargo_inputs(self, saved: CargoInputs, environ: Mapping[str, str]) -> list[str]:
+        """Before trusting restored wheels: which of cargo's inputs changed since."""
+        if self.project_root is None:
+            raise ProjectError("no project: compute the wheel key first")
+        return check_cargo_inputs(saved, self.project_root, environ, SourceLister(environ))
 
 
 def compute_wheel_key(
@@ -260,6 +286,8 @@ def compute_wheel_key(
         inputs_out.metadata_files = meta_files
         inputs_out.crates = crates
         inputs_out.used_git = lister.used_git
+        inputs_out.project_root = root
+        inputs_out.workspace_root = files.workspace_root
 
     def digests(paths: Iterable[Path]) -> dict[str, str]:
         return {relative_label(p, root): file_sha256(p) for p in paths}
@@ -344,6 +372,7 @@ def compute_wheel_key(
         ),
         ladder=(),  # an older wheel is a wrong wheel: exact hits only
         warnings=warnings,
+        masks=env_secrets(env),
     )
 
 
@@ -352,3 +381,19 @@ def wheel_files(dist: Path) -> list[Path]:
     if not dist.is_dir():
         return []
     return sorted(p for p in dist.glob("*.whl") if p.is_file())
+
+
+def find_wheel_inputs(
+    manifest_path: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> WheelInputs:
+    """The crates and folders of the wheel build, without computing its key (for after it)."""
+    files = find_wheel_project(manifest_path)
+    try:
+        metadata: dict[str, Any] | None = run_cargo_metadata(files.manifest, environ)
+    except ProjectError:
+        metadata = None
+    return WheelInputs(
+        crates=build_crates(files.manifest, metadata),
+        project_root=files.project_root,
+        workspace_root=files.workspace_root,
+    )

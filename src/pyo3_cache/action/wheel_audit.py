@@ -1,0 +1,61 @@
+"""The save action's ``action audit-wheels`` step: the built wheels' tags against their modules.
+
+Same switch as the bytecode audit beside it (input ``audit-wheels``: warn,
+error, off): findings are warnings in the log and a section in the job
+summary; with ``error``, an error finding makes the next step fail the job.
+The wheels are where the wheel steps found them (``PYO3_CACHE_DIST``, else
+``dist``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyo3_cache.explain.render import escape_markdown
+from pyo3_cache.github import client as github
+from pyo3_cache.github import log
+from pyo3_cache.wheels.audit import WheelReport, audit_dist_wheels, render_markdown
+
+MODES = ("warn", "error", "off")
+
+
+def wheel_audit_markdown(report: WheelReport, dist: Path) -> str:
+    errors, warnings = report.count("error"), report.count("warning")
+    return (
+        f"## pyo3-cache: wheel tags in {escape_markdown(dist.name)}/\n\n"
+        "> [!WARNING]\n"
+        f"> {errors} error(s) and {warnings} warning(s): extension modules that the wheel's "
+        "tags do not describe install and then fail on import. "
+        "Set `audit-wheels: error` to fail the job on them.\n\n" + render_markdown(report)
+    )
+
+
+def action_audit_wheels(env: Mapping[str, str] | None = None) -> bool:
+    """Audit ``dist/*.whl``; True (and output ``failed=true``) when the job should fail."""
+    env = dict(os.environ if env is None else env)
+    mode = (env.get("INPUT_AUDIT_WHEELS") or "warn").strip().lower()
+    if mode not in MODES:
+        log.warn(f"audit-wheels: {mode!r} is not one of {', '.join(MODES)}; using warn")
+        mode = "warn"
+    fail = False
+    if mode != "off":
+        dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
+        report = audit_dist_wheels(dist)
+        if report is None:
+            log.info(f"no wheels in {dist}: no wheel tags to audit")
+        else:
+            for finding in report.findings:
+                log.warn(f"{finding.kind}: {finding.path}: {finding.detail}")
+            log.info(
+                f"wheel audit of {dist}: {report.checked} extension module(s) in "
+                f"{len(report.wheels)} wheel(s), {report.count('error')} error(s), "
+                f"{report.count('warning')} warning(s)"
+            )
+            summary = (env.get("INPUT_SUMMARY", "true") or "").strip().lower()
+            if report.findings and summary in ("true", "1", "yes", "on"):
+                github.append_summary(wheel_audit_markdown(report, dist))
+            fail = mode == "error" and report.exit_code != 0
+    github.append_output({"failed": "true" if fail else "false"})
+    return fail
