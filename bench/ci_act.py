@@ -170,6 +170,8 @@ def read_job(job: ActJob, run: ActRun) -> None:
         if job.flow == "ours" and (install is None or install.result != "success"):
             job.problem = "our action's install step did not succeed (the action was off)"
     job.own_s = sum(job.phases.values())
+    if job.restore != "exact" and not job.saved_bytes and run.returncode == 0:
+        job.problem = "no cache entry saved after a restore that was not an exact hit"
     if run.returncode != 0:
         failed = [f"{s.stage} {s.name}" for s in run.steps if s.result == "failure"]
         job.problem = f"act exited {run.returncode}" + (
