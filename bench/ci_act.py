@@ -170,6 +170,8 @@ def read_job(job: ActJob, run: ActRun) -> None:
         if job.flow == "ours" and (install is None or install.result != "success"):
             job.problem = "our action's install step did not succeed (the action was off)"
     job.own_s = sum(job.phases.values())
+    if job.restore != "exact" and not job.saved_bytes and run.returncode == 0:
+        job.problem = "no cache entry saved after a restore that was not an exact hit"
     if run.returncode != 0:
         failed = [f"{s.stage} {s.name}" for s in run.steps if s.result == "failure"]
         job.problem = f"act exited {run.returncode}" + (
@@ -320,10 +322,10 @@ def stand_in() -> Path | None:
     return None
 
 
-def export_action(dest: Path) -> Path:
-    """The action as a user's job would check it out: this tree without tests, docs, venvs."""
+def export_action(tree: Path, dest: Path) -> Path:
+    """The action as a user's job would check it out: the tree without tests, docs, venvs."""
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(REPO, dest, ignore=_ACTION_FILES)
+    shutil.copytree(tree, dest, ignore=_ACTION_FILES)
     return dest
 
 
@@ -348,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         "--act-tools", type=Path, default=REPO.parent / "shared" / "tools",
         help="folder with act-fixed-workdir.py (default ../shared/tools)",
     )  # fmt: skip
+    parser.add_argument(
+        "--action-tree", type=Path, help="our action's tree to run (default: this checkout's)"
+    )
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temp dir)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pyo3-cache-bench")
     parser.add_argument("--timeout", type=float, default=1800, help="per job, seconds")
@@ -400,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.gettempdir()) / "pyo3-cache-ci-act"
     work.mkdir(parents=True, exist_ok=True)
     act = fixed_act(find_act(args.act, BIN), args.act_tools, work / "bin")
-    action = export_action(work / "action")
+    action = export_action(args.action_tree or REPO, work / "action")
 
     main_py, other_py, why = job_interpreters(work)
     if "python-patch" in scenarios and other_py is None:
