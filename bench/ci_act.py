@@ -161,7 +161,8 @@ def read_job(job: ActJob, run: ActRun) -> None:
                 if step.step in transfer:
                     job.transfer_s += step.seconds
                 else:
-                    job.phases[step.name] = job.phases.get(step.name, 0.0) + step.seconds
+                    name = step.step.rsplit("/", 1)[-1]
+                    job.phases[name] = job.phases.get(name, 0.0) + step.seconds
         if job.flow == "sccache":
             job.transfer_s = run.seconds("cache") + run.seconds("save")
             job.stats = _sccache_stats(run.text("sccache-stop"))
@@ -169,8 +170,13 @@ def read_job(job: ActJob, run: ActRun) -> None:
         if job.flow == "ours" and (install is None or install.result != "success"):
             job.problem = "our action's install step did not succeed (the action was off)"
     job.own_s = sum(job.phases.values())
+    if job.restore != "exact" and not job.saved_bytes and run.returncode == 0:
+        job.problem = "no cache entry saved after a restore that was not an exact hit"
     if run.returncode != 0:
-        job.problem = f"act exited {run.returncode}"
+        failed = [f"{s.stage} {s.name}" for s in run.steps if s.result == "failure"]
+        job.problem = f"act exited {run.returncode}" + (
+            f" (failed: {', '.join(failed)})" if failed else ""
+        )
 
 
 # --- one project -------------------------------------------------------------------------------
@@ -316,10 +322,10 @@ def stand_in() -> Path | None:
     return None
 
 
-def export_action(dest: Path) -> Path:
-    """The action as a user's job would check it out: this tree without tests, docs, venvs."""
+def export_action(tree: Path, dest: Path) -> Path:
+    """The action as a user's job would check it out: the tree without tests, docs, venvs."""
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(REPO, dest, ignore=_ACTION_FILES)
+    shutil.copytree(tree, dest, ignore=_ACTION_FILES)
     return dest
 
 
@@ -344,19 +350,30 @@ def main(argv: list[str] | None = None) -> int:
         "--act-tools", type=Path, default=REPO.parent / "shared" / "tools",
         help="folder with act-fixed-workdir.py (default ../shared/tools)",
     )  # fmt: skip
+    parser.add_argument(
+        "--action-tree", type=Path, help="our action's tree to run (default: this checkout's)"
+    )
     parser.add_argument("--work", type=Path, help="scratch folder (default: a temp dir)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pyo3-cache-bench")
     parser.add_argument("--timeout", type=float, default=1800, help="per job, seconds")
     parser.add_argument("--json", type=Path, help="write every job's record here")
-    parser.add_argument("--from-json", type=Path, help="report (and plot) a saved run")
+    parser.add_argument(
+        "--from-json", type=Path, nargs="+", help="report (and plot) saved runs, jobs joined"
+    )
     parser.add_argument("--plots", type=Path, help="write the PNG plot into this folder")
     args = parser.parse_args(argv)
 
     if args.from_json:
-        data = json.loads(args.from_json.read_text(encoding="utf-8"))
+        runs = [json.loads(path.read_text(encoding="utf-8")) for path in args.from_json]
         known = ActJob.__dataclass_fields__
-        loaded = [ActJob(**{k: v for k, v in j.items() if k in known}) for j in data["jobs"]]
-        print(report.markdown(loaded, data["meta"]))
+        loaded = [
+            ActJob(**{k: v for k, v in j.items() if k in known})
+            for run in runs
+            for j in run["jobs"]
+        ]
+        for run in runs:
+            print(f"- {run['meta'].get('command', '')} (load {run['meta'].get('load_at_start')})")
+        print(report.markdown(loaded, runs[0]["meta"]))
         if args.plots:
             print(f"wrote {report.plot(loaded, args.plots)}")
         return 0
@@ -388,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.gettempdir()) / "pyo3-cache-ci-act"
     work.mkdir(parents=True, exist_ok=True)
     act = fixed_act(find_act(args.act, BIN), args.act_tools, work / "bin")
-    action = export_action(work / "action")
+    action = export_action(args.action_tree or REPO, work / "action")
 
     main_py, other_py, why = job_interpreters(work)
     if "python-patch" in scenarios and other_py is None:

@@ -14,6 +14,27 @@ BASE = "rust-cache"
 # Issue 15's targets, ours / rust-cache's, per scenario (wall time), and on entry size.
 WALL_TARGETS = {"warm": 0.5, "lock-bump": 1.0, "cold": 1.1}
 OWN_MARGIN_S = 1.0  # our own time in a warm job <= rust-cache's own time + 1 s
+# Our composite actions' step ids, as the tables name them.
+PHASES = {
+    "install": "install",
+    "key": "key",
+    "wheel-key": "wheel key",
+    "wheel-check": "wheel check",
+    "pin": "after-restore (unpack, mtimes, pin)",
+    "prepare": "before-save (explain, prune, pack)",
+    "wheel-prepare": "wheel save check",
+    "audit": "bytecode audit",
+    "sccache-install": "install sccache",
+    "sccache-stop": "stop sccache",
+    # as act names them (runs recorded before the phases were keyed by id)
+    "Install pyo3-cache": "install",
+    "Compute the cache key": "key",
+    "Compute the wheel key": "wheel key",
+    "Pin the PyO3 config and capture cargo output": "after-restore (unpack, mtimes, pin)",
+    "Explain rebuilds, report and prune": "before-save (explain, prune, pack)",
+    "Audit the wheels' bytecode": "bytecode audit",
+    "install sccache": "install sccache",
+}
 
 
 def _by(jobs: list[ActJob]) -> dict[tuple[str, str, str], ActJob]:
@@ -30,8 +51,12 @@ def _order(values: list[str], known: tuple[str, ...]) -> list[str]:
 
 def targets(jobs: list[ActJob]) -> list[str]:
     """One line per target and project: met or not, with the numbers."""
-    by, out = _by(jobs), []
-    for project in dict.fromkeys(j.project for j in jobs):
+    valid = [j for j in jobs if not j.problem]
+    by, out = _by(valid), []
+    for j in jobs:
+        if j.problem:
+            out.append(f"{j.project} {j.scenario} {j.flow}: not measured ({j.problem})")
+    for project in dict.fromkeys(j.project for j in valid):
         for scenario, limit in WALL_TARGETS.items():
             b, o = by.get((project, scenario, BASE)), by.get((project, scenario, "ours"))
             if b and o and b.wall_s:
@@ -56,7 +81,7 @@ def targets(jobs: list[ActJob]) -> list[str]:
                 f"({o.saved_bytes / 1e6:.1f} MB vs {b.saved_bytes / 1e6:.1f} MB) "
                 f"— {'met' if r <= 1.0 else 'NOT met'}"
             )
-        for scenario in dict.fromkeys(j.scenario for j in jobs if j.project == project):
+        for scenario in dict.fromkeys(j.scenario for j in valid if j.project == project):
             o = by.get((project, scenario, "ours"))
             others = [
                 by[(project, scenario, f)]
@@ -77,13 +102,13 @@ def markdown(all_jobs: list[ActJob], meta: dict[str, Any]) -> str:
 
     jobs = medians(all_jobs)
     by = _by(jobs)
-    flows = _order([j.flow for j in jobs], FLOWS)
     rounds = max((j.round for j in jobs), default=1)
     out = [
         f"Medians of {rounds} round(s). Wall = the whole act job; ratios are ours / each flow.",
         "",
     ]
     for project in dict.fromkeys(j.project for j in jobs):
+        flows = _order([j.flow for j in jobs if j.project == project], FLOWS)
         out += [
             f"**{project}** ({meta.get('projects', {}).get(project, '')})".replace(" ()", ""),
             "",
@@ -130,9 +155,6 @@ def markdown(all_jobs: list[ActJob], meta: dict[str, Any]) -> str:
     lines = targets(jobs)
     if lines:
         out += ["Targets (issue 15, 16):", ""] + [f"- {line}" for line in lines] + [""]
-    problems = [f"{j.project} {j.scenario} {j.flow}: {j.problem}" for j in jobs if j.problem]
-    if problems:
-        out += ["Invalid jobs:", ""] + [f"- {p}" for p in problems] + [""]
     return "\n".join(out)
 
 
@@ -142,12 +164,14 @@ def _own_table(by: dict[tuple[str, str, str], ActJob], project: str, flows: list
         "| job | flow | own time (s) | transfer (s) | build (s) | own phases (s) |",
         "|---|---|---|---|---|---|",
     ]
-    for scenario in ("warm", "cold", "lock-bump"):
+    for scenario in ("warm", "multi-warm", "cold", "lock-bump"):
         for flow in flows:
             j = by.get((project, scenario, flow))
             if j is None:
                 continue
-            phases = ", ".join(f"{k} {v:.2f}" for k, v in j.phases.items() if v >= 0.005)
+            phases = ", ".join(
+                f"{PHASES.get(k, k)} {v:.2f}" for k, v in j.phases.items() if v >= 0.005
+            )
             out.append(
                 f"| {scenario} | {LABELS[flow]} | {j.own_s:.2f} | {j.transfer_s:.2f} "
                 f"| {j.build_s:.1f} | {phases} |"
