@@ -120,10 +120,9 @@ _SCCACHE_PATH = "          path: ${{ runner.temp }}/sccache"
 
 def _before(flow: str, crate_dir: str, python_bin: Path) -> list[str]:
     if flow in ("rust-cache", "base-python"):
-        out = [f"      - uses: {RUST_CACHE_REF}", "        id: cache"]
-        if crate_dir != ".":
-            out += ["        with:", f"          workspaces: {_q(crate_dir + ' -> target')}"]
-        return out
+        # Its default workspace "." is right: every project's Cargo workspace (and target/)
+        # is at the checkout's top, even where maturin builds a member crate (jiter).
+        return [f"      - uses: {RUST_CACHE_REF}", "        id: cache"]
     if flow == "sccache":
         return [
             "      - name: install sccache",
