@@ -37,8 +37,6 @@ from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
 from pyo3_cache.keys.cargo_inputs import CargoInputs
 from pyo3_cache.keys.wheel import wheel_files
 
-AUDIT_MODES = ("warn", "error", "off")
-
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1", "yes", "on")
@@ -264,29 +262,19 @@ def action_audit_dist(env: Mapping[str, str] | None = None) -> bool:
     Fails only when ``audit-bytecode: error`` asks and an error finding exists;
     otherwise findings are warnings in the log and a section in the summary.
     """
+    from pyo3_cache.action.wheel_audit import audit_step
     from pyo3_cache.bytecode.audit import audit_dist
 
-    env = dict(os.environ if env is None else env)
-    mode = (env.get("INPUT_AUDIT_BYTECODE") or "warn").strip().lower()
-    if mode not in AUDIT_MODES:
-        log.warn(f"audit-bytecode: {mode!r} is not one of {', '.join(AUDIT_MODES)}; using warn")
-        mode = "warn"
-    fail = False
-    if mode != "off":
-        dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
-        report = audit_dist(dist)
-        if report is None:
-            log.info(f"no wheels in {dist}: no bytecode to audit")
-        else:
-            for finding in report.findings:
-                if finding.severity in ("error", "warning"):
-                    log.warn(f"{finding.kind}: {finding.path}: {finding.detail}")
-            log.info(
-                f"bytecode audit of {dist}: {report.checked} .pyc file(s), "
-                f"{report.count('error')} error(s), {report.count('warning')} warning(s)"
-            )
-            if report.findings and _truthy(env.get("INPUT_SUMMARY", "true")):
-                github.append_summary(audit_markdown(report, dist))
-            fail = mode == "error" and report.has_errors
-    github.append_output({"failed": "true" if fail else "false"})
-    return fail
+    return audit_step(
+        env,
+        switch="audit-bytecode",
+        audit=audit_dist,
+        nothing="no bytecode to audit",
+        shown=lambda finding: finding.severity in ("error", "warning"),
+        tally=lambda report, dist: (
+            f"bytecode audit of {dist}: {report.checked} .pyc file(s), "
+            f"{report.count('error')} error(s), {report.count('warning')} warning(s)"
+        ),
+        markdown=audit_markdown,
+        failed=lambda report: report.has_errors,
+    )

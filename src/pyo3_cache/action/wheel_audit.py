@@ -10,8 +10,9 @@ The wheels are where the wheel steps found them (``PYO3_CACHE_DIST``, else
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pyo3_cache.explain.render import escape_markdown
 from pyo3_cache.github import client as github
@@ -32,30 +33,60 @@ def wheel_audit_markdown(report: WheelReport, dist: Path) -> str:
     )
 
 
-def action_audit_wheels(env: Mapping[str, str] | None = None) -> bool:
-    """Audit ``dist/*.whl``; True (and output ``failed=true``) when the job should fail."""
+def audit_step(
+    env: Mapping[str, str] | None,
+    *,
+    switch: str,
+    audit: Callable[[Path], Any],
+    nothing: str,
+    shown: Callable[[Any], bool],
+    tally: Callable[[Any, Path], str],
+    markdown: Callable[[Any, Path], str],
+    failed: Callable[[Any], bool],
+) -> bool:
+    """One audit step of the save action, switched by input ``switch`` (warn, error, off).
+
+    ``audit(dist)`` gives a report with ``findings`` (None: no wheels); the ``shown``
+    findings are warnings in the log, ``tally`` the closing line, ``markdown`` the summary
+    section; True (and output ``failed=true``) when ``error`` asks and ``failed(report)``.
+    """
     env = dict(os.environ if env is None else env)
-    mode = (env.get("INPUT_AUDIT_WHEELS") or "warn").strip().lower()
+    mode = (env.get("INPUT_" + switch.upper().replace("-", "_")) or "warn").strip().lower()
     if mode not in MODES:
-        log.warn(f"audit-wheels: {mode!r} is not one of {', '.join(MODES)}; using warn")
+        log.warn(f"{switch}: {mode!r} is not one of {', '.join(MODES)}; using warn")
         mode = "warn"
     fail = False
     if mode != "off":
         dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
-        report = audit_dist_wheels(dist)
+        report = audit(dist)
         if report is None:
-            log.info(f"no wheels in {dist}: no wheel tags to audit")
+            log.info(f"no wheels in {dist}: {nothing}")
         else:
             for finding in report.findings:
-                log.warn(f"{finding.kind}: {finding.path}: {finding.detail}")
-            log.info(
-                f"wheel audit of {dist}: {report.checked} extension module(s) in "
-                f"{len(report.wheels)} wheel(s), {report.count('error')} error(s), "
-                f"{report.count('warning')} warning(s)"
-            )
+                if shown(finding):
+                    log.warn(f"{finding.kind}: {finding.path}: {finding.detail}")
+            log.info(tally(report, dist))
             summary = (env.get("INPUT_SUMMARY", "true") or "").strip().lower()
             if report.findings and summary in ("true", "1", "yes", "on"):
-                github.append_summary(wheel_audit_markdown(report, dist))
-            fail = mode == "error" and report.exit_code != 0
+                github.append_summary(markdown(report, dist))
+            fail = mode == "error" and failed(report)
     github.append_output({"failed": "true" if fail else "false"})
     return fail
+
+
+def action_audit_wheels(env: Mapping[str, str] | None = None) -> bool:
+    """Audit ``dist/*.whl``; True (and output ``failed=true``) when the job should fail."""
+    return audit_step(
+        env,
+        switch="audit-wheels",
+        audit=audit_dist_wheels,
+        nothing="no wheel tags to audit",
+        shown=lambda finding: True,
+        tally=lambda report, dist: (
+            f"wheel audit of {dist}: {report.checked} extension module(s) in "
+            f"{len(report.wheels)} wheel(s), {report.count('error')} error(s), "
+            f"{report.count('warning')} warning(s)"
+        ),
+        markdown=wheel_audit_markdown,
+        failed=lambda report: report.exit_code != 0,
+    )
