@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from pyo3_cache.cli.common import Parser, add_format_flag, print_json
 from pyo3_cache.github import log
@@ -83,28 +84,25 @@ def _cmd_key(args: argparse.Namespace) -> int:
     from pyo3_cache.keys.rust import compute_key
     from pyo3_cache.keys.venv import compute_venv_key
 
+    common: dict[str, Any] = {
+        "prefix_key": args.prefix_key,
+        "shared_key": args.shared_key,
+        "extra_key": args.extra_key,
+        "python": args.python,
+    }
     if args.kind == "wheel":
         from pyo3_cache.keys.wheel import compute_wheel_key
 
         manifest = compute_wheel_key(
             args.manifest_path,
-            prefix_key=args.prefix_key,
-            shared_key=args.shared_key,
-            extra_key=args.extra_key,
-            python=args.python,
             target=args.target,
             profile=args.profile,
             features=args.features,
+            **common,
         )
     else:
         compute = compute_venv_key if args.kind == "venv" else compute_key
-        manifest = compute(
-            args.manifest_path,
-            prefix_key=args.prefix_key,
-            shared_key=args.shared_key,
-            extra_key=args.extra_key,
-            python=args.python,
-        )
+        manifest = compute(args.manifest_path, **common)
     for secret in manifest.masks:  # before any line could show one
         log.mask(secret)
     for warning in manifest.warnings:

@@ -224,6 +224,17 @@ def reason_from_debug(debug: str) -> Reason | None:
     return reason
 
 
+def _env_reason(text: str, var: str, old: str | None, new: str | None) -> Reason:
+    """An env-variable reason from a Debug dump's old and new fields (``None``: unset)."""
+    return Reason(
+        text,
+        _env_kind(var),
+        variable=var,
+        old_value=shown_value(var, _debug_unquote(old)) if old and old != "None" else None,
+        new_value=shown_value(var, _debug_unquote(new)) if new and new != "None" else None,
+    )
+
+
 def _reason_from_debug(debug: str) -> Reason | None:
     variant = re.match(r"\w+", debug)
     if not variant:
@@ -238,14 +249,11 @@ def _reason_from_debug(debug: str) -> Reason | None:
         return Reason(f"the file `{path}` has changed", WATCHED_FILE, file=path)
     if name == "EnvVarChanged":
         var = _debug_unquote(_debug_field(debug, "name") or '"?"')
-        old = _debug_field(debug, "old_value")
-        new = _debug_field(debug, "new_value")
-        return Reason(
+        return _env_reason(
             f"the env variable {var} changed",
-            _env_kind(var),
-            variable=var,
-            old_value=shown_value(var, _debug_unquote(old)) if old and old != "None" else None,
-            new_value=shown_value(var, _debug_unquote(new)) if new and new != "None" else None,
+            var,
+            _debug_field(debug, "old_value"),
+            _debug_field(debug, "new_value"),
         )
     if name == "UnitDependencyInfoChanged":
         # cargo 1.69-1.94 printed the names; 1.95 only a unit index.
@@ -271,13 +279,13 @@ def _reason_from_debug(debug: str) -> Reason | None:
         return Reason(redact_text(debug), UNKNOWN)
     reason = classify_reason(wording)
     if name in ("FeaturesChanged", "DeclaredFeaturesChanged", "RustflagsChanged"):
-        old = _debug_field(debug, "old")
-        new = _debug_field(debug, "new")
+        before = _debug_field(debug, "old")
+        after = _debug_field(debug, "new")
         return Reason(
             reason.text,
             reason.kind,
-            old_value=_debug_unquote(old) if old else None,
-            new_value=_debug_unquote(new) if new else None,
+            old_value=_debug_unquote(before) if before else None,
+            new_value=_debug_unquote(after) if after else None,
         )
     return reason
 
@@ -302,14 +310,11 @@ def _fs_status_reason(debug: str) -> Reason:
         return Reason("the dependency was rebuilt", CASCADE)
     if "ChangedEnv" in debug:
         var = _debug_unquote(_debug_field(debug, "var") or '"?"')
-        old = _debug_field(debug, "previous")
-        new = _debug_field(debug, "current")
-        return Reason(
+        return _env_reason(
             f"the environment variable {var} changed",
-            _env_kind(var),
-            variable=var,
-            old_value=shown_value(var, _debug_unquote(old)) if old and old != "None" else None,
-            new_value=shown_value(var, _debug_unquote(new)) if new and new != "None" else None,
+            var,
+            _debug_field(debug, "previous"),
+            _debug_field(debug, "current"),
         )
     if "ChangedFile" in debug:
         return classify_reason(f"the file `{path_of('stale')}` has changed")
