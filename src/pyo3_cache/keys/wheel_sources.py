@@ -72,6 +72,24 @@ class SourceLister:
             self._cache[folder] = sorted(p for p in listed if _is_source_file(p))
         return self._cache[folder]
 
+    def _run_git(
+        self, folder: Path, args: list[str], *, timeout: int
+    ) -> subprocess.CompletedProcess[bytes] | None:
+        """``git ARGS`` in ``folder``; None when git could not run or took too long."""
+        if self._git is None:
+            return None
+        try:
+            return subprocess.run(
+                [self._git, *args],
+                cwd=folder,
+                env=self._environ,
+                capture_output=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
     def _git_files(self, folder: Path) -> list[Path] | None:
         if self._git is None or not folder.is_dir():
             return None
@@ -79,31 +97,13 @@ class SourceLister:
         # copy under an ignored dir) is not that repository's: git would list
         # nothing, and the key would miss every source.  cargo walks such a
         # package instead; so do we.
-        try:
-            ignored = subprocess.run(
-                [self._git, "check-ignore", "-q", "."],
-                cwd=folder,
-                env=self._environ,
-                capture_output=True,
-                timeout=60,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.TimeoutExpired):
+        ignored = self._run_git(folder, ["check-ignore", "-q", "."], timeout=60)
+        if ignored is None or ignored.returncode == 0:
             return None
-        if ignored.returncode == 0:
-            return None
-        try:
-            proc = subprocess.run(
-                [self._git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                cwd=folder,
-                env=self._environ,
-                capture_output=True,
-                timeout=120,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if proc.returncode != 0:  # not a git checkout (or git refuses it): walk instead
+        proc = self._run_git(
+            folder, ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], timeout=120
+        )
+        if proc is None or proc.returncode != 0:  # not a git checkout (or git refuses it): walk
             return None
         names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
         return [p for p in (folder / n for n in names if n) if p.is_file()]
