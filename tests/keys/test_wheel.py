@@ -17,23 +17,13 @@ import pytest
 
 from pyo3_cache.keys.diff import diff_manifests, render_diff_text
 from pyo3_cache.keys.render import part_summary
-from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
+from pyo3_cache.keys.wheel import HASHED_PARTS, WheelInputs, compute_wheel_key
 from pyo3_cache.keys.wheel_sources import build_crates, module_name
 from pyo3_cache.pin.pinning import pin_pyo3_config
 from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
 from tests.keys.test_rust import copy_project, edit, fake_rustc
 
-PARTS = (
-    "prefix",
-    "toolchain",
-    "python",
-    "env",
-    "build",
-    "lock",
-    "rust-sources",
-    "python-sources",
-    "metadata",
-)
+PARTS = ("prefix", *HASHED_PARTS)
 
 
 @pytest.fixture

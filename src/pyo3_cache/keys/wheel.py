@@ -109,6 +109,17 @@ from pyo3_cache.project import (
 )
 
 KIND = "wheel"
+# The parts the key's hash covers, in order (the prefix part names the key, unhashed).
+HASHED_PARTS = (
+    "toolchain",
+    "python",
+    "env",
+    "build",
+    "lock",
+    "rust-sources",
+    "python-sources",
+    "metadata",
+)
 _ENV_REPLACED_BY_PYTHON_PART = frozenset({"PYO3_CONFIG_FILE", "PYO3_PYTHON"})
 
 
@@ -360,16 +371,7 @@ def compute_wheel_key(
         KIND,
         head,
         parts,
-        hashed_parts=(
-            "toolchain",
-            "python",
-            "env",
-            "build",
-            "lock",
-            "rust-sources",
-            "python-sources",
-            "metadata",
-        ),
+        hashed_parts=HASHED_PARTS,
         ladder=(),  # an older wheel is a wrong wheel: exact hits only
         warnings=warnings,
         masks=env_secrets(env),
