@@ -9,30 +9,7 @@ import pytest
 
 from pyo3_cache import explain_recompiles
 from pyo3_cache.explain import causes
-from pyo3_cache.explain.diagnostics import (
-    BUILD_SCRIPT,
-    CASCADE,
-    CHECKSUM,
-    CONFIG_SETTINGS,
-    DEPENDENCIES,
-    ENV_VAR,
-    FEATURES,
-    FILE_CHANGED,
-    FILE_MISSING,
-    FORCED,
-    INTERPRETER_ENV,
-    NEW_COLD,
-    NEW_NOT_CACHED,
-    PROFILE,
-    PYO3_CONFIG,
-    RUSTFLAGS,
-    SOURCE_PATH,
-    TARGET,
-    TOOLCHAIN,
-    UNKNOWN,
-    classify_reason,
-    reason_from_debug,
-)
+from pyo3_cache.explain import reasons as r
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "cargo-logs"
 PYO3_CASCADE = ["pyo3", "hello-pyo3"]
@@ -44,20 +21,26 @@ def _report(*names: str):  # type: ignore[no-untyped-def]
 
 # (fixture, root package, kind, cascade members, hint fragment)
 SCENARIOS = [
-    ("human/pyo3-python-changed.log", "pyo3-ffi", INTERPRETER_ENV, PYO3_CASCADE, "pyo3-cache pin"),
-    ("cargo-log/pyo3-python-changed.log", "pyo3-ffi", INTERPRETER_ENV, PYO3_CASCADE, "pin"),
-    ("human/uv-build-unpinned.log", "pyo3-ffi", INTERPRETER_ENV, PYO3_CASCADE, "pyo3-cache pin"),
-    ("github/uv-build-then-cargo-build.log", "pyo3-ffi", INTERPRETER_ENV, PYO3_CASCADE, "pin"),
-    ("human/config-file-changed.log", "pyo3-ffi", PYO3_CONFIG, PYO3_CASCADE, "stable path"),
-    ("cargo-log/config-file-changed.log", "pyo3-ffi", PYO3_CONFIG, PYO3_CASCADE, "mtime"),
-    ("human/touched-source.log", "hello-pyo3", FILE_CHANGED, [], "preserve mtimes"),
-    ("cargo-log/touched-source.log", "hello-pyo3", FILE_CHANGED, [], "preserve mtimes"),
-    ("human/rustflags-changed.log", "hello-pyo3", RUSTFLAGS, [], "same flags"),
-    ("human/rustflags-reverted.log", "hello-pyo3", RUSTFLAGS, [], "same flags"),
-    ("cargo-log/rustflags-changed.log", "hello-pyo3", RUSTFLAGS, [], "RUSTFLAGS"),
-    ("cargo-log/rustflags-reverted.log", "hello-pyo3", RUSTFLAGS, [], "RUSTFLAGS"),
-    ("human/feature-toggled.log", "hello-pyo3", FEATURES, [], "extension-module"),
-    ("cargo-log/feature-toggled.log", "hello-pyo3", FEATURES, [], "extension-module"),
+    (
+        "human/pyo3-python-changed.log",
+        "pyo3-ffi",
+        r.INTERPRETER_ENV,
+        PYO3_CASCADE,
+        "pyo3-cache pin",
+    ),
+    ("cargo-log/pyo3-python-changed.log", "pyo3-ffi", r.INTERPRETER_ENV, PYO3_CASCADE, "pin"),
+    ("human/uv-build-unpinned.log", "pyo3-ffi", r.INTERPRETER_ENV, PYO3_CASCADE, "pyo3-cache pin"),
+    ("github/uv-build-then-cargo-build.log", "pyo3-ffi", r.INTERPRETER_ENV, PYO3_CASCADE, "pin"),
+    ("human/config-file-changed.log", "pyo3-ffi", r.PYO3_CONFIG, PYO3_CASCADE, "stable path"),
+    ("cargo-log/config-file-changed.log", "pyo3-ffi", r.PYO3_CONFIG, PYO3_CASCADE, "mtime"),
+    ("human/touched-source.log", "hello-pyo3", r.FILE_CHANGED, [], "preserve mtimes"),
+    ("cargo-log/touched-source.log", "hello-pyo3", r.FILE_CHANGED, [], "preserve mtimes"),
+    ("human/rustflags-changed.log", "hello-pyo3", r.RUSTFLAGS, [], "same flags"),
+    ("human/rustflags-reverted.log", "hello-pyo3", r.RUSTFLAGS, [], "same flags"),
+    ("cargo-log/rustflags-changed.log", "hello-pyo3", r.RUSTFLAGS, [], "RUSTFLAGS"),
+    ("cargo-log/rustflags-reverted.log", "hello-pyo3", r.RUSTFLAGS, [], "RUSTFLAGS"),
+    ("human/feature-toggled.log", "hello-pyo3", r.FEATURES, [], "extension-module"),
+    ("cargo-log/feature-toggled.log", "hello-pyo3", r.FEATURES, [], "extension-module"),
 ]
 
 
@@ -99,12 +82,12 @@ def test_rustflags_change_compiles_dependencies_anew() -> None:
     report = _report("human/rustflags-changed.log")
     assert report.counts == {"fresh": 0, "rebuilt": 1, "new": 13, "compiled": 0}
     (group,) = report.new_groups
-    assert group.kind == RUSTFLAGS and "pyo3-ffi" in group.packages
+    assert group.kind == r.RUSTFLAGS and "pyo3-ffi" in group.packages
 
 
 def test_feature_toggle_groups_new_pyo3_units_under_features() -> None:
     (group,) = _report("human/feature-toggled.log").new_groups
-    assert group.kind == FEATURES
+    assert group.kind == r.FEATURES
     assert group.packages == ["pyo3-build-config", "pyo3-ffi", "pyo3"]
 
 
@@ -135,7 +118,7 @@ def test_json_feature_change_between_invocations_is_named() -> None:
     )
     report = explain_recompiles(io.BytesIO((base + changed).encode()))
     assert len(report.invocations) == 2
-    assert any(g.kind == FEATURES for g in report.new_groups)
+    assert any(g.kind == r.FEATURES for g in report.new_groups)
 
 
 def test_several_invocations_in_one_log_and_across_files() -> None:
@@ -174,11 +157,11 @@ def test_cold_cache_and_partially_pruned_cache() -> None:
         )
     )
     assert cold.counts == {"fresh": 0, "rebuilt": 0, "new": 2, "compiled": 0}
-    assert cold.new_groups[0].kind == NEW_COLD
+    assert cold.new_groups[0].kind == r.NEW_COLD
     pruned = explain_recompiles(
         io.BytesIO(b"       Fresh a v1.0.0\n   Compiling b v1.0.0\n    Finished `dev` in 1.0s\n")
     )
-    assert pruned.new_groups[0].kind == NEW_NOT_CACHED
+    assert pruned.new_groups[0].kind == r.NEW_NOT_CACHED
 
 
 def test_unnamed_dependency_cascade_goes_to_the_single_root() -> None:
@@ -215,115 +198,118 @@ def test_registry_source_with_new_mtime_points_at_restore() -> None:
 
 # Every wording cargo 1.95's dirty_reason.rs prints, plus older and newer ones.
 WORDINGS = [
-    ("the toolchain changed", TOOLCHAIN),
-    ("the list of features changed", FEATURES),
-    ("the list of declared features changed", FEATURES),
-    ("the target configuration changed", TARGET),
-    ("the path to the source changed", SOURCE_PATH),
-    ("the profile configuration changed", PROFILE),
-    ("the rustflags changed", RUSTFLAGS),
-    ("the metadata changed", DEPENDENCIES),
-    ("the config settings changed", CONFIG_SETTINGS),
-    ("the rustc compile kind changed", TARGET),
-    ("the local lengths changed", BUILD_SCRIPT),
-    ("the precalculated components changed", DEPENDENCIES),
-    ("the prior compilation used checksum freshness and this one does not", CHECKSUM),
-    ("checksum freshness requested, prior compilation did not use checksum freshness", CHECKSUM),
+    ("the toolchain changed", r.TOOLCHAIN),
+    ("the list of features changed", r.FEATURES),
+    ("the list of declared features changed", r.FEATURES),
+    ("the target configuration changed", r.TARGET),
+    ("the path to the source changed", r.SOURCE_PATH),
+    ("the profile configuration changed", r.PROFILE),
+    ("the rustflags changed", r.RUSTFLAGS),
+    ("the metadata changed", r.DEPENDENCIES),
+    ("the config settings changed", r.CONFIG_SETTINGS),
+    ("the rustc compile kind changed", r.TARGET),
+    ("the local lengths changed", r.BUILD_SCRIPT),
+    ("the precalculated components changed", r.DEPENDENCIES),
+    ("the prior compilation used checksum freshness and this one does not", r.CHECKSUM),
+    ("checksum freshness requested, prior compilation did not use checksum freshness", r.CHECKSUM),
     (
         "the prior compilation fingerprinted build inputs using `mtime` and this one used `x`",
-        CHECKSUM,
+        r.CHECKSUM,
     ),
-    ("the dependency info output changed", BUILD_SCRIPT),
-    ("rerun-if-changed output file path changed", BUILD_SCRIPT),
-    ("the rerun-if-changed instructions changed", BUILD_SCRIPT),
-    ("the environment variables changed", BUILD_SCRIPT),
-    ("the env variable PYO3_PYTHON changed", INTERPRETER_ENV),
-    ("the env variable VIRTUAL_ENV changed", INTERPRETER_ENV),
-    ("the environment variable PATH changed", INTERPRETER_ENV),
-    ("the env variable PYO3_CONFIG_FILE changed", PYO3_CONFIG),
-    ("the env variable CC changed", ENV_VAR),
-    ("the local fingerprint type changed", BUILD_SCRIPT),
-    ("number of dependencies changed (3 => 4)", DEPENDENCIES),
-    ("name of dependency changed (a => b)", DEPENDENCIES),
-    ("info of dependency `pyo3` changed", CASCADE),
-    ("dependency info changed", CASCADE),
-    ("stale, unknown reason", UNKNOWN),
-    ("the file `src/lib.rs` is missing", FILE_MISSING),
-    ("the file `src/lib.rs` could not be read", FILE_MISSING),
-    ("couldn't read metadata for file `src/lib.rs`", FILE_MISSING),
-    ("the file `src/lib.rs` has changed (1.5s, 1s after last build at 0.5s)", FILE_CHANGED),
-    ("the file `src/lib.rs` has changed (checksum didn't match, a != b)", FILE_CHANGED),
-    ("file size changed (10 != 12) for `src/lib.rs`", FILE_CHANGED),
-    ("the checksum for file `src/lib.rs` is missing", CHECKSUM),
-    ("the file `<T>/pyo3-config-abc.txt` has changed (1s, 1s after last build at 0s)", PYO3_CONFIG),
-    ("the dependency `pyo3` was rebuilt (1s, 1s after last build at 0s)", CASCADE),
-    ("the dependency `pyo3` was rebuilt", CASCADE),
-    ("the dependency pyo3 was rebuilt", CASCADE),
-    ("the fingerprint comparison turned up nothing obvious", UNKNOWN),
-    ("forced", FORCED),
-    ("something cargo will say in 2030", UNKNOWN),
+    ("the dependency info output changed", r.BUILD_SCRIPT),
+    ("rerun-if-changed output file path changed", r.BUILD_SCRIPT),
+    ("the rerun-if-changed instructions changed", r.BUILD_SCRIPT),
+    ("the environment variables changed", r.BUILD_SCRIPT),
+    ("the env variable PYO3_PYTHON changed", r.INTERPRETER_ENV),
+    ("the env variable VIRTUAL_ENV changed", r.INTERPRETER_ENV),
+    ("the environment variable PATH changed", r.INTERPRETER_ENV),
+    ("the env variable PYO3_CONFIG_FILE changed", r.PYO3_CONFIG),
+    ("the env variable CC changed", r.ENV_VAR),
+    ("the local fingerprint type changed", r.BUILD_SCRIPT),
+    ("number of dependencies changed (3 => 4)", r.DEPENDENCIES),
+    ("name of dependency changed (a => b)", r.DEPENDENCIES),
+    ("info of dependency `pyo3` changed", r.CASCADE),
+    ("dependency info changed", r.CASCADE),
+    ("stale, unknown reason", r.UNKNOWN),
+    ("the file `src/lib.rs` is missing", r.FILE_MISSING),
+    ("the file `src/lib.rs` could not be read", r.FILE_MISSING),
+    ("couldn't read metadata for file `src/lib.rs`", r.FILE_MISSING),
+    ("the file `src/lib.rs` has changed (1.5s, 1s after last build at 0.5s)", r.FILE_CHANGED),
+    ("the file `src/lib.rs` has changed (checksum didn't match, a != b)", r.FILE_CHANGED),
+    ("file size changed (10 != 12) for `src/lib.rs`", r.FILE_CHANGED),
+    ("the checksum for file `src/lib.rs` is missing", r.CHECKSUM),
+    (
+        "the file `<T>/pyo3-config-abc.txt` has changed (1s, 1s after last build at 0s)",
+        r.PYO3_CONFIG,
+    ),
+    ("the dependency `pyo3` was rebuilt (1s, 1s after last build at 0s)", r.CASCADE),
+    ("the dependency `pyo3` was rebuilt", r.CASCADE),
+    ("the dependency pyo3 was rebuilt", r.CASCADE),
+    ("the fingerprint comparison turned up nothing obvious", r.UNKNOWN),
+    ("forced", r.FORCED),
+    ("something cargo will say in 2030", r.UNKNOWN),
 ]
 
 
 @pytest.mark.parametrize(("text", "kind"), WORDINGS)
 def test_every_cargo_wording_is_classified(text: str, kind: str) -> None:
-    assert classify_reason(text).kind == kind
+    assert r.classify_reason(text).kind == kind
 
 
 @pytest.mark.parametrize(
     ("debug", "text", "kind"),
     [
-        ("RustcChanged", "the toolchain changed", TOOLCHAIN),
+        ("RustcChanged", "the toolchain changed", r.TOOLCHAIN),
         (
             'FeaturesChanged { old: "[]", new: "[\\"x\\"]" }',
             "the list of features changed",
-            FEATURES,
+            r.FEATURES,
         ),
-        ("UnitDependencyInfoChanged { unit: UnitIndex(9) }", "dependency info changed", CASCADE),
+        ("UnitDependencyInfoChanged { unit: UnitIndex(9) }", "dependency info changed", r.CASCADE),
         (
             'UnitDependencyInfoChanged { old_name: "pyo3", old_fingerprint: 1, '
             'new_name: "pyo3", new_fingerprint: 2 }',
             "info of dependency `pyo3` changed",
-            CASCADE,
+            r.CASCADE,
         ),
         (
             "NumberOfDependenciesChanged { old: 1, new: 2 }",
             "number of dependencies changed (1 => 2)",
-            DEPENDENCIES,
+            r.DEPENDENCIES,
         ),
         (
             'FsStatusOutdated(StaleItem(MissingFile { path: "/a/b.rs" }))',
             "the file `/a/b.rs` is missing",
-            FILE_MISSING,
+            r.FILE_MISSING,
         ),
         (
             'FsStatusOutdated(StaleItem(MissingFile("/a/b.rs")))',
             "the file `/a/b.rs` is missing",
-            FILE_MISSING,
+            r.FILE_MISSING,
         ),
         (
             'FsStatusOutdated(StaleItem(ChangedEnv { var: "PATH", previous: None, current: '
             'Some("/x") }))',
             "the environment variable PATH changed",
-            INTERPRETER_ENV,
+            r.INTERPRETER_ENV,
         ),
-        ("FsStatusOutdated(Stale)", "stale, unknown reason", UNKNOWN),
+        ("FsStatusOutdated(Stale)", "stale, unknown reason", r.UNKNOWN),
         (
             "ChecksumUseChanged { old: true }",
             "the prior compilation used checksum freshness and this one does not",
-            CHECKSUM,
+            r.CHECKSUM,
         ),
-        ("Forced", "forced", FORCED),
-        ("NothingObvious", "the fingerprint comparison turned up nothing obvious", UNKNOWN),
+        ("Forced", "forced", r.FORCED),
+        ("NothingObvious", "the fingerprint comparison turned up nothing obvious", r.UNKNOWN),
     ],
 )
 def test_fingerprint_debug_reasons_become_cargo_wording(debug: str, text: str, kind: str) -> None:
-    reason = reason_from_debug(debug)
+    reason = r.reason_from_debug(debug)
     assert reason is not None and (reason.text, reason.kind) == (text, kind)
 
 
 def test_fresh_build_debug_reason_means_new_unit() -> None:
-    assert reason_from_debug("FreshBuild") is None
+    assert r.reason_from_debug("FreshBuild") is None
 
 
 @pytest.mark.parametrize(
@@ -345,16 +331,15 @@ def test_bad_input_gives_a_report_that_says_so(data: bytes, fragment: str) -> No
 def test_member_build_script_without_rerun_if_changed_is_named_with_its_fix() -> None:
     # rpds-py 2026.9.1's build.rs prints no rerun-if-changed: editing rpds.pyi
     # rebuilt the crate, and cargo only said "the precalculated components changed".
-    from pyo3_cache.explain.diagnostics import PACKAGE_FILES
 
     report = _report("human/build-script-package-files.log")
     assert report.counts["rebuilt"] == 1
     (cause,) = report.root_causes
-    assert (cause.package, cause.kind) == ("rpds-py", PACKAGE_FILES)
+    assert (cause.package, cause.kind) == ("rpds-py", r.PACKAGE_FILES)
     assert "rerun-if-changed" in cause.hint
     assert "Python file" in cause.hint
     # A registry package keeps the general classification (no package folder of yours).
-    assert classify_reason("the precalculated components changed").kind == DEPENDENCIES
+    assert r.classify_reason("the precalculated components changed").kind == r.DEPENDENCIES
 
 
 def _body(name: str) -> str:
@@ -423,4 +408,4 @@ def test_coloured_cold_verbose_build_compiles_units_anew() -> None:
     )
     report = explain_recompiles(io.BytesIO(log))
     assert report.counts == {"fresh": 0, "rebuilt": 0, "new": 1, "compiled": 0}
-    assert report.unexplained == 0 and report.new_groups[0].kind == NEW_COLD
+    assert report.unexplained == 0 and report.new_groups[0].kind == r.NEW_COLD

@@ -34,34 +34,7 @@ from pyo3_cache.explain.cargo_log import Event, LogStats, iter_event_batches
 from pyo3_cache.explain.causes import _Finisher
 from pyo3_cache.explain.hints import hint_for
 from pyo3_cache.explain.new_units import explain_from_target_dir, regroup
-from pyo3_cache.explain.reasons import (
-    BUILD_SCRIPT,
-    CASCADE,
-    CHECKSUM,
-    CONFIG_SETTINGS,
-    DEPENDENCIES,
-    ENV_VAR,
-    FEATURES,
-    FILE_CHANGED,
-    FILE_MISSING,
-    FORCED,
-    INTERPRETER_ENV,
-    INTERPRETER_VARIABLES,
-    NEW_COLD,
-    NEW_NOT_CACHED,
-    PACKAGE_FILES,
-    PROFILE,
-    PYO3_CONFIG,
-    RUSTFLAGS,
-    SOURCE_PATH,
-    TARGET,
-    TOOLCHAIN,
-    UNKNOWN,
-    WATCHED_FILE,
-    Reason,
-    classify_reason,
-    reason_from_debug,
-)
+from pyo3_cache.explain.reasons import FILE_CHANGED, WATCHED_FILE, Reason
 from pyo3_cache.explain.report import (
     FRESH_UNITS_INVOCATIONS,
     Invocation,
@@ -75,41 +48,15 @@ from pyo3_cache.explain.report import (
 from pyo3_cache.explain.target_dir import TargetDirIndex, read_target_dir
 
 __all__ = [
-    "BUILD_SCRIPT",
-    "CASCADE",
-    "CHECKSUM",
-    "CONFIG_SETTINGS",
-    "DEPENDENCIES",
-    "ENV_VAR",
-    "FEATURES",
-    "FILE_CHANGED",
-    "FILE_MISSING",
-    "FORCED",
     "FRESH_UNITS_INVOCATIONS",
-    "INTERPRETER_ENV",
-    "INTERPRETER_VARIABLES",
-    "NEW_COLD",
-    "NEW_NOT_CACHED",
-    "PACKAGE_FILES",
-    "PROFILE",
-    "PYO3_CONFIG",
-    "RUSTFLAGS",
-    "SOURCE_PATH",
-    "TARGET",
-    "TOOLCHAIN",
-    "UNKNOWN",
     "Invocation",
     "LogInput",
     "NewGroup",
-    "Reason",
     "RecompileReport",
     "RootCause",
     "SourceSummary",
     "Unit",
-    "classify_reason",
     "explain_recompiles",
-    "hint_for",
-    "reason_from_debug",
 ]
 
 LogInput = Union[str, "os.PathLike[str]", BinaryIO, io.TextIOBase]
