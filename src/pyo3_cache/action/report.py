@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pyo3_cache.action.state import FlowState, PhaseClock, guard, state_path
@@ -26,10 +26,7 @@ def summary_markdown(state: FlowState, report_markdown: str | None, job: str) ->
     lines.append(f"**Cache:** {status} for key {escape_markdown(state.key or '-')}")
     lines.append("")
     if state.key_changes:
-        lines.append("**What changed in the key:**")
-        lines.append("")
-        lines += [f"- {escape_markdown(change)}" for change in state.key_changes]
-        lines.append("")
+        lines += _bullets("**What changed in the key:**", state.key_changes)
     if state.key_parts:
         lines.append("<details><summary>Key parts</summary>")
         lines.append("")
@@ -45,11 +42,15 @@ def summary_markdown(state: FlowState, report_markdown: str | None, job: str) ->
         lines.append(report_markdown.rstrip())
         lines.append("")
     if state.notes:
-        lines.append("**Skipped:**")
-        lines.append("")
-        lines += [f"- {escape_markdown(note)}" for note in state.notes]
-        lines.append("")
+        lines += _bullets("**Skipped:**", state.notes)
     return "\n".join(lines)
+
+
+def _bullets(title: str, items: Iterable[str]) -> list[str]:
+    """A bold title, then one escaped Markdown bullet per item."""
+    from pyo3_cache.explain.render import escape_markdown
+
+    return [title, "", *(f"- {escape_markdown(item)}" for item in items), ""]
 
 
 def comment_path(env: Mapping[str, str]) -> Path:

@@ -290,6 +290,18 @@ def _reason_from_debug(debug: str) -> Reason | None:
     return reason
 
 
+# StaleItem variants about one file: (variant, field holding the path, cargo's wording).
+_FS_STALE_FILE = (
+    ("ChangedFile", "stale", "the file `{}` has changed"),
+    ("ChangedChecksum", "source", "the file `{}` has changed (checksum)"),
+    ("FileSizeChanged", "path", "the file `{}` has changed (size)"),
+    ("MissingChecksum", "path", "the checksum for file `{}` is missing"),
+    ("UnableToReadFile", "path", "the file `{}` could not be read"),
+    ("FailedToReadMetadata", "path", "couldn't read metadata for file `{}`"),
+    ("MissingFile", "path", "the file `{}` is missing"),
+)
+
+
 def _fs_status_reason(debug: str) -> Reason:
     def path_of(*names: str) -> str:
         for n in names:
@@ -316,18 +328,7 @@ def _fs_status_reason(debug: str) -> Reason:
             _debug_field(debug, "previous"),
             _debug_field(debug, "current"),
         )
-    if "ChangedFile" in debug:
-        return classify_reason(f"the file `{path_of('stale')}` has changed")
-    if "ChangedChecksum" in debug:
-        return classify_reason(f"the file `{path_of('source')}` has changed (checksum)")
-    if "FileSizeChanged" in debug:
-        return classify_reason(f"the file `{path_of('path')}` has changed (size)")
-    if "MissingChecksum" in debug:
-        return classify_reason(f"the checksum for file `{path_of('path')}` is missing")
-    if "UnableToReadFile" in debug:
-        return classify_reason(f"the file `{path_of('path')}` could not be read")
-    if "FailedToReadMetadata" in debug:
-        return classify_reason(f"couldn't read metadata for file `{path_of('path')}`")
-    if "MissingFile" in debug:
-        return classify_reason(f"the file `{path_of('path')}` is missing")
+    for marker, field, wording in _FS_STALE_FILE:
+        if marker in debug:
+            return classify_reason(wording.format(path_of(field)))
     return classify_reason("stale, unknown reason")
