@@ -35,38 +35,7 @@ def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
         help="write outputs `paths` (the entry dir actions/cache stores) and `contents`",
     )
     paths.set_defaults(handler=_cmd_action_paths)
-    after = steps.add_parser(
-        "after-restore",
-        help="unpack the entry, pin PyO3, capture cargo output, explain a partial hit",
-        description=(
-            "After actions/cache restored: unpack the entry into the target dir and cargo "
-            "home, give unchanged sources their cached mtimes, pin the PyO3 config, put the "
-            "cargo wrapper on PATH and say which key parts changed since the matched entry. "
-            "Reads INPUT_*, CACHE_HIT, MATCHED_KEY, ...; leaves a state file for before-save."
-        ),
-    )
-    after.set_defaults(handler=_cmd_action_after_restore)
-    before = steps.add_parser(
-        "before-save",
-        help="explain, summarize, comment, prune, pack the entry",
-        description=(
-            "Before actions/cache saves: explain the job's cargo logs, write the job summary "
-            "and prepare the PR comment (the comment step posts it), decide whether to save, "
-            "then prune the target dir and pack the entry. Sets the `save` and `comment` "
-            "outputs."
-        ),
-    )
-    before.set_defaults(handler=_cmd_action_before_save)
-    comment = steps.add_parser(
-        "comment",
-        help="post the PR comment section before-save left",
-        description=(
-            "The save action's one step with the token: post the section before-save left "
-            "in RUNNER_TEMP/pyo3-cache/comment.json, nothing else."
-        ),
-    )
-    comment.set_defaults(handler=_cmd_action_comment)
-    _add_action_wheel_steps(steps)
+    _add_action_plain_steps(steps)
 
 
 def _cmd_action_paths(args: argparse.Namespace) -> int:
@@ -104,41 +73,72 @@ def _cmd_action_comment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_action_wheel_steps(steps: argparse._SubParsersAction[Parser]) -> None:
-    for name, help_text, description in (
+def _add_action_plain_steps(steps: argparse._SubParsersAction[Parser]) -> None:
+    """The steps with no flags of their own: they read INPUT_* and the runner's variables."""
+    for name, help_text, description, handler in (
+        (
+            "after-restore",
+            "unpack the entry, pin PyO3, capture cargo output, explain a partial hit",
+            "After actions/cache restored: unpack the entry into the target dir and cargo "
+            "home, give unchanged sources their cached mtimes, pin the PyO3 config, put the "
+            "cargo wrapper on PATH and say which key parts changed since the matched entry. "
+            "Reads INPUT_*, CACHE_HIT, MATCHED_KEY, ...; leaves a state file for before-save.",
+            _cmd_action_after_restore,
+        ),
+        (
+            "before-save",
+            "explain, summarize, comment, prune, pack the entry",
+            "Before actions/cache saves: explain the job's cargo logs, write the job summary "
+            "and prepare the PR comment (the comment step posts it), decide whether to save, "
+            "then prune the target dir and pack the entry. Sets the `save` and `comment` "
+            "outputs.",
+            _cmd_action_before_save,
+        ),
+        (
+            "comment",
+            "post the PR comment section before-save left",
+            "The save action's one step with the token: post the section before-save left "
+            "in RUNNER_TEMP/pyo3-cache/comment.json, nothing else.",
+            _cmd_action_comment,
+        ),
         (
             "wheel-key",
             "compute the wheel key (with wheel-cache: true) and locate dist/",
             "Output the glob of the wheels in dist-dir and, with wheel-cache: true, the wheel "
             "key (the wheel build's inputs only) and its manifest.",
+            _cmd_action_wheel_step,
         ),
         (
             "wheel-check",
             "after the wheel restore: set wheel-hit when wheels came back",
             "wheel-hit is true only for an exact key match that put wheels into dist-dir; "
             "a matched entry without wheels is a warning and a miss.",
+            _cmd_action_wheel_step,
         ),
         (
             "wheel-save",
             "decide whether to save dist/*.whl under the wheel key",
             "Save on a miss, when the wheel cache is on, the job succeeded and built wheels; "
             "say why not otherwise.",
+            _cmd_action_wheel_step,
         ),
         (
             "audit-dist",
             "audit the bytecode of the wheels in dist/ for the job summary",
             "Check the .pyc files in dist-dir's wheels (see audit-bytecode); findings are "
             "warnings in the log and a section in the job summary.",
+            _cmd_action_wheel_step,
         ),
         (
             "audit-wheels",
             "check the tags of the wheels in dist/ against their extension modules",
             "Check every wheel in dist-dir against its extension modules (see audit-wheels); "
             "findings are warnings in the log and a section in the job summary.",
+            _cmd_action_wheel_step,
         ),
     ):
         step = steps.add_parser(name, help=help_text, description=description)
-        step.set_defaults(handler=_cmd_action_wheel_step, wheel_step=name)
+        step.set_defaults(handler=handler, wheel_step=name)
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
