@@ -41,3 +41,12 @@ def add_format_flag(p: argparse.ArgumentParser, what: str) -> None:
         default="text",
         help=f"text for people (default) or json for programs: {what}",
     )
+
+
+def add_wrapper_dir_flag(p: argparse.ArgumentParser) -> None:
+    """``--wrapper-dir DIR``: where the cargo wrapper goes (``pin`` and ``run``)."""
+    p.add_argument(
+        "--wrapper-dir",
+        metavar="DIR",
+        help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
+    )

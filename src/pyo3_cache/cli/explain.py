@@ -8,7 +8,7 @@ import shlex
 import sys
 from typing import Any
 
-from pyo3_cache.cli.common import Parser
+from pyo3_cache.cli.common import Parser, add_wrapper_dir_flag
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import log
 
@@ -132,11 +132,7 @@ def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
         action="store_true",
         help="show cargo's verbose lines on the terminal too (they are always in the log)",
     )
-    p.add_argument(
-        "--wrapper-dir",
-        metavar="DIR",
-        help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
-    )
+    add_wrapper_dir_flag(p)
     p.add_argument(
         "command",
         nargs=argparse.REMAINDER,

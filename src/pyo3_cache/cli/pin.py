@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from pyo3_cache.cli.common import Parser, print_json
+from pyo3_cache.cli.common import Parser, add_wrapper_dir_flag, print_json
 from pyo3_cache.github import log
 
 
@@ -36,11 +36,7 @@ def add_pin(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument(
         "--pyo3-version", metavar="VERSION", help="PyO3 version (default: read from Cargo.lock)"
     )
-    p.add_argument(
-        "--wrapper-dir",
-        metavar="DIR",
-        help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
-    )
+    add_wrapper_dir_flag(p)
     p.add_argument(
         "--format",
         choices=("shell", "json"),
