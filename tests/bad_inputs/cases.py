@@ -49,6 +49,8 @@ from pyo3_cache.cache.store import (
 )
 from pyo3_cache.keys.model import MANIFEST_VERSION
 from tests.cache.cargo_dirs import cargo_target_dir
+from tests.cache.tar_members import member as _member
+from tests.cache.tar_members import special as _special
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -339,19 +341,6 @@ def _tar(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     return raw.getvalue()
-
-
-def _member(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    return info, data
-
-
-def _special(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, None]:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = linkname
-    return info, None
 
 
 def store_project(ctx: Ctx) -> None:

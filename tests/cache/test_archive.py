@@ -13,6 +13,8 @@ import zstandard
 from pyo3_cache.cache.archive import ArchiveRoot, create_archive
 from pyo3_cache.cache.extract import ExtractLimits, check_archive, extract_archive
 from pyo3_cache.errors import ArchiveError
+from tests.cache.tar_members import member as _file
+from tests.cache.tar_members import special as _special
 
 NS = 1_600_000_000_123_456_789  # an mtime whose last digits a float would lose
 
@@ -104,19 +106,6 @@ def _hostile(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) ->
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     path.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
     return path
-
-
-def _file(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    return info, data
-
-
-def _special(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, None]:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = linkname
-    return info, None
 
 
 HOSTILE = {
