@@ -59,16 +59,6 @@ def copy_project(src: Path, dst: Path) -> Path:
 
 
 @pytest.fixture
-def tools(tmp_path: Path) -> Path:
-    return fake_rustc(tmp_path / "bin")
-
-
-@pytest.fixture
-def hello(tmp_path: Path) -> Path:
-    return copy_project(EXAMPLE, tmp_path / "checkout-a" / "hello-pyo3")
-
-
-@pytest.fixture
 def pydantic(tmp_path: Path) -> Path:
     return copy_project(PYDANTIC, tmp_path / "checkout-a" / "pydantic-core")
 

@@ -21,19 +21,9 @@ from pyo3_cache.keys.wheel import HASHED_PARTS, WheelInputs, compute_wheel_key
 from pyo3_cache.keys.wheel_sources import build_crates, module_name
 from pyo3_cache.pin.pinning import pin_pyo3_config
 from tests.conftest import EXAMPLE, assert_one_line_error, run_cli
-from tests.keys.test_rust import copy_project, edit, fake_rustc
+from tests.keys.test_rust import copy_project, edit
 
 PARTS = ("prefix", *HASHED_PARTS)
-
-
-@pytest.fixture
-def tools(tmp_path: Path) -> Path:
-    return fake_rustc(tmp_path / "bin")
-
-
-@pytest.fixture
-def hello(tmp_path: Path) -> Path:
-    return copy_project(EXAMPLE, tmp_path / "checkout-a" / "hello-pyo3")
 
 
 def wheel_key(project: Path, tools: Path, inputs: WheelInputs | None = None, **kw: str):
