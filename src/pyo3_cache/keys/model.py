@@ -330,3 +330,20 @@ def arch_name(machine: str | None = None) -> str:
 def prefix_part(prefix: str, job: str, os_label: str, arch: str) -> KeyPart:
     """The readable head of the key: prefix, job (or shared key), os, arch."""
     return make_part("prefix", {"prefix": prefix, "job": job, "os": os_label, "arch": arch})
+
+
+def job_label(shared_key: str | None, extra_key: str | None, environ: Mapping[str, str]) -> str:
+    """The key's job segment: ``shared_key`` (else ``$GITHUB_JOB``), then ``-extra_key``."""
+    job = shared_key if shared_key else environ.get("GITHUB_JOB", "")
+    if extra_key:
+        job = f"{job}-{extra_key}" if job else extra_key
+    return job
+
+
+def key_head(prefix_key: str, kind: str | None, job: str) -> tuple[list[str], KeyPart]:
+    """The key's leading segments (prefix, the kind if any, job, os, arch) and its prefix part."""
+    head = [key_segment(prefix_key or DEFAULT_PREFIX)]
+    if kind:
+        head.append(kind)
+    head += [key_segment(job), os_name(), arch_name()]
+    return head, prefix_part(head[0], head[-3], head[-2], head[-1])

@@ -22,12 +22,10 @@ from pyo3_cache.errors import (
 from pyo3_cache.keys.model import (
     DEFAULT_PREFIX,
     KeyManifest,
-    arch_name,
     assemble_key,
-    key_segment,
-    os_name,
+    job_label,
+    key_head,
     path_scrubber,
-    prefix_part,
     relative_label,
 )
 from pyo3_cache.keys.parts import env_part, env_secrets, lock_part, python_part, toolchain_part
@@ -95,12 +93,9 @@ def compute_key(
         rustc_vv = rustc_future.result()
         maturin = maturin_future.result() or maturin_requirement(inputs.pyproject)
 
-    job = shared_key if shared_key else env.get("GITHUB_JOB", "")
-    if extra_key:
-        job = f"{job}-{extra_key}" if job else extra_key
-    head = [key_segment(prefix_key or DEFAULT_PREFIX), key_segment(job), os_name(), arch_name()]
+    head, prefix = key_head(prefix_key, None, job_label(shared_key, extra_key, env))
     parts = [
-        prefix_part(head[0], head[1], head[2], head[3]),
+        prefix,
         toolchain_part(rustc_vv, inputs.toolchain_file),
         python_part(abi, pyo3_version, maturin, config_source),
         env_part(env, scrub, replaced),

@@ -15,15 +15,13 @@ from pyo3_cache.keys.model import (
     KeyManifest,
     KeyPart,
     PathScrubber,
-    arch_name,
     assemble_key,
     canonical,
     content_label,
-    key_segment,
+    job_label,
+    key_head,
     make_part,
-    os_name,
     path_scrubber,
-    prefix_part,
     relative_label,
 )
 from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
@@ -136,18 +134,10 @@ def compute_venv_key(
             f"({info.magic_number}) may change before the final release, so the key "
             "carries the full version and the magic number"
         )
-    job = shared_key if shared_key else env.get("GITHUB_JOB", "")
-    if extra_key:
-        job = f"{job}-{extra_key}" if job else extra_key
-    head = [
-        key_segment(prefix_key or DEFAULT_PREFIX),
-        "venv",  # the kind: venv entries never meet the Rust build cache's
-        key_segment(job),
-        os_name(),
-        arch_name(),
-    ]
+    # the kind "venv" in the head: venv entries never meet the Rust build cache's
+    head, prefix = key_head(prefix_key, "venv", job_label(shared_key, extra_key, env))
     parts = [
-        prefix_part(head[0], head[2], head[3], head[4]),
+        prefix,
         interpreter_part(info),
         python_lock_part(files, pyproject, path_scrubber(folder, env)),
     ]

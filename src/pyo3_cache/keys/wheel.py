@@ -68,14 +68,11 @@ from pyo3_cache.keys.model import (
     KeyManifest,
     KeyPart,
     PathScrubber,
-    arch_name,
     assemble_key,
     canonical,
-    key_segment,
+    key_head,
     make_part,
-    os_name,
     path_scrubber,
-    prefix_part,
     relative_label,
 )
 from pyo3_cache.keys.parts import env_part, env_secrets, lock_part, python_part, toolchain_part
@@ -345,15 +342,9 @@ def compute_wheel_key(
 
     build_env = {k: v for k, v in env.items() if k not in _ENV_REPLACED_BY_PYTHON_PART}
     job = "-".join(s for s in (shared_key, extra_key) if s)
-    head = [
-        key_segment(prefix_key or DEFAULT_PREFIX),
-        KIND,
-        key_segment(job),
-        os_name(),
-        arch_name(),
-    ]
+    head, prefix = key_head(prefix_key, KIND, job)
     parts = [
-        prefix_part(head[0], head[2], head[3], head[4]),
+        prefix,
         toolchain_part(rustc_vv, toolchain_file),
         python_part(abi, pyo3_version, maturin, config_source),
         env_part(build_env, scrub),
