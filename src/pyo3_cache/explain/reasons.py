@@ -224,8 +224,10 @@ def reason_from_debug(debug: str) -> Reason | None:
     return reason
 
 
-def _env_reason(text: str, var: str, old: str | None, new: str | None) -> Reason:
-    """An env-variable reason from a Debug dump's old and new fields (``None``: unset)."""
+def _env_reason(text: str, var: str, debug: str, old_field: str, new_field: str) -> Reason:
+    """An env-variable reason from a Debug dump's old and new value fields (``None``: unset)."""
+    old = _debug_field(debug, old_field)
+    new = _debug_field(debug, new_field)
     return Reason(
         text,
         _env_kind(var),
@@ -249,12 +251,7 @@ def _reason_from_debug(debug: str) -> Reason | None:
         return Reason(f"the file `{path}` has changed", WATCHED_FILE, file=path)
     if name == "EnvVarChanged":
         var = _debug_unquote(_debug_field(debug, "name") or '"?"')
-        return _env_reason(
-            f"the env variable {var} changed",
-            var,
-            _debug_field(debug, "old_value"),
-            _debug_field(debug, "new_value"),
-        )
+        return _env_reason(f"the env variable {var} changed", var, debug, "old_value", "new_value")
     if name == "UnitDependencyInfoChanged":
         # cargo 1.69-1.94 printed the names; 1.95 only a unit index.
         dep = _debug_field(debug, "new_name") or _debug_field(debug, "old_name")
@@ -323,10 +320,7 @@ def _fs_status_reason(debug: str) -> Reason:
     if "ChangedEnv" in debug:
         var = _debug_unquote(_debug_field(debug, "var") or '"?"')
         return _env_reason(
-            f"the environment variable {var} changed",
-            var,
-            _debug_field(debug, "previous"),
-            _debug_field(debug, "current"),
+            f"the environment variable {var} changed", var, debug, "previous", "current"
         )
     for marker, field, wording in _FS_STALE_FILE:
         if marker in debug:
