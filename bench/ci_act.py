@@ -46,6 +46,7 @@ from _ci_projects import (
     toolcache_python,
 )
 from _common import BIN, REPO, tool_versions
+from ci_act_report import PHASES
 from ci_job import Context, prepare
 
 QUICK_SCENARIOS = ("cold", "warm")
@@ -477,9 +478,9 @@ def medians(jobs: list[ActJob]) -> list[ActJob]:
         med = ActJob(first.project, first.scenario, first.flow, len(runs), note=first.note)
         for attr in ("wall_s", "build_s", "own_s", "transfer_s", "restored_bytes", "saved_bytes"):
             setattr(med, attr, statistics.median(getattr(j, attr) for j in runs))
-        med.phases = {
-            k: statistics.median(j.phases.get(k, 0.0) for j in runs) for k in first.phases
-        }
+        named = [{PHASES.get(k, k): v for k, v in j.phases.items()} for j in runs]
+        keys = list(dict.fromkeys(k for n in named for k in n))
+        med.phases = {k: statistics.median(n.get(k, 0.0) for n in named) for k in keys}
         med.compiled = max((j.compiled for j in runs), key=len)
         med.restore = "/".join(sorted({j.restore for j in runs}))
         med.problem = "; ".join(sorted({j.problem for j in runs if j.problem}))
