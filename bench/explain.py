@@ -211,13 +211,16 @@ def measure_target_dir(tmp: Path, units: int, runs: int, src: Path) -> None:
     log = FIXTURES / "workspace" / "human" / "lock-bump.log"
     results = []
     for _ in range(runs):
-        out = subprocess.run(
+        child = subprocess.run(
             [sys.executable, "-c", TARGET_CHILD, str(log), str(target)],
             capture_output=True,
             text=True,
-            check=True,
             env=dict(os.environ, PYTHONPATH=str(src)),
-        ).stdout.split(maxsplit=3)
+        )
+        if child.returncode != 0:
+            print("[target dir] not measured: this source tree has no --target-dir")
+            return
+        out = child.stdout.split(maxsplit=3)
         results.append((float(out[0]), float(out[1]), int(out[2]), out[3].strip()))
     log_only = statistics.median(r[0] for r in results)
     both = statistics.median(r[1] for r in results)

@@ -1,29 +1,106 @@
 #!/usr/bin/env bash
-# Install pyo3-cache from the action's own checkout into a private venv, so the
-# user's Python environment is left exactly as it was.
+# Make pyo3-cache runnable for this job without building anything.
+#
+# The tool runs from the action's own checkout ($GITHUB_ACTION_PATH/src): no
+# source build per job. Its compiled dependencies (zstandard; requests and
+# tomli are pure Python) live in a venv without pip, kept under the runner's
+# tool cache and reused by every later job on the same runner (GitHub's own
+# self-hosted runners, act): then this step costs one `test -f`. On a fresh
+# runner the venv is made once (`python -m venv --without-pip`, 0.1 s; pip
+# bootstrap would cost 5 s) and the dependencies installed with uv when it is
+# on PATH, else pip. The user's Python environment is never touched.
+#
+# The job's entry points are fixed here, under runner.temp, in a folder only
+# this user can write: `pyo3-cache/python` (a link to the venv's interpreter)
+# and `pyo3-cache/tool` (which venv, for which action checkout). The save
+# action reads them from there (scripts/tool.sh), never from $GITHUB_ENV.
+#
+# Env: INPUT_PYTHON (may be empty), PYO3_CACHE_TEMP (runner.temp),
+# PYO3_CACHE_TOOL_CACHE (runner.tool_cache; may be empty).
 set -euo pipefail
+start="${EPOCHREALTIME:-}"
 py="${INPUT_PYTHON:-}"
 if [ -z "$py" ]; then
   py="$(command -v python3 || command -v python || true)"
 fi
-if [ -z "$py" ]; then
-  echo "::warning title=pyo3-cache::no Python found (set the python input); pyo3-cache is off for this job"
+if [ -z "$py" ] || ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+  echo "::warning title=pyo3-cache::no Python 3.9+ found (set the python input); pyo3-cache is off for this job"
   exit 1
 fi
-root="$GITHUB_ACTION_PATH"
-venv="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/pyo3-cache-venv"
-if [ ! -d "$venv" ]; then
-  "$py" -m venv "$venv"
-fi
+root="$(cd "$GITHUB_ACTION_PATH" && pwd -P)"
+temp="${PYO3_CACHE_TEMP:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}}"
+tools="${PYO3_CACHE_TOOL_CACHE:-${RUNNER_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}}}"
+# What the venv depends on: the interpreter and the dependency list. Any
+# change gives a new venv beside the old one.
+ident="$("$py" - "$root" <<'PY'
+import hashlib, os, re, sys
+with open(os.path.join(sys.argv[1], "pyproject.toml"), encoding="utf-8") as f:
+    deps = re.search(r"^dependencies = \[(.*?)^\]", f.read(), re.S | re.M).group(1)
+parts = [os.path.realpath(sys.executable), sys.version, deps]
+print(f"py{sys.version_info[0]}{sys.version_info[1]}-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16])
+PY
+)"
+venv="$tools/pyo3-cache/$ident"
 if [ -x "$venv/bin/python" ]; then
   vpy="$venv/bin/python"
 else
   vpy="$venv/Scripts/python.exe"
 fi
-if command -v uv >/dev/null 2>&1; then
-  # uv installs in a second where pip takes ten; same result.
-  uv pip install --quiet --python "$vpy" "$root"
-else
-  "$vpy" -m pip install --quiet --disable-pip-version-check --no-input "$root"
+how="kept"
+if [ ! -f "$venv/.complete" ]; then
+  how="made"
+  mkdir -p "$tools/pyo3-cache"
+  fresh="$(mktemp -d "$tools/pyo3-cache/.new.XXXXXX")"
+  "$py" -m venv --without-pip "$fresh"
+  if [ -x "$fresh/bin/python" ]; then fpy="$fresh/bin/python"; else fpy="$fresh/Scripts/python.exe"; fi
+  site="$("$fpy" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  "$fpy" -I -c 'import os, sys, sysconfig; print(os.path.relpath(sysconfig.get_paths()["purelib"], sys.prefix))' > "$fresh/.site"
+  deps=()  # no mapfile: macOS runners' /bin/bash is 3.2
+  while IFS= read -r dep; do deps+=("$dep"); done < <("$py" - "$root/pyproject.toml" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
+for dep in re.findall(r'"([^"]+)"', block):
+    print(dep)
+PY
+  )
+  if command -v uv >/dev/null 2>&1; then
+    uv pip install --quiet --python "$fpy" "${deps[@]}"
+  elif ! "$py" -m pip --version >/dev/null 2>&1; then
+    rm -rf "$fresh"
+    echo "::warning title=pyo3-cache::$py has no pip and uv is not on PATH, so pyo3-cache's dependencies cannot be installed; pyo3-cache is off for this job"
+    exit 1
+  else
+    "$py" -m pip install --quiet --disable-pip-version-check --no-input \
+      --target "$site" "${deps[@]}"
+  fi
+  touch "$fresh/.complete"
+  # Another job on this runner may have finished the same venv meanwhile.
+  if [ -f "$venv/.complete" ]; then
+    rm -rf "$fresh"
+  else
+    rm -rf "$venv"  # a half-made one (a killed job)
+    mv "$fresh" "$venv"
+  fi
+  if [ -x "$venv/bin/python" ]; then vpy="$venv/bin/python"; else vpy="$venv/Scripts/python.exe"; fi
 fi
+# For `"$PYO3_CACHE_PYTHON" -m pyo3_cache` in the user's steps: the tool is
+# imported from this job's action checkout. Our own steps do not rely on it
+# (scripts/tool.sh runs scripts/launch.py of the checkout it belongs to).
+site="$venv/$(cat "$venv/.site")"
+if [ "$(cat "$site/pyo3_cache_checkout.pth" 2>/dev/null)" != "$root/src" ]; then
+  echo "$root/src" > "$site/pyo3_cache_checkout.pth"
+fi
+own="$temp/pyo3-cache"
+mkdir -p "$own"
+chmod 700 "$own"
+ln -sfn "$vpy" "$own/python"
+printf '%s\n' "$venv" > "$own/tool"
+echo "python=$vpy" >> "$GITHUB_OUTPUT"
+# For the user's own steps (e.g. `"$PYO3_CACHE_PYTHON" -m pyo3_cache explain`);
+# our save action does not read it.
 echo "PYO3_CACHE_PYTHON=$vpy" >> "$GITHUB_ENV"
+if [ -n "$start" ]; then
+  awk -v a="$start" -v b="${EPOCHREALTIME}" -v how="$how" \
+    'BEGIN { printf "pyo3-cache: install %.2f s (venv %s)\n", b - a, how }'
+fi

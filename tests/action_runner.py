@@ -16,6 +16,15 @@ first; ``cache-hit`` only on an exact match; no overwrite of an existing key).
 Archives are tar (PAX) files; mtimes are restored to the nanosecond as the
 real action's tar does. Any other ``uses:`` is refused: a test must not pass
 by skipping a step it did not understand.
+
+The composite actions as a whole run under a real runner (act) in
+``tests/act/``: manifest loading, the scenarios a user sees (cold, warm, lock
+bump, Rust change, red build, wheel cache, matrix, PR comment). This harness
+stays for what act cannot do: inject faults into actions/cache (the service
+failing a restore or a save), cancel a job while its build runs (SIGINT to
+the step's processes, as the runner does), and run single steps of the save
+action against a prepared job (``tests/integration/test_fault_injection.py``,
+``tests/integration/test_wheel_cache_action.py``).
 """
 
 from __future__ import annotations
@@ -262,13 +271,13 @@ class LocalActionsCache:
     def _entry(self, key: str) -> Path:
         return self.root / (key.replace("/", "%2F") + ".tar")
 
-    def _paths(self, spec: str) -> list[Path]:
-        """Lines of `path:`, with ~ and the glob patterns actions/cache accepts expanded."""
+    def _paths(self, spec: str, workspace: Path) -> list[Path]:
+        """Lines of `path:`: ~, workspace-relative paths and globs, as actions/cache reads them."""
         out: list[Path] = []
         for line in spec.splitlines():
-            path = Path(os.path.expanduser(line.strip()))
             if not line.strip():
                 continue
+            path = Path(os.path.normpath(workspace / os.path.expanduser(line.strip())))
             if any(ch in str(path) for ch in "*?["):
                 out += [Path(p) for p in sorted(glob.glob(str(path)))]
             else:
@@ -303,7 +312,7 @@ class LocalActionsCache:
             "cache-matched-key": matched,
         }
 
-    def save(self, with_: dict[str, str]) -> dict[str, str]:
+    def save(self, with_: dict[str, str], workspace: Path) -> dict[str, str]:
         if self.fail or self.fail_save:
             raise RuntimeError("cache service unavailable (injected fault)")
         key = with_["key"]
@@ -314,7 +323,7 @@ class LocalActionsCache:
             )
         tmp = entry.with_suffix(".partial")
         with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            for path in self._paths(with_["path"]):
+            for path in self._paths(with_["path"], workspace):
                 if path.exists():
                     self._add(tar, path)
         tmp.rename(entry)
@@ -530,7 +539,7 @@ class Job:
                     if uses.startswith("actions/cache/restore@"):
                         outputs = self.cache.restore(with_)
                     elif uses.startswith("actions/cache/save@"):
-                        outputs = self.cache.save(with_)
+                        outputs = self.cache.save(with_, self.workspace)
                     else:
                         raise AssertionError(f"the harness does not know {uses}")
                     ok = True
@@ -553,18 +562,29 @@ class Job:
         return results
 
     def _ctx(self, inputs: dict[str, str], steps: dict[str, Any]) -> dict[str, Any]:
+        env = self.process_env()
         gh = {
             "token": self.github.get("token", "ghs_faketoken"),
             "job": self.github.get("job", "build"),
+            # The runner's github context (steps pin these from it, not from env).
+            "api_url": env.get("GITHUB_API_URL", "https://api.github.com"),
+            "repository": env.get("GITHUB_REPOSITORY", ""),
+            "event_path": env.get("GITHUB_EVENT_PATH", ""),
+            "event_name": env.get("GITHUB_EVENT_NAME", ""),
         }
         gh.update(self.github)
         return {
             "inputs": inputs,
             "steps": steps,
-            "env": self.process_env(),
+            "env": env,
             "github": gh,
             "job": {"status": self.status},
-            "runner": {"os": "Linux", "temp": str(self.runner_temp)},
+            "runner": {
+                "os": "Linux",
+                "temp": str(self.runner_temp),
+                # kept across jobs, as a runner's tool cache
+                "tool_cache": str(self.runner_temp.parent / "_tool"),
+            },
             "matrix": self.github.get("matrix", {}),
             "__status__": self.status,
             "__job_status__": self.status,

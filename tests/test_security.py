@@ -110,7 +110,7 @@ def test_the_token_reaches_only_the_step_that_comments() -> None:
         if "github-token" in yaml.safe_dump(step) or "GITHUB_TOKEN" in yaml.safe_dump(step)
     ]
     assert holders == [
-        ("save/action.yml", "prepare", holders[0][2]),
+        ("save/action.yml", "comment", holders[0][2]),
     ], [(f, i) for f, i, _ in holders]
     assert holders[0][2]["GITHUB_TOKEN"] == "${{ inputs.github-token }}"
 

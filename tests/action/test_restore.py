@@ -87,3 +87,29 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     assert any("unpacking the restored cache skipped" in note for note in cold.notes)
     assert not probe.exists()
     assert decide_save(cold, "success").save  # so this job saves a good entry again
+
+
+def test_a_cold_job_s_target_dir_carries_cargo_s_tag_so_it_can_be_saved(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The pin writes below a target dir that does not exist yet: cargo would not tag it."""
+    from pyo3_cache.cache.target_dir import target_dir_problem
+
+    workspace = tmp_path / "ws"
+    (workspace / "src").mkdir(parents=True)
+    (workspace / "Cargo.toml").write_text('[package]\nname = "w"\nversion = "0.1.0"\n')
+    (workspace / "src" / "lib.rs").write_text("")
+    monkeypatch.chdir(workspace)
+    env = _job_env(tmp_path, monkeypatch, 1)
+    state = after_restore(dict(env, PRIMARY_KEY="k1"))
+    target = Path(state.target_dir)
+    assert (
+        (target / "CACHEDIR.TAG")
+        .read_text()
+        .startswith("Signature: 8a477f597d28d172789f06886806bc55\n")
+    )
+    assert target_dir_problem(target, workspace) is None
+    # a folder that was already there keeps what it had: no tag is forged into it
+    (target / "CACHEDIR.TAG").unlink()
+    after_restore(dict(env, PRIMARY_KEY="k1"))
+    assert not (target / "CACHEDIR.TAG").exists()

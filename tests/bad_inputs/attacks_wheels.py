@@ -6,6 +6,7 @@ import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.bad_inputs.cases import Case, Ctx, nothing, write
 from tests.wheels.retag import retag
@@ -45,6 +46,19 @@ def _zeros(zf: zipfile.ZipFile) -> None:
 
 def retagged_pypy(ctx: Ctx) -> None:
     retag(ARM, ctx.work / "dist", tags="pp310-pypy310_pp73-manylinux_2_17_aarch64")
+
+
+def newline_member(ctx: Ctx) -> None:
+    with zipfile.ZipFile(ARM) as zf:
+        [member] = [n for n in zf.namelist() if n.endswith(".so")]
+    forged = "markupsafe/x\n::error title=forged::owned.cpython-313-aarch64-linux-gnu.so"
+    retag(ARM, ctx.work / "dist", tags="cp39-abi3-manylinux_2_17_aarch64", rename={member: forged})
+    ctx.env["GITHUB_ACTIONS"] = "true"
+
+
+def check_no_command_line(ctx: Ctx, results: list[Any]) -> None:
+    for result in results:
+        assert not [ln for ln in result.stdout.splitlines() if ln.startswith("::")], result.stdout
 
 
 CASES: list[Case] = [
@@ -108,5 +122,18 @@ CASES: list[Case] = [
         "findings",
         1,
         ("interpreter-mismatch", "built for CPython 3.13 but the wheel is tagged for PyPy 3.10"),
+    ),
+    Case(
+        "wheels-newline-member",
+        "wheels",
+        "a module member name holding a newline and ::error title=forged::",
+        ("audit-wheels", "dist"),
+        newline_member,
+        "findings",
+        1,
+        ("not-abi3", "x ::error title=forged::owned"),
+        check=check_no_command_line,
+        finding="the text report printed the name as is: its second line was a workflow "
+        "command; paths and details are now one line each (also in audit-bytecode)",
     ),
 ]

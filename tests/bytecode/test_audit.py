@@ -690,3 +690,14 @@ def test_cli_fix_in_directory_exits_zero_once_fixed(tree: Path) -> None:
 def test_header_constants() -> None:
     assert HEADER_SIZE == 16 and LEGACY_HEADER_SIZE == 12
     assert Interpreter("cpython", (3, 11)).expected_magic() == "3495"
+
+
+def test_a_newline_in_a_member_name_cannot_start_a_workflow_command(tmp_path: Path) -> None:
+    name = "pkg/__pycache__/x\n::error title=forged::owned.cpython-311.pyc"
+    whl = make_zip(
+        tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl",
+        wheel_files({name: with_magic(compiled(), 3495)}),
+    )
+    result = run_cli("audit-bytecode", str(whl), env={"GITHUB_ACTIONS": "true"})
+    assert result.returncode == 1
+    assert not [ln for ln in result.stdout.splitlines() if ln.startswith("::")], result.stdout

@@ -532,3 +532,18 @@ def test_save_keeps_only_the_locked_registry_files(tmp_path: Path) -> None:
         ".cache/se/rd/serde",
         "config.json",
     ]
+
+
+def test_a_crates_target_dir_made_before_cargo_ran_is_cargos(tmp_path: Path) -> None:
+    """`pin` writes target/pyo3-cache/ first on a fresh checkout; cargo then never tags it."""
+    job = tmp_path / "job"
+    places = Places(job / "target", job / "cargo-home", job)
+    (job / "target" / "pyo3-cache").mkdir(parents=True)
+    (job / "Cargo.toml").write_text('[package]\nname = "w"\nversion = "0.1.0"\n')
+    (job / "target" / "release").mkdir()
+    (job / "target" / "release" / "lib.rlib").write_text("rlib")
+    store = DirStore(tmp_path / "store")
+    assert save_cache(store, "k", anchored_roots(places)).saved
+    (job / "target" / "src").mkdir()  # a source tree named target/ is not cargo's
+    saved = save_cache(store, "k2", anchored_roots(places))
+    assert not saved.saved and "is not a crate's target/" in saved.warnings[0]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pyo3_cache.cache.target_dir import CACHEDIR_TAG, SIGNATURE
 from pyo3_cache.errors import StoreError
 from tests.conftest import assert_one_line_error, run_cli
 
@@ -35,6 +36,9 @@ def test_help_says_a_broken_store_warns_and_exits_0_and_it_does(
     assert "a warning" in _help(command) and "exit 0" in _help(command)
     not_a_folder = tmp_path / "store"
     not_a_folder.write_text("a file where the store should be\n")
+    # a target dir cargo made (its CACHEDIR.TAG), so the store is what save trips over
+    (crate / "target").mkdir()
+    (crate / "target" / CACHEDIR_TAG).write_bytes(SIGNATURE + b"\n")
     result = run_cli(command, "--store", f"dir:{not_a_folder}", "--key", "k", cwd=crate)
     assert result.returncode == 0, result.stderr
     assert "warning:" in result.stderr and "is a file, not a folder" in result.stderr

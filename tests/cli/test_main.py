@@ -32,7 +32,10 @@ def test_the_walk_sees_every_command() -> None:
     assert "pyo3-cache wheel-cache restore" in LEAVES
     assert "pyo3-cache action audit-dist" in LEAVES
     assert "pyo3-cache wheel-cache" in COMMANDS and "pyo3-cache wheel-cache" not in LEAVES
-    assert len(LEAVES) == 21
+    assert "pyo3-cache audit-wheels" in LEAVES
+    assert "pyo3-cache action audit-wheels" in LEAVES
+    assert "pyo3-cache action comment" in LEAVES
+    assert len(LEAVES) == 24
 
 
 @pytest.mark.parametrize("prog", COMMANDS)

@@ -190,3 +190,26 @@ def test_run_shows_normal_lines_and_logs_verbose_ones(tmp_path: Path) -> None:
 )
 def test_verbose_line_rule(line: bytes, verbose: bool) -> None:
     assert is_verbose_line(line) is verbose
+
+
+def test_shell_and_python_agree_on_which_subcommands_build() -> None:
+    from pyo3_cache.explain.wrapper import wrapper_script
+    from pyo3_cache.pin.route import BUILD_COMMANDS
+
+    script = wrapper_script().decode()
+    line = next(ln for ln in script.splitlines() if ln.strip().startswith("build|b|"))
+    assert set(line.strip().split(")")[0].split("|")) == BUILD_COMMANDS
+
+
+def test_with_a_pin_cargo_metadata_goes_straight_to_cargo(tmp_path: Path, fake_cargo: Path) -> None:
+    wrapper = install_cargo_wrapper(tmp_path / "w")
+    env = _env(tmp_path, wrapper.parent, fake_cargo, PYO3_CACHE_PIN=str(tmp_path / "none.json"))
+    proc = subprocess.Popen([str(wrapper), "--locked", "metadata"], env=env)
+    assert proc.wait(timeout=60) == 7
+    assert int((tmp_path / "cargo.pid").read_text()) == proc.pid  # no Python in between
+    # A build goes through the Python half, which says why the pin did not apply.
+    built = subprocess.run(
+        [str(wrapper), "build"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert built.returncode == 7
+    assert "pyo3-cache: warning: PyO3 not pinned for this cargo call" in built.stderr

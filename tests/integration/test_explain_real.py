@@ -66,8 +66,11 @@ def test_run_passes_output_through_keeps_log_and_explains(
         cwd=warm_example.path, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    # cargo's own lines came through live, verbose, and the explanation follows.
-    assert "Dirty hello-pyo3 v0.1.0" in result.stderr
+    # cargo's normal lines came through live, its verbose ones went to the log
+    # only (issue 17), and the explanation follows.
+    assert "Compiling hello-pyo3 v0.1.0" in result.stderr
+    assert "Dirty hello-pyo3 v0.1.0" not in result.stderr
+    assert "Dirty hello-pyo3 v0.1.0" in Path(str(log) + ".cargo").read_text()
     assert "pyo3-cache explain: 1 crate rebuilt because `src/lib.rs` changed" in result.stderr
     assert "Finished" in log.read_text()
 

@@ -68,7 +68,7 @@ class Runner:
 
 @pytest.fixture(scope="module")
 def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One install of pyo3-cache for the module: each job's install step then only updates it."""
+    """One tool venv for the module (a runner's tool cache): each job's install step keeps it."""
     temp = tmp_path_factory.mktemp("install")
     job = Job(
         workspace=temp,
@@ -77,14 +77,16 @@ def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         base_env=tool_env(),
     )
     script = f'bash "{REPO}/scripts/install.sh"'
-    assert job.run_shell(script, extra_env={"GITHUB_ACTION_PATH": str(REPO)}) == 0, job.log
-    return temp / "pyo3-cache-venv"
+    tools = temp / "_tool"
+    extra = {"GITHUB_ACTION_PATH": str(REPO), "PYO3_CACHE_TOOL_CACHE": str(tools)}
+    assert job.run_shell(script, extra_env=extra) == 0, job.log
+    return tools
 
 
 @pytest.fixture
 def runner(tmp_path: Path, shared_venv: Path) -> Runner:
     (tmp_path / "temp").mkdir()
-    (tmp_path / "temp" / "pyo3-cache-venv").symlink_to(shared_venv)
+    (tmp_path / "_tool").symlink_to(shared_venv)  # the harness's runner.tool_cache
     workspace = tmp_path / "work" / "tiny" / "tiny"
     (workspace / "src").mkdir(parents=True)
     (workspace / "Cargo.toml").write_text(CARGO_TOML)
@@ -208,7 +210,6 @@ def test_cache_save_fails(runner: Runner) -> None:
 
 
 def test_install_fails(runner: Runner) -> None:
-    (runner.root / "temp" / "pyo3-cache-venv").unlink()  # a fresh runner
     ran = run_job(runner, {"python": str(runner.root / "no" / "python3")})
     assert ran.restore_steps["install"] == "failure"
     assert ran.restore_steps["key"] == "skipped" and ran.restore_steps["pin"] == "skipped"
@@ -319,6 +320,6 @@ def test_the_token_appears_nowhere_after_a_full_run(runner: Runner, fake_github:
     assert TOKEN not in json.dumps(ran.job.outputs)
     # Every file the job left: runner temp (env/output files, state, logs, key
     # manifests), the workspace (target dir), the cache entries, CARGO_HOME.
-    leaks = _files_holding(runner.root, TOKEN.encode(), skip=("pyo3-cache-venv",))
+    leaks = _files_holding(runner.root, TOKEN.encode(), skip=("_tool",))
     assert leaks == []
     assert len(runner.cache.saves) == 1

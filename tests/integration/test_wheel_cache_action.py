@@ -165,9 +165,15 @@ def test_test_only_change_restores_the_wheel_and_skips_cargo(
 
 
 def _audit_job(project: Path, root: Path) -> Job:
-    """A job whose pyo3-cache action ran earlier (its env), so only the save action runs here."""
+    """A job whose pyo3-cache action ran earlier (install step, env): only the save action runs."""
     job = _job(project, root, 1, LocalActionsCache(root / "actions-cache"))
-    job.env.update(PYO3_CACHE_PYTHON=sys.executable, PYO3_CACHE_DIST=str(project / "dist"))
+    install = {
+        "GITHUB_ACTION_PATH": str(REPO),
+        "PYO3_CACHE_TEMP": str(job.runner_temp),
+        "PYO3_CACHE_TOOL_CACHE": str(job.runner_temp.parent / "_tool"),
+    }
+    assert job.run_shell(f'bash "{REPO}/scripts/install.sh"', extra_env=install) == 0, job.log
+    job.env.update(PYO3_CACHE_DIST=str(project / "dist"))
     return job
 
 

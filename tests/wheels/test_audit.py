@@ -224,3 +224,15 @@ def test_markdown_escapes_member_names(tmp_path: Path) -> None:
     [row] = [ln for ln in markdown.splitlines() if ln.startswith("| error |")]
     assert "!markupsafe/<img src=x>\\|`/_speedups.cpython-313-aarch64-linux-gnu.so`` |" in row
     assert row.count(" | ") == 3 and "| ``" in row
+
+
+def test_a_newline_in_a_member_name_cannot_start_a_workflow_command(tmp_path: Path) -> None:
+    member = module_of(LINUX_ARM)
+    forged = "markupsafe/x\n::error title=forged::owned.cpython-313-aarch64-linux-gnu.so"
+    bad = retag(
+        LINUX_ARM, tmp_path, tags="cp39-abi3-manylinux_2_17_aarch64", rename={member: forged}
+    )
+    result = run_cli("audit-wheels", str(bad), env={"GITHUB_ACTIONS": "true"})
+    assert result.returncode == 1
+    assert not [ln for ln in result.stdout.splitlines() if ln.startswith("::")], result.stdout
+    assert "x ::error title=forged::owned" in result.stdout  # shown, on our own line

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
-from pyo3_cache.action.state import FlowState
+from pyo3_cache.action.state import FlowState, PhaseClock, guard, state_path
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
 
@@ -49,9 +52,37 @@ def summary_markdown(state: FlowState, report_markdown: str | None, job: str) ->
     return "\n".join(lines)
 
 
-def post_comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) -> None:
+def comment_path(env: Mapping[str, str]) -> Path:
+    """Where before-save leaves the PR comment section for the comment step."""
+    return state_path(env).with_name("comment.json")
+
+
+def write_comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) -> bool:
+    """Leave this job's comment section for ``post_comment`` (the step with the token)."""
     # The same section key as `pyo3-cache explain --comment`, so both write one section.
-    outcome = github.post_job_section(
-        markdown, section_key=github.job_section_key(env, matrix), title=job, env=env
-    )
-    log.info(outcome.message)
+    section = {"markdown": markdown, "key": github.job_section_key(env, matrix), "title": job}
+    path = comment_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(section), encoding="utf-8")
+    return True
+
+
+def post_comment(env: Mapping[str, str] | None = None) -> None:
+    """The comment step: post the section before-save left, and nothing else.
+
+    This is the one step of the save action that sees the token; it runs no
+    build tool and reads only our own state folder (scripts/tool.sh checks it).
+    """
+    env = dict(os.environ if env is None else env)
+    clock = PhaseClock("comment")
+    notes: list[str] = []
+
+    def post() -> None:
+        section = json.loads(comment_path(env).read_text(encoding="utf-8"))
+        outcome = github.post_job_section(
+            section["markdown"], section_key=section["key"], title=section["title"], env=env
+        )
+        log.info(outcome.message)
+
+    guard("updating the PR comment", post, notes, clock, "post")
+    log.info(clock.line())

@@ -12,8 +12,8 @@ from pyo3_cache.action.state import (
     COMMENT_MODES,
     MANIFEST_IN_CACHE,
     MTIMES_IN_CACHE,
-    STATE_VARIABLE,
     FlowState,
+    PhaseClock,
     entry_dir,
     guard,
     places,
@@ -45,6 +45,32 @@ def _explain_key_change(old: Path, new: Path) -> list[str]:
     return list(diff.lines())
 
 
+# What cargo 1.95 writes when it creates a target dir (cargo's `Layout`:
+# create_dir_all_excluded_from_backups_atomic); it never tags a folder that
+# already exists.
+CARGO_CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by cargo.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+def make_target_dir_as_cargo_does(target: Path) -> None:
+    """Create a missing target dir with cargo's CACHEDIR.TAG before the pin writes into it.
+
+    On a cold job the pin is the first to write below the target dir; without
+    this, cargo would find the folder already there and not tag it, and the
+    save would then refuse it as "not a target dir cargo made". A folder that
+    exists is left alone (its tag, or the lack of one, is cargo's).
+    """
+    from pyo3_cache.cache.target_dir import CACHEDIR_TAG
+
+    if target.exists() or target.is_symlink():
+        return
+    target.mkdir(parents=True)
+    (target / CACHEDIR_TAG).write_text(CARGO_CACHEDIR_TAG, encoding="utf-8")
+
+
 def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     """Pin PyO3, switch on cargo log capture, and explain a partial hit.
 
@@ -53,6 +79,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     output files, and leaves a state file for ``before_save``.
     """
     env = dict(os.environ if env is None else env)
+    clock = PhaseClock("after-restore")
     notes: list[str] = []
     comment = env.get("INPUT_COMMENT", "on-rebuild").strip() or "on-rebuild"
     if comment not in COMMENT_MODES:
@@ -84,7 +111,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         state.workspace = str(root)
         state.target_dir = str(target_dir(root))
 
-    guard("locating the target dir", locate_target, notes)
+    guard("locating the target dir", locate_target, notes, clock, "locate")
 
     def unpack() -> bool:
         from pyo3_cache.cache.dir_store import DirStore
@@ -112,7 +139,9 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         shutil.rmtree(folder, ignore_errors=True)  # the disk space is the build's
         return True
 
-    unpacked = state.matched_key and guard("unpacking the restored cache", unpack, notes)
+    unpacked = state.matched_key and guard(
+        "unpacking the restored cache", unpack, notes, clock, "unpack"
+    )
     if state.matched_key and not unpacked:
         # Whatever actions/cache brought back is unusable: this job is cold.
         state.matched_key, state.cache_hit = "", False
@@ -129,10 +158,13 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
             )
 
     if state.matched_key and state.target_dir:
-        guard("restoring source file mtimes", restore_mtimes, notes)
+        guard("restoring source file mtimes", restore_mtimes, notes, clock, "mtimes")
 
     def pin() -> None:
         from pyo3_cache.pin.pinning import pin_pyo3_config
+
+        if state.target_dir:
+            make_target_dir_as_cargo_does(Path(state.target_dir))
 
         # One interpreter per line (or word); the first is the primary one.
         # Only PYO3_CACHE_PIN goes to $GITHUB_ENV: the cargo wrapper (on PATH
@@ -151,7 +183,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
                 f"{pinned.config_file.name}"
             )
 
-    guard("pinning the PyO3 config", pin, notes)
+    guard("pinning the PyO3 config", pin, notes, clock, "pin")
 
     def capture() -> None:
         from pyo3_cache.explain.wrapper import WRAPPER_LOG_VARIABLE, install_cargo_wrapper
@@ -169,7 +201,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         )
         log.notice(notes[-1])
     else:
-        guard("capturing cargo output", capture, notes)
+        guard("capturing cargo output", capture, notes, clock, "wrapper")
 
     if state.partial_hit and state.target_dir and state.manifest:
         old = Path(state.target_dir) / MANIFEST_IN_CACHE
@@ -178,6 +210,8 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
                 "explaining the cache miss",
                 lambda: _explain_key_change(old, Path(state.manifest)),
                 notes,
+                clock,
+                "key-diff",
             )
             state.key_changes = changes or []
             if state.key_changes:
@@ -185,9 +219,5 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         else:
             state.key_changes = ["the restored entry has no key manifest to compare with"]
     guard("writing the flow state", lambda: state.write(state_path(env)), notes)
-    guard(
-        "exporting the flow state",
-        lambda: github.append_env({STATE_VARIABLE: str(state_path(env))}),
-        notes,
-    )
+    log.info(clock.line())
     return state

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.action.report import post_comment, summary_markdown
+from pyo3_cache.action.report import summary_markdown, write_comment
 from pyo3_cache.action.state import (
     MANIFEST_IN_CACHE,
     MTIMES_IN_CACHE,
     FlowState,
+    PhaseClock,
     entry_dir,
+    entry_path_for_cache,
     guard,
     places,
     state_path,
@@ -46,6 +48,7 @@ def decide_save(state: FlowState, job_status: str) -> SaveDecision:
 def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     """Explain the job's cargo logs, report them, prune, and decide whether to save."""
     env = dict(os.environ if env is None else env)
+    clock = PhaseClock("before-save")
     notes: list[str] = []
     path = state_path(env)
     state = guard("reading the flow state", lambda: FlowState.read(path), notes)
@@ -64,7 +67,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
             # Before pruning: the superseded units are the evidence for new ones.
             return explain_recompiles(logs, target_dir=state.target_dir or None)
 
-        report = guard("explaining the cargo logs", explain, state.notes)
+        report = guard("explaining the cargo logs", explain, state.notes, clock, "explain")
     report_md = None
     if report is not None:
         from pyo3_cache.explain.render import render
@@ -78,12 +81,13 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     markdown = summary_markdown(state, report_md, job)
     if state.summary:
         guard("writing the job summary", lambda: github.append_summary(markdown), state.notes)
-    if state.comment == "always" or (state.comment == "on-rebuild" and rebuilt):
-        guard(
-            "updating the PR comment",
-            lambda: post_comment(markdown, env, job, state.matrix),
-            state.notes,
-        )
+    # The comment is posted by the next step, the only one given the token.
+    wants_comment = state.comment == "always" or (state.comment == "on-rebuild" and rebuilt)
+    commented = wants_comment and guard(
+        "preparing the PR comment",
+        lambda: write_comment(markdown, env, job, state.matrix),
+        state.notes,
+    )
 
     decision = decide_save(state, env.get("JOB_STATUS", "success"))
     if decision.save and state.target_dir and Path(state.target_dir).is_dir():
@@ -94,7 +98,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
             result = prune_target(Path(state.target_dir))
             log.info(f"pruned the target dir: {result.bytes_before} → {result.bytes_after} bytes")
 
-        guard("pruning the target dir", prune, state.notes)
+        guard("pruning the target dir", prune, state.notes, clock, "prune")
 
         def keep_manifest() -> None:
             if state.manifest and Path(state.manifest).is_file():
@@ -113,7 +117,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
                     Path(state.workspace), target / MTIMES_IN_CACHE, skip=(target,)
                 )
 
-        guard("recording source file mtimes", record_mtimes, state.notes)
+        guard("recording source file mtimes", record_mtimes, state.notes, clock, "mtimes")
 
     if decision.save:
 
@@ -144,7 +148,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
             )
             return True
 
-        if not guard("packing the cache entry", pack, state.notes):
+        if not guard("packing the cache entry", pack, state.notes, clock, "pack"):
             decision = SaveDecision(False, "the cache entry could not be packed")
     log.info(f"save: {'yes' if decision.save else 'no'} ({decision.reason})")
     guard(
@@ -153,11 +157,13 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
             {
                 "save": "true" if decision.save else "false",
                 "key": state.key,
-                "paths": str(entry_dir(env)),
+                "paths": entry_path_for_cache(env),
+                "comment": "true" if commented else "false",
             }
         ),
         state.notes,
     )
+    log.info(clock.line())
     return decision
 
 

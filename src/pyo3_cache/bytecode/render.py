@@ -24,20 +24,29 @@ def code_span(text: str) -> str:
     return f"{fence}{pad}{value}{pad}{fence}"
 
 
+def one_line(text: str) -> str:
+    """A path or detail from an archive on one output line: a newline in a member
+    name would start a line of its own (on GitHub, a workflow command)."""
+    return " ".join(text.split())
+
+
 def render_text(report: AuditReport) -> str:
     lines = []
     for f in report.findings:
         mark = " [fixed: removed]" if f.fixed else ""
-        lines.append(f"{f.severity}: {f.kind}: {f.path}: {f.detail}{mark}")
+        lines.append(f"{f.severity}: {f.kind}: {one_line(f.path)}: {one_line(f.detail)}{mark}")
     for path in report.not_fixed:
         lines.append(
-            f"note: not fixed: {path}: pyo3-cache never edits archives in place; "
+            f"note: not fixed: {one_line(path)}: pyo3-cache never edits archives in place; "
             "rebuild it without the bytecode"
         )
     for a in report.artifacts:
         if len(a.tags) > 1:
             seen = ", ".join(f"{tag} ({n})" for tag, n in a.tags.items())
-            lines.append(f"note: {a.path} holds bytecode for several interpreters: {seen}")
+            lines.append(
+                f"note: {one_line(a.path)} holds bytecode for several interpreters: "
+                + one_line(seen)
+            )
     fixed = sum(1 for f in report.findings if f.fixed)
     fixed_text = f", {fixed} fixed" if fixed else ""
     lines.append(

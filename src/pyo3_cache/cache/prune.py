@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.cache.target_dir import has_cachedir_tag
+from pyo3_cache.cache.target_dir import is_cargo_target_dir
 from pyo3_cache.errors import OutputLocationError
 
 _UNIT_DIR = re.compile(r"^(?P<package>.+)-(?P<hash>[0-9a-f]{16})$")
@@ -334,10 +334,10 @@ def prune_target(
     target_dir = Path(target_dir)
     if not target_dir.is_dir():
         raise OutputLocationError(f"target dir {target_dir} does not exist or is not a folder")
-    if not has_cachedir_tag(target_dir):
+    if not is_cargo_target_dir(target_dir):
         raise OutputLocationError(
-            f"{target_dir} has no cargo CACHEDIR.TAG, so it is not a target dir cargo made; "
-            "nothing pruned"
+            f"{target_dir} has no cargo CACHEDIR.TAG and is not a crate's target/, so it is "
+            "not a target dir cargo made; nothing pruned"
         )
     if members is None:
         members = workspace_members(target_dir.parent / "Cargo.lock")

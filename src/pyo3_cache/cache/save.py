@@ -85,13 +85,13 @@ def save_cache(
     staged: Path | None = None
     stored = scoped_key(scope, key)
     try:
+        if store.has(stored):
+            result.reason = "exact-hit"
+            return result
         for root in roots:
             problem = target_dir_problem(root.path) if root.anchor == "target" else None
             if problem:
                 raise StoreError(problem)
-        if store.has(stored):
-            result.reason = "exact-hit"
-            return result
         folder = store.staging_dir()
         leftovers.clear(folder, _KIND)
         prefix = leftovers.prefix(_KIND)

@@ -6,6 +6,10 @@ creates the folder; it never writes one into a folder that already existed.
 So ``CARGO_TARGET_DIR=.`` (or a target dir pointed at a source tree) has no
 tag: saving it archived the sources and ``.git/config``, restoring it put an
 old ``src/lib.rs`` back, pruning it deleted a user's ``wheels/README.md``.
+
+Cargo's default place, ``target/`` beside a ``Cargo.toml``, counts as cargo's
+too: ``pyo3-cache pin`` (or maturin) may create it before cargo runs, and then
+cargo never tags it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,21 @@ def has_cachedir_tag(folder: Path) -> bool:
         return False
 
 
+def _default_place(folder: Path) -> bool:
+    """``<crate or workspace>/target``, holding no manifest or checkout of its own."""
+    return (
+        folder.name == "target"
+        and (folder.parent / "Cargo.toml").is_file()
+        and not any((folder / name).exists() for name in ("Cargo.toml", ".git", "src"))
+    )
+
+
+def is_cargo_target_dir(folder: Path) -> bool:
+    """Tagged by cargo, or cargo's default place (see the module doc)."""
+    here = Path(os.path.abspath(folder))
+    return has_cachedir_tag(here) or _default_place(here)
+
+
 def target_dir_problem(target: Path, workspace: Path | None = None) -> str | None:
     """Why ``target`` is not a target dir we may touch, or None.
 
@@ -38,9 +57,9 @@ def target_dir_problem(target: Path, workspace: Path | None = None) -> str | Non
             return f"the target dir {target} is the workspace or holds it"
     if not here.exists() and not here.is_symlink():
         return None
-    if not has_cachedir_tag(here):
+    if not is_cargo_target_dir(here):
         return (
-            f"the target dir {target} has no cargo {CACHEDIR_TAG}, so cargo did not make it "
-            "(is CARGO_TARGET_DIR a source folder?)"
+            f"the target dir {target} has no cargo {CACHEDIR_TAG} and is not a crate's "
+            "target/, so cargo did not make it (is CARGO_TARGET_DIR a source folder?)"
         )
     return None

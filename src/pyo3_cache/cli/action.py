@@ -51,21 +51,31 @@ def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
         help="explain, summarize, comment, prune, pack the entry",
         description=(
             "Before actions/cache saves: explain the job's cargo logs, write the job summary "
-            "and the PR comment, decide whether to save, then prune the target dir and pack "
-            "the entry. Sets the `save` output."
+            "and prepare the PR comment (the comment step posts it), decide whether to save, "
+            "then prune the target dir and pack the entry. Sets the `save` and `comment` "
+            "outputs."
         ),
     )
     before.set_defaults(handler=_cmd_action_before_save)
+    comment = steps.add_parser(
+        "comment",
+        help="post the PR comment section before-save left",
+        description=(
+            "The save action's one step with the token: post the section before-save left "
+            "in RUNNER_TEMP/pyo3-cache/comment.json, nothing else."
+        ),
+    )
+    comment.set_defaults(handler=_cmd_action_comment)
     _add_action_wheel_steps(steps)
 
 
 def _cmd_action_paths(args: argparse.Namespace) -> int:
-    from pyo3_cache.action.state import cache_paths, entry_dir
+    from pyo3_cache.action.state import cache_paths, entry_path_for_cache
     from pyo3_cache.action.state import truthy as _truthy
     from pyo3_cache.github import client as github
 
     paths = cache_paths(_truthy(args.cache_targets, default=True))
-    entry = str(entry_dir(os.environ))
+    entry = entry_path_for_cache(os.environ)
     if args.github:
         github.append_output({"paths": entry, "contents": "\n".join(paths)})
     print(f"entry dir (actions/cache path): {entry}")
@@ -84,6 +94,13 @@ def _cmd_action_before_save(args: argparse.Namespace) -> int:
     from pyo3_cache.action.save import before_save
 
     before_save()
+    return 0
+
+
+def _cmd_action_comment(args: argparse.Namespace) -> int:
+    from pyo3_cache.action.report import post_comment
+
+    post_comment()
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from pyo3_cache.explain.events import (
     BuildFailed,
@@ -34,9 +34,6 @@ from pyo3_cache.explain.reasons import (
     shown_value,
 )
 from pyo3_cache.redact import redact_text
-
-if TYPE_CHECKING:
-    from pyo3_cache.explain.causes import _Finisher
 
 _SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
@@ -104,10 +101,16 @@ def _classify_cached(text: str) -> Reason:
     return reason
 
 
+class _Sink(Protocol):
+    """What takes closed invocations (causes._Finisher)."""
+
+    def add(self, inv: _Inv) -> None: ...
+
+
 class _Builder:
     """Feeds events into invocations; closes one at Finished / build-finished / failure."""
 
-    def __init__(self, finisher: _Finisher) -> None:
+    def __init__(self, finisher: _Sink) -> None:
         self.finisher = finisher
         self.count = 0
         self.current: _Inv | None = None

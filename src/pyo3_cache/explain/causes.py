@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections import deque
+from typing import Any
 
 from pyo3_cache.explain.builder import _Acc, _Inv
-from pyo3_cache.explain.commands import compare_calls, crate_key, parse_command, script_run_package
+from pyo3_cache.explain.commands import (
+    crate_key,
+    first_difference,
+    profile_settings,
+    script_run_package,
+)
 from pyo3_cache.explain.hints import hint_for
 from pyo3_cache.explain.new_units import (
     BUILT_BEFORE,
@@ -57,7 +64,10 @@ class _Finisher:
     and counted for the others.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unit_hashes: bool = False) -> None:
+        # unit_hashes: note each new unit's hash and profile settings from its
+        # rustc command, for the target-dir pass (skipped without one: P4).
+        self.unit_hashes = unit_hashes
         self.count = 0
         self.settled_invocations: list[Invocation] = []  # older ones that rebuilt or failed
         self.recent_invocations: deque[Invocation] = deque()
@@ -72,10 +82,12 @@ class _Finisher:
         # For JSON-only logs: each package's previous features and profile.
         self.history: dict[tuple[str, str], _Acc] = {}
         # The invocation each package was last seen in, fresh or compiled.
-        self.seen: dict[str, int] = {}
-        self.versions: dict[str, set[str]] = {}
-        # (crate, crate type) -> (invocation, its last rustc command).
-        self.calls: dict[tuple[str, str], tuple[int, bytes]] = {}
+        # Every (package, version) of earlier invocations, fresh or compiled.
+        self.known: set[tuple[str, str]] = set()
+        # The rustc commands of the last invocations that ran any, looked
+        # through only when a new unit wants its crate's previous build.
+        # Each entry's crate index is made the first time it is looked through.
+        self.calls: deque[list[Any]] = deque(maxlen=FRESH_UNITS_INVOCATIONS)
         self.unexplained = 0
         self.time_lost = 0.0
         self.basis: str | None = None
@@ -153,15 +165,8 @@ class _Finisher:
         if rebuilt or new:
             self._explain(number, inv, rows, inv_units, fresh > 0)
         if inv.running:
-            self._remember_calls(number, inv.running)
-        seen, versions = self.seen, self.versions
-        for row in rows:
-            seen[row.package] = number
-            known = versions.get(row.package)
-            if known is None:
-                versions[row.package] = {row.version}
-            elif row.version not in known and len(known) < 8:
-                known.add(row.version)
+            self.calls.append([inv.running, None])
+        self.known.update(inv.units)  # (package, version) keys, in C
         self._keep(number, rows, fresh)
         counts = self.counts
         counts["fresh"] += fresh
@@ -221,13 +226,6 @@ class _Finisher:
                 self.time_lost += seconds
                 self.basis = "cargo" if self.basis in (None, "cargo") else "mixed"
 
-    def _remember_calls(self, number: int, running: list[bytes]) -> None:
-        calls = self.calls
-        for command in running:
-            key = crate_key(command)
-            if key is not None:
-                calls[key] = (number, command)
-
     def _keep(self, number: int, rows: list[Unit | _Acc], fresh: int) -> None:
         """Keep this invocation's units; drop fresh ones of invocations that fall
         out of the window of the last ``FRESH_UNITS_INVOCATIONS``."""
@@ -270,14 +268,18 @@ class _Finisher:
     ) -> None:
         here: dict[str, bytes] = {}
         tests: set[str] = set()
-        for command in inv.running:
-            key = crate_key(command)
-            if key is not None and key[1] != "test":
-                here.setdefault(key[0], command)
-            elif key is not None:
-                tests.add(key[0])
+        if any(u.kind is None for u in new_units):
+            for command in inv.running:
+                key = crate_key(command)
+                if key is not None and key[1] != "test":
+                    here.setdefault(key[0], command)
+                elif key is not None:
+                    tests.add(key[0])
         beside = next((k for k in _NEW_BESIDE if any(r.kind == k for r in roots)), None)
-        seen_before = any(self.seen.get(u.package) for u in new_units)
+        versions: dict[str, set[str]] = {}
+        for package, version in self.known:
+            versions.setdefault(package, set()).add(version)
+        seen_before = any(u.package in versions for u in new_units)
         for u in new_units:
             if u.kind is not None:  # JSON history told
                 continue
@@ -287,21 +289,18 @@ class _Finisher:
                 u.kind, u.evidence = TEST_HARNESS, "log"
                 continue
             if call is not None:
-                found = _HASH_FLAG.search(call)
-                u.unit_hash = found.group(1).decode() if found else None
-                u.settings = _settings(call, _is_member(u))
-                earlier: bytes | None = None
-                for (name, kind), (n, c) in self.calls.items():
-                    if name == crate and kind != "test" and n < number:
-                        earlier = c
-                        break
-                if earlier is not None and self._from_calls(u, earlier, call):
+                if self.unit_hashes:
+                    found = _HASH_FLAG.search(call)
+                    u.unit_hash = found.group(1).decode() if found else None
+                    u.settings = profile_settings(call, _is_member(u))
+                before = self._earlier_call(crate)
+                if before is not None and self._from_calls(u, before, call):
                     continue
-            earlier_versions = self.versions.get(u.package)
+            earlier_versions = versions.get(u.package)
             if earlier_versions and u.version not in earlier_versions:
                 u.kind, u.evidence = DEPENDENCY_VERSION, "log"
                 u.old_value, u.new_value = _closest(earlier_versions, u.version), u.version
-            elif self.seen.get(u.package):
+            elif earlier_versions:
                 u.kind = BUILT_BEFORE
             elif beside is not None:
                 u.kind = beside
@@ -316,15 +315,27 @@ class _Finisher:
                     u.kind, u.evidence = shown.kind, "log"
                     u.old_value, u.new_value = shown.old_value, shown.new_value
 
+    def _earlier_call(self, crate: str) -> bytes | None:
+        """The last rustc command of ``crate`` (tests aside) in an earlier invocation."""
+        for entry in reversed(self.calls):
+            index: dict[str, bytes] | None = entry[1]
+            if index is None:
+                index = {}
+                entry[1] = index
+                for command in entry[0]:
+                    key = crate_key(command)
+                    if key is not None and key[1] != "test":
+                        index[key[0]] = command
+            found = index.get(crate)
+            if found is not None:
+                return found
+        return None
+
     @staticmethod
     def _from_calls(unit: Unit, earlier: bytes, command: bytes) -> bool:
-        old, new = parse_command(earlier), parse_command(command)
-        if old is None or new is None:
+        first = first_difference(earlier, command)
+        if first is None:
             return False
-        differences = compare_calls(old, new)
-        if not differences:
-            return False
-        first = differences[0]
         unit.evidence = "log"
         if first.kind == "dependency-build":
             unit.kind = NEW_CASCADE
@@ -411,17 +422,6 @@ def _profile_change(before: _Acc, now: _Acc) -> tuple[str, str]:
     )
 
 
-def _settings(command: bytes, member: bool) -> str | None:
-    """A rustc command's profile settings in words (cargo leaves out the zeros)."""
-    parsed = parse_command(command)
-    if parsed is None:
-        return None
-    shown = [f"{k} {parsed.profile.get(k, '0')}" for k in ("opt-level", "debuginfo")]
-    if member:  # registry crates are never built incrementally
-        shown.append(f"incremental {'on' if parsed.incremental else 'off'}")
-    return ", ".join(shown)
-
-
 def _closest(versions: set[str], version: str) -> str:
     """The earlier version most like ``version`` (same major, then minor)."""
     parts = version.split(".")
@@ -453,14 +453,22 @@ def _json_change_kind(before: _Acc, now: _Acc) -> str:
 
 
 def _variable_of(unit: Unit) -> str | None:
-    match = re.match(r"^the env(?:ironment)? variable (\S+) changed$", unit.reason or "")
-    return match.group(1) if match else None
+    return _variable_in(unit.reason or "")
 
 
 def _file_of(unit: Unit) -> str | None:
-    match = re.match(
-        r"^the file `(.*)` (?:has changed|is missing|could not be read)", unit.reason or ""
-    )
+    return _file_in(unit.reason or "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _variable_in(reason: str) -> str | None:
+    match = re.match(r"^the env(?:ironment)? variable (\S+) changed$", reason)
+    return match.group(1) if match else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_in(reason: str) -> str | None:
+    match = re.match(r"^the file `(.*)` (?:has changed|is missing|could not be read)", reason)
     return match.group(1) if match else None
 
 

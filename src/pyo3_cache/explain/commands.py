@@ -16,12 +16,11 @@ command is taken apart when a new unit needs it.
 
 from __future__ import annotations
 
+import functools
 import re
-import shlex
 from dataclasses import dataclass, field
 
 _CRATE = re.compile(rb"--crate-name (\S+)")
-_CRATE_TYPE = re.compile(rb"--crate-type (\S+)")
 _SCRIPT_RUN = re.compile(
     rb"[/\\]build[/\\]([A-Za-z0-9_][A-Za-z0-9_.-]*)-[0-9a-f]{16}[/\\]build-script-"
 )
@@ -53,17 +52,22 @@ PROFILE_CODEGEN = frozenset(
 
 def crate_key(command: bytes) -> tuple[str, str] | None:
     """(crate name, crate type or ``test``) of a rustc command, or None for
-    build scripts and anything else; cheap enough for every line."""
-    name = _CRATE.search(command)
-    if name is None:
+    build scripts and anything else; a few byte finds, cheap enough for every line."""
+    at = command.find(b"--crate-name ")
+    if at == -1:
         return None
-    crate = name.group(1).decode("utf-8", "replace").strip("'\"")
-    if crate.startswith("build_script_"):
+    at += len(b"--crate-name ")
+    end = command.find(b" ", at)
+    crate = command[at : end if end != -1 else len(command)]
+    if crate.startswith(b"build_script_"):
         return None
-    if command.find(b" --test") != -1:
-        return crate, "test"
-    kind = _CRATE_TYPE.search(command)
-    return crate, kind.group(1).decode("utf-8", "replace") if kind else "bin"
+    kind_at = command.find(b"--crate-type ", end)
+    if kind_at == -1:  # rustc --test: no crate type
+        return crate.decode("utf-8", "replace"), "test" if command.find(b" --test") != -1 else "bin"
+    kind_at += len(b"--crate-type ")
+    kind_end = command.find(b" ", kind_at)
+    kind = command[kind_at : kind_end if kind_end != -1 else len(command)]
+    return crate.decode("utf-8", "replace"), kind.decode("utf-8", "replace")
 
 
 def script_run_package(command: bytes) -> str | None:
@@ -91,15 +95,28 @@ class RustcCall:
     """Dependency crate name -> the hash in its file name."""
 
 
+# cargo prints a command with each argument shell-quoted only where needed
+# (`--cfg 'feature="std"'`); shlex would take 50 times as long.
+_WORD = re.compile(r"""(?:'[^']*'|"[^"]*"|[^\s'"])+""")
+_PARSED: dict[bytes, RustcCall | None] = {}
+
+
 def parse_command(command: bytes) -> RustcCall | None:
+    """A ``Running `...``` command taken apart (cached: a log repeats its commands)."""
+    if command in _PARSED:
+        return _PARSED[command]
+    if len(_PARSED) > 1024:
+        _PARSED.clear()
+    parsed = _PARSED[command] = _parse_command(command)
+    return parsed
+
+
+def _parse_command(command: bytes) -> RustcCall | None:
     text = command.decode("utf-8", "replace")
     end = text.rfind("`")
     if end > 0:
         text = text[:end]
-    try:
-        words = shlex.split(text)
-    except ValueError:
-        words = text.split()
+    words = [w.replace("'", "") if "'" in w else w for w in _WORD.findall(text)]
     # Environment assignments before rustc (cargo prints some: CARGO_..., on -vv all).
     start = next((i for i, w in enumerate(words) if "=" not in w.split("/")[0]), 0)
     if start >= len(words):
@@ -207,3 +224,31 @@ def compare_calls(old: RustcCall, new: RustcCall) -> list[CallDifference]:
         if deps:
             out.append(CallDifference("dependency-build", "", "", deps))
     return out
+
+
+_DIFFERENCES: dict[tuple[bytes, bytes], CallDifference | None] = {}
+
+
+def first_difference(earlier: bytes, command: bytes) -> CallDifference | None:
+    """What tells two rustc commands of a crate apart first (cached: logs repeat)."""
+    key = (earlier, command)
+    if key in _DIFFERENCES:
+        return _DIFFERENCES[key]
+    if len(_DIFFERENCES) > 1024:
+        _DIFFERENCES.clear()
+    old, new = parse_command(earlier), parse_command(command)
+    differences = compare_calls(old, new) if old is not None and new is not None else []
+    found = _DIFFERENCES[key] = differences[0] if differences else None
+    return found
+
+
+@functools.lru_cache(maxsize=1024)
+def profile_settings(command: bytes, member: bool) -> str | None:
+    """A rustc command's profile settings in words (cargo leaves out the zeros)."""
+    parsed = parse_command(command)
+    if parsed is None:
+        return None
+    shown = [f"{k} {parsed.profile.get(k, '0')}" for k in ("opt-level", "debuginfo")]
+    if member:  # registry crates are never built incrementally
+        shown.append(f"incremental {'on' if parsed.incremental else 'off'}")
+    return ", ".join(shown)

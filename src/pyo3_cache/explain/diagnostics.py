@@ -218,7 +218,7 @@ def explain_recompiles(
     else:
         items = list(inputs)
     summaries: list[SourceSummary] = []
-    finisher = _Finisher()
+    finisher = _Finisher(unit_hashes=target_dir is not None)
     builder = _Builder(finisher)
     for batch in _event_batches(items, summaries):
         if batch is _FILE_END:

@@ -285,8 +285,10 @@ def collect_cargo_inputs(
                 continue
             listed, env_names = parse_dep_info(text)
             names.update(env_names)
-            paths = [(places.workspace_root / p).resolve() for p in listed]
-            if paths and paths[0] in roots:
+            # The crate root comes first: resolve the rest only for our crates
+            # (a registry crate's dep-info lists hundreds of its own files).
+            if listed and (places.workspace_root / listed[0]).resolve() in roots:
+                paths = [(places.workspace_root / p).resolve() for p in listed]
                 files.update(p for p in paths if not places.skipped(p))
         for output in sorted(profile.glob("build/*/output")):
             if (text := _read(output, inputs)) is None:

@@ -28,7 +28,7 @@ BUILD_COMMANDS = frozenset(
     | {"doc", "d", "clippy", "fix", "nextest", "llvm-cov", "miri"}
 )
 # cargo's global options that take a value (`cargo --config k=v build`).
-_OPTIONS_WITH_VALUE = frozenset({"-Z", "--config", "-C", "--color", "--explain", "--list"})
+_OPTIONS_WITH_VALUE = frozenset({"-Z", "--config", "-C", "--color", "--explain"})
 
 
 def subcommand(args: Sequence[str]) -> tuple[str | None, list[str]]:

@@ -27,8 +27,25 @@ if [ -z "$real" ]; then
     echo "pyo3-cache cargo wrapper: no cargo on PATH other than pyo3-cache's wrappers" >&2
     exit 127
 fi
-if [ -z "${PYO3_CACHE_PIN:-}" ] && [ -z "${PYO3_CACHE_CARGO_LOG:-}" ]; then
-    exec "$real" "$@"
+if [ -z "${PYO3_CACHE_CARGO_LOG:-}" ]; then
+    [ -n "${PYO3_CACHE_PIN:-}" ] || exec "$real" "$@"
+    # Only a subcommand that runs build scripts needs the pin (pin/route.py
+    # has the same list); `cargo metadata` and friends go straight to cargo.
+    sub=""
+    skip=""
+    for arg in "$@"; do
+        if [ -n "$skip" ]; then skip=""; continue; fi
+        case $arg in
+            +*) ;;
+            -Z|--config|-C|--color|--explain) skip=1 ;;
+            -*) ;;
+            *) sub=$arg; break ;;
+        esac
+    done
+    case $sub in
+        build|b|check|c|test|t|bench|run|r|rustc|rustdoc|doc|d|clippy|fix|nextest|llvm-cov|miri) ;;
+        *) exec "$real" "$@" ;;
+    esac
 fi
 if [ ! -x "$pyo3_cache_python" ]; then
     echo "pyo3-cache cargo wrapper: $pyo3_cache_python is gone; cargo runs unpinned, unlogged" >&2

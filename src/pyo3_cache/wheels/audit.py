@@ -405,7 +405,11 @@ def audit_dist_wheels(dist: str | os.PathLike[str]) -> WheelReport | None:
 
 
 def render_text(report: WheelReport) -> str:
-    lines = [f"{f.severity}: {f.kind}: {f.path}: {f.detail}" for f in report.findings]
+    from pyo3_cache.bytecode.render import one_line
+
+    lines = [
+        f"{f.severity}: {f.kind}: {one_line(f.path)}: {one_line(f.detail)}" for f in report.findings
+    ]
     wheels = len(report.wheels)
     lines.append(
         f"{report.checked} extension module(s) in {wheels} wheel(s): "
