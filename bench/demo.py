@@ -242,7 +242,12 @@ def part_wheel_cache(workdir: Path) -> None:
             line = f"{label:<28}{'hit':<6}{'-':>8}{'0':>9}  cargo not run"
         else:
             build = uv_build(project, env, dist)
-            pyo3_cache("wheel-cache", "save", "--store", store, "--dist", str(dist), cwd=project)
+            # the save reads cargo's dep-info from the build's own target dir (env)
+            saved = pyo3_cache(
+                "wheel-cache", "save", "--store", store, "--dist", str(dist), cwd=project, env=env
+            )
+            if not saved.startswith("saved"):
+                raise SystemExit(f"demo: the wheels were not saved: {saved.strip()}")
             line = (
                 f"{label:<28}{'miss':<6}{len(build.compiled):>8}{build.cargo_s:>9.2f}  "
                 "built, then saved"
