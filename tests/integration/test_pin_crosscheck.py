@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,7 +75,21 @@ def test_pin_matches_pyo3_print_config(
     else:
         pinned = run_cli(*pin_args)
         assert pinned.returncode == 0, pinned.stderr
-        ours = json.loads(pinned.stdout)["config"]
+        written = json.loads(pinned.stdout)["config"]
+        ours = resolve_pyo3_config(info, pyo3_line("0.30.1")).as_dict()
+        # The pinned file is the resolution with two stable stand-ins: a shim of
+        # ours as `executable` (runs this interpreter's base) and no `lib_dir`
+        # where nothing links libpython (Linux/macOS extension modules).
+        shim = written.pop("executable")
+        assert "lib_dir" not in written
+        assert written == {k: v for k, v in ours.items() if k not in ("executable", "lib_dir")}
+        ran = subprocess.run(
+            [shim, "-c", "import sys; print(sys.implementation.name, sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert ran.stdout.split()[0] == info.implementation.lower()
     assert ours.keys() >= MATURIN_EXTRAS
     ours_pyo3 = {k: v for k, v in ours.items() if k not in MATURIN_EXTRAS}
     # build_flags is a set in PyO3 (its printed order varies between runs).
