@@ -8,11 +8,12 @@
 # Sourced by install.sh for the same variables (py, root, temp, tools, ident,
 # venv).
 #
-# Env: INPUT_PYTHON (may be empty), PYO3_CACHE_TEMP (runner.temp),
+# Env: INPUT_PYTHON (may be empty; its first line), PYO3_CACHE_TEMP (runner.temp),
 # PYO3_CACHE_TOOL_CACHE (runner.tool_cache; may be empty), TOOL_IDENT (the
 # first step's output, when sourced; recomputed when it is not one).
 set -euo pipefail
-py="${INPUT_PYTHON:-}"
+# The python input may list several interpreters: the tool runs on the first.
+py="$(printf '%s\n' "${INPUT_PYTHON:-}" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' | head -n 1)"
 if [ -z "$py" ]; then
   py="$(command -v python3 || command -v python || true)"
 fi

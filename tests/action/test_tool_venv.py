@@ -147,3 +147,12 @@ def test_a_forged_ident_is_not_used_as_a_path(made: Path) -> None:
     assert installed.returncode == 0, installed.log
     ident = _step("tool-ident.sh", made).outputs["ident"]
     assert (made / "temp" / "pyo3-cache" / "tool").read_text().strip().endswith("/" + ident)
+
+
+def test_the_tool_runs_on_the_python_inputs_first_line(made: Path) -> None:
+    one = _step("tool-ident.sh", made)
+    several = _step(
+        "tool-ident.sh", made, INPUT_PYTHON=f"  {sys.executable}\n/nonexistent/python3\n"
+    )
+    assert several.returncode == 0, several.log
+    assert several.outputs == one.outputs and one.outputs["present"] == "true"
