@@ -113,6 +113,7 @@ class Act:
     home: Path  # --action-cache-path: the per-run folder is home/FIXED_RUN_DIR
     cache_server: Path  # --cache-server-path: this runner's cache service
     local_repos: dict[str, Path]  # "owner/repo@ref" -> local folder
+    env: dict[str, str] = field(default_factory=dict)  # --env for every step
 
     @property
     def workspace(self) -> Path:
@@ -131,6 +132,8 @@ class Act:
         cmd += ["--action-cache-path", str(self.home)]
         for ref, folder in self.local_repos.items():
             cmd += ["--local-repository", f"{ref}={folder}"]
+        for name, value in self.env.items():
+            cmd += ["--env", f"{name}={value}"]
         return cmd
 
     def run(self, repo: Path, workflow: Path, env: dict[str, str], timeout: float) -> ActRun:

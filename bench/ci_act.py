@@ -46,6 +46,7 @@ from _ci_projects import (
     toolcache_python,
 )
 from _common import BIN, REPO, tool_versions
+from ci_act_report import PHASES
 from ci_job import Context, prepare
 
 QUICK_SCENARIOS = ("cold", "warm")
@@ -124,7 +125,13 @@ def _sccache_stats(lines: list[str]) -> str:
     return "sccache: " + ", ".join(f"{v} {k}" for k, v in found.items()) if found else ""
 
 
-def read_job(job: ActJob, run: ActRun) -> None:
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def read_job(job: ActJob, run: ActRun, grown: int = 0) -> None:
+    """Fill ``job`` from act's log; ``grown``: what the cache store gained (a stand-in
+    for actions/cache says no ``Cache Size``)."""
     job.wall_s = run.wall_s
     job.build_s = run.seconds("build")
     job.compiled = [
@@ -170,6 +177,8 @@ def read_job(job: ActJob, run: ActRun) -> None:
         if job.flow == "ours" and (install is None or install.result != "success"):
             job.problem = "our action's install step did not succeed (the action was off)"
     job.own_s = sum(job.phases.values())
+    if not job.saved_bytes and grown > 0:
+        job.saved_bytes = grown
     if job.restore != "exact" and not job.saved_bytes and run.returncode == 0:
         job.problem = "no cache entry saved after a restore that was not an exact hit"
     if run.returncode != 0:
@@ -186,6 +195,7 @@ def read_job(job: ActJob, run: ActRun) -> None:
 class Peers:
     rust_cache: Path | None
     actions_cache: Path | None
+    stand_in: bool = False  # actions_cache is our stand-in (tests/act/)
 
     def missing(self, flow: str) -> str:
         paths = {"rust-cache": self.rust_cache, "actions-cache": self.actions_cache}
@@ -226,11 +236,13 @@ def run_project(
     # The multi-interpreter shape has its own cache lineage (its own cold job).
     runners = {
         (flow, cs): Act(
-            act, ctx.work / SHORT[flow] / "a", ctx.work / SHORT[flow] / cs, peers.repos(action)
+            act, ctx.work / SHORT[flow] / "a", ctx.work / SHORT[flow] / cs, peers.repos(action),
+            # our stand-in for actions/cache keeps its entries where act's server would
+            {"STAND_IN_CACHE_DIR": str(ctx.work / SHORT[flow] / cs)} if peers.stand_in else {},
         )
         for flow in flows
         for cs in ("cs", "csm")
-    }
+    }  # fmt: skip
     for rnd in range(rounds):
         for runner in runners.values():
             shutil.rmtree(runner.cache_server, ignore_errors=True)
@@ -253,11 +265,13 @@ def run_project(
                 wf = ctx.work / "workflows" / f"{flow}.yml"
                 wf.parent.mkdir(parents=True, exist_ok=True)
                 wf.write_text(text, encoding="utf-8")
+                before = _tree_bytes(runner.cache_server)
                 run = runner.run(repos / scenario, wf, _act_env(), timeout)
+                grown = _tree_bytes(runner.cache_server) - before
                 job = ActJob(
                     ctx.project.name, scenario, flow, rnd, note=ctx.changes.get(scenario, "")
                 )
-                read_job(job, run)
+                read_job(job, run, grown)
                 keep = ctx.work / "logs" / f"r{rnd}-{flow}-{scenario}.log"
                 keep.parent.mkdir(parents=True, exist_ok=True)
                 keep.write_text(
@@ -391,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.actions_cache is None and (found := stand_in()) is not None:
         args.actions_cache = found
         print(f"actions/cache: our stand-in {found.relative_to(REPO)} (no --actions-cache given)")
-    peers = Peers(args.rust_cache, args.actions_cache)
+    peers = Peers(args.rust_cache, args.actions_cache, args.actions_cache == stand_in())
     flows = []
     for flow in wanted:
         why = peers.missing(flow)
@@ -477,9 +491,9 @@ def medians(jobs: list[ActJob]) -> list[ActJob]:
         med = ActJob(first.project, first.scenario, first.flow, len(runs), note=first.note)
         for attr in ("wall_s", "build_s", "own_s", "transfer_s", "restored_bytes", "saved_bytes"):
             setattr(med, attr, statistics.median(getattr(j, attr) for j in runs))
-        med.phases = {
-            k: statistics.median(j.phases.get(k, 0.0) for j in runs) for k in first.phases
-        }
+        named = [{PHASES.get(k, k): v for k, v in j.phases.items()} for j in runs]
+        keys = list(dict.fromkeys(k for n in named for k in n))
+        med.phases = {k: statistics.median(n.get(k, 0.0) for n in named) for k in keys}
         med.compiled = max((j.compiled for j in runs), key=len)
         med.restore = "/".join(sorted({j.restore for j in runs}))
         med.problem = "; ".join(sorted({j.problem for j in runs if j.problem}))

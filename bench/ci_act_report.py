@@ -197,13 +197,13 @@ def plot(all_jobs: list[ActJob], folder: Path) -> Path:
         "ours": "#d9651c",
     }
     fig, axes = plt.subplots(1, len(projects), figsize=(3.6 * len(projects), 3.0), squeeze=False)
-    width = 0.8 / len(flows)
     for ax, project in zip(axes[0], projects):
         scenarios = list(dict.fromkeys(j.scenario for j in jobs if j.project == project))
-        for i, flow in enumerate(flows):
-            values = [
-                by[(project, s, flow)].wall_s if (project, s, flow) in by else 0 for s in scenarios
-            ]
+        here = _order([j.flow for j in jobs if j.project == project], FLOWS)
+        width = 0.8 / len(here)
+        for i, flow in enumerate(here):
+            found = [by.get((project, s, flow)) for s in scenarios]
+            values = [j.wall_s if j and not j.problem else 0 for j in found]  # invalid: no bar
             xs = [k - 0.4 + width * (i + 0.5) for k in range(len(scenarios))]
             ax.bar(xs, values, width, label=LABELS[flow], color=colors.get(flow, "#444444"))
         ax.set_title(project, fontsize=9)
@@ -211,7 +211,9 @@ def plot(all_jobs: list[ActJob], folder: Path) -> Path:
         ax.set_xticklabels(scenarios, rotation=35, ha="right", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         ax.set_ylabel("job wall time under act (s)", fontsize=8)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = max(
+        (ax.get_legend_handles_labels() for ax in axes[0]), key=lambda h: len(h[0])
+    )
     fig.legend(handles, labels, loc="upper center", ncol=len(flows), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
     folder.mkdir(parents=True, exist_ok=True)

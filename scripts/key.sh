@@ -6,9 +6,11 @@ args=(key --github --prefix-key "$INPUT_PREFIX_KEY")
 if [ -n "$INPUT_SHARED_KEY" ]; then
   args+=(--shared-key "$INPUT_SHARED_KEY")
 fi
-if [ -n "${INPUT_PYTHON:-}" ]; then
-  # the interpreter the pin step pins, so the key's python part describes it
-  args+=(--python "$INPUT_PYTHON")
+primary="$(printf '%s\n' "${INPUT_PYTHON:-}" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' | head -n 1)"
+if [ -n "$primary" ]; then
+  # the primary interpreter the pin step pins (the python input's first line),
+  # so the key's python part describes it
+  args+=(--python "$primary")
 fi
 if [ -n "$INPUT_KEY" ]; then
   args+=(--extra-key "$INPUT_KEY")

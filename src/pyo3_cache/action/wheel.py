@@ -84,7 +84,7 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
             manifest = compute_wheel_key(
                 prefix_key=e.get("INPUT_PREFIX_KEY") or "v1-pyo3",
                 extra_key=e.get("INPUT_KEY") or None,
-                python=e.get("INPUT_PYTHON") or None,
+                python=next(iter((e.get("INPUT_PYTHON") or "").split()), None),  # the primary
                 environ=e,
                 inputs_out=inputs,
             )
