@@ -6,7 +6,8 @@
 # tomli are pure Python) live in a venv without pip, kept under the runner's
 # tool cache and reused by every later job on the same runner (GitHub's own
 # self-hosted runners, act): then this step costs one `test -f`. On a fresh
-# runner the venv is made once (`python -m venv --without-pip`, 0.1 s; pip
+# runner the venv is restored from the Actions cache (the step before this
+# one, keyed by scripts/tool-ident.sh's ident) or, failing that, made once (`python -m venv --without-pip`, 0.1 s; pip
 # bootstrap would cost 5 s) and the dependencies installed with uv when it is
 # on PATH, else pip. The user's Python environment is never touched.
 #
@@ -16,37 +17,29 @@
 # action reads them from there (scripts/tool.sh), never from $GITHUB_ENV.
 #
 # Env: INPUT_PYTHON (may be empty), PYO3_CACHE_TEMP (runner.temp),
-# PYO3_CACHE_TOOL_CACHE (runner.tool_cache; may be empty).
+# PYO3_CACHE_TOOL_CACHE (runner.tool_cache; may be empty), TOOL_IDENT and
+# TOOL_PRESENT (the outputs of scripts/tool-ident.sh's step; may be empty).
 set -euo pipefail
 start="${EPOCHREALTIME:-}"
-py="${INPUT_PYTHON:-}"
-if [ -z "$py" ]; then
-  py="$(command -v python3 || command -v python || true)"
-fi
-if [ -z "$py" ] || ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
-  echo "::warning title=pyo3-cache::no Python 3.9+ found (set the python input); pyo3-cache is off for this job"
-  exit 1
-fi
-root="$(cd "$GITHUB_ACTION_PATH" && pwd -P)"
-temp="${PYO3_CACHE_TEMP:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}}"
-tools="${PYO3_CACHE_TOOL_CACHE:-${RUNNER_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}}}"
-# What the venv depends on: the interpreter and the dependency list. Any
-# change gives a new venv beside the old one.
-ident="$("$py" - "$root" <<'PY'
-import hashlib, os, re, sys
-with open(os.path.join(sys.argv[1], "pyproject.toml"), encoding="utf-8") as f:
-    deps = re.search(r"^dependencies = \[(.*?)^\]", f.read(), re.S | re.M).group(1)
-parts = [os.path.realpath(sys.executable), sys.version, deps]
-print(f"py{sys.version_info[0]}{sys.version_info[1]}-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16])
-PY
-)"
-venv="$tools/pyo3-cache/$ident"
+# py, root, temp, tools, ident, venv
+# shellcheck source=tool-ident.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tool-ident.sh"
 if [ -x "$venv/bin/python" ]; then
   vpy="$venv/bin/python"
 else
   vpy="$venv/Scripts/python.exe"
 fi
 how="kept"
+if [ "${TOOL_PRESENT:-}" != "true" ] && [ -f "$venv/.complete" ]; then
+  # It appeared during this job: restored from the Actions cache (or a
+  # half-extracted entry, or another job's): use it only if its compiled
+  # dependency loads.
+  how="restored"
+  if ! "$vpy" -I -c 'import zstandard' >/dev/null 2>&1; then
+    echo "::warning title=pyo3-cache::the tool venv restored from the cache does not run; making it again"
+    rm -rf "$venv"
+  fi
+fi
 if [ ! -f "$venv/.complete" ]; then
   how="made"
   mkdir -p "$tools/pyo3-cache"
@@ -65,12 +58,14 @@ for dep in re.findall(r'"([^"]+)"', block):
 PY
   )
   if command -v uv >/dev/null 2>&1; then
+    echo "pyo3-cache: installing ${deps[*]} with uv"
     uv pip install --quiet --python "$fpy" "${deps[@]}"
   elif ! "$py" -m pip --version >/dev/null 2>&1; then
     rm -rf "$fresh"
     echo "::warning title=pyo3-cache::$py has no pip and uv is not on PATH, so pyo3-cache's dependencies cannot be installed; pyo3-cache is off for this job"
     exit 1
   else
+    echo "pyo3-cache: installing ${deps[*]} with pip"
     "$py" -m pip install --quiet --disable-pip-version-check --no-input \
       --target "$site" "${deps[@]}"
   fi
@@ -96,6 +91,12 @@ mkdir -p "$own"
 chmod 700 "$own"
 ln -sfn "$vpy" "$own/python"
 printf '%s\n' "$venv" > "$own/tool"
+# The save action saves the venv to the Actions cache only if this job made it.
+if [ "$how" = "made" ]; then
+  printf '%s\n' "$venv" > "$own/tool-made"
+else
+  rm -f "$own/tool-made"
+fi
 echo "python=$vpy" >> "$GITHUB_OUTPUT"
 # For the user's own steps (e.g. `"$PYO3_CACHE_PYTHON" -m pyo3_cache explain`);
 # our save action does not read it.

@@ -37,5 +37,18 @@ case "$py" in
   *) refuse "the recorded interpreter is not the tool venv's" ;;
 esac
 [ -f "$venv/.complete" ] || refuse "the recorded venv is incomplete"
+if [ "${1:-}" = "tool-venv" ]; then
+  # The save action's question: did the install step make the venv in this
+  # job (then it goes to the Actions cache)? Answered from our state only.
+  if [ "$(cat "$own/tool-made" 2>/dev/null)" = "$venv" ]; then
+    {
+      echo "save=true"
+      echo "path=$venv"
+      echo "ident=${venv##*/}"
+    } >> "$GITHUB_OUTPUT"
+    echo "pyo3-cache: tool venv made in this job; saving it to the cache"
+  fi
+  exit 0
+fi
 export RUNNER_TEMP="$temp"
 exec "$py" -I "$root/scripts/launch.py" "$@"

@@ -581,6 +581,7 @@ class Job:
             "job": {"status": self.status},
             "runner": {
                 "os": "Linux",
+                "arch": "X64",
                 "temp": str(self.runner_temp),
                 # kept across jobs, as a runner's tool cache
                 "tool_cache": str(self.runner_temp.parent / "_tool"),

@@ -38,6 +38,7 @@ from tests.conftest import EXAMPLE, REPO
 CACHE_SHA = "27d5ce7f107fe9357f9df03efb73ab90386fccae"
 STAND_IN = Path(__file__).parent / "cache-stand-in"
 ACTION_REF = "pyo3-cache/pyo3-cache@v1"
+TOOL_KEY = "pyo3-cache-tool-"
 FIXED_RUN_FOLDER = "0000000000000000"  # what fixed_act's copy always uses
 
 
@@ -270,6 +271,26 @@ class ActRepo:
             host.pop(name, None)
         return host
 
-    def saves(self) -> list[str]:
+    def _save_log(self) -> list[str]:
         log = self.cache / "log"
         return log.read_text().split("\n")[:-1] if log.is_file() else []
+
+    def saves(self) -> list[str]:
+        """The entries saved, the tool's venv aside (see ``tool_saves``)."""
+        return [line for line in self._save_log() if not line.startswith(f"save {TOOL_KEY}")]
+
+    def entry(self, key: str) -> Path:
+        """The stand-in's archive of the entry saved under ``key``."""
+        rows = [json.loads(line) for line in (self.cache / "index.jsonl").read_text().splitlines()]
+        return self.cache / next(str(row["file"]) for row in rows if row["key"] == key)
+
+    def tool_saves(self) -> list[str]:
+        """The tool venv's entries saved (``pyo3-cache-tool-<os>-<arch>-<ident>``)."""
+        return [line for line in self._save_log() if line.startswith(f"save {TOOL_KEY}")]
+
+    def wipe_tool_cache(self) -> list[Path]:
+        """Remove the runner's tool venvs, as on a fresh GitHub-hosted runner; what was removed."""
+        venvs = [p.parent for p in self.act_cache.rglob("pyo3-cache/py*/.complete")]
+        for venv in venvs:
+            shutil.rmtree(venv)
+        return venvs

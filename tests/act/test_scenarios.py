@@ -68,12 +68,15 @@ def test_cold_job_misses_builds_everything_and_saves(repo: ActRepo) -> None:
     assert run.json("save.json")["saved"] == "true"
     # What actions/cache stored: the entry dir (one pyo3-cache archive, its
     # record and the key manifest), not the target dir itself.
-    with tarfile.open(next(repo.cache.glob("*.tar"))) as tar:
+    with tarfile.open(repo.entry(restored["key"])) as tar:
         files = sorted(Path(m.name).name for m in tar.getmembers() if m.isfile())
     assert files == ["archive.tar.zst", "entry.json", "key-manifest.json", "last-used"], files
     # every phase of ours is timed in the job log
     for step in ("install", "key", "after-restore", "before-save"):
         assert run.lines(f"pyo3-cache: {step} "), step
+    # the tool venv was made here (uv is on PATH) and saved for fresh runners
+    assert run.lines("pyo3-cache: installing ") and run.lines("(venv made)")
+    assert len(repo.tool_saves()) == 1, repo.tool_saves()
 
 
 def test_warm_job_is_an_exact_hit_and_compiles_nothing(repo: ActRepo) -> None:
@@ -89,6 +92,7 @@ def test_warm_job_is_an_exact_hit_and_compiles_nothing(repo: ActRepo) -> None:
     assert run.lines("pyo3-cache: install ") and "venv kept" in run.lines("pyo3-cache: install ")[0]
     assert run.lines("save: no (exact cache hit")
     assert len(repo.saves()) == 1
+    assert len(repo.tool_saves()) == 1  # a kept venv is not saved again
 
 
 def test_lock_bump_is_a_partial_hit_that_names_the_package(repo: ActRepo) -> None:
@@ -116,8 +120,15 @@ def test_rust_change_rebuilds_only_the_crate_and_says_which_file(repo: ActRepo) 
     lib = repo.repo / "src" / "lib.rs"
     lib.write_text(lib.read_text() + "\n// a change\n")
     repo.commit("a Rust change")
+    # A fresh runner (GitHub-hosted): no tool venv; it comes from the cache.
+    assert repo.wipe_tool_cache()
     run = repo.run("wheels")
     _ok(run)
+    assert run.lines("Cache restored from key: pyo3-cache-tool-"), run.log[-3000:]
+    install = run.lines("pyo3-cache: install ")
+    assert install and "(venv restored)" in install[0], install
+    assert not run.lines("pyo3-cache: installing ")  # neither uv nor pip ran
+    assert len(repo.tool_saves()) == 1
     assert run.json("restore.json")["cache-hit"] == "true"
     assert [name.split()[0] for name in _built(run)] == ["hello-pyo3"], _built(run)
     summary = _summary(run)
