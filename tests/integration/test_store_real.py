@@ -47,9 +47,16 @@ def cargo_home(cargo_home_copy: Path, tmp_path: Path) -> Path:
 
 
 def _pinned_env(project: Path, cargo_home: Path) -> dict[str, str]:
-    pin = run_cli("pin", "--manifest-path", str(project / "Cargo.toml"), "--format", "json")
+    """What `pin` exports: PYO3_CACHE_PIN, and PATH with the cargo wrapper first."""
+    wrapper_dir = project.parent / "wrapper"
+    pin = run_cli(
+        "pin", "--manifest-path", str(project / "Cargo.toml"),
+        "--wrapper-dir", str(wrapper_dir), "--format", "json",
+    )  # fmt: skip
     assert pin.returncode == 0, pin.stderr
-    return tool_env(**json.loads(pin.stdout)["env"], CARGO_HOME=str(cargo_home))
+    data = json.loads(pin.stdout)
+    path = os.pathsep.join([data["wrapper_dir"], tool_env()["PATH"]])
+    return tool_env(**data["env"], PATH=path, CARGO_HOME=str(cargo_home))
 
 
 def _cli(project: Path, env: dict[str, str], *args: str) -> dict[str, object]:
@@ -96,6 +103,9 @@ def test_save_wipe_restore_then_builds_are_all_fresh(
     assert maturin_file.read_text() == "implementation=CPython\n"
     assert not (cargo_home / "registry" / "src").exists()
 
+    # As the documented flow does: restore, then pin (its shims point at this
+    # machine's interpreters, so they are made again, never restored).
+    env = _pinned_env(project, cargo_home)
     offline = dict(env, CARGO_NET_OFFLINE="true")
     release = uv_build(project, offline, warm_example.dist)
     assert release.returncode == 0, release.output[-3000:]
