@@ -242,7 +242,7 @@ def stale_path_module(ctx: Ctx) -> None:
     cargo_inputs, problem = wheel_cargo_inputs(inputs, env, dist)
     assert cargo_inputs is not None, problem
     store = open_store(f"dir:{ctx.work / 'store'}")
-    assert save_wheels(store, manifest.key, dist, None, cargo_inputs).saved
+    assert save_wheels(store, manifest.key, dist, None, cargo_inputs, scope="default").saved
     shutil.rmtree(dist)
     (ctx.work / "job" / "shared" / "extra.rs").write_text("pub fn extra() -> u8 { 2 }\n")
     ctx.vars["python"] = sys.executable

@@ -150,3 +150,48 @@ def test_cli_wheel_cache_with_a_key_needs_no_project(tmp_path: Path) -> None:
         "wheel-cache", "restore", "--store", store, "--key", "k1", "--dist", "out", cwd=tmp_path
     )
     assert restored.stdout.startswith(f"wheel cache hit: restored {WHEEL}")
+
+
+def test_wheels_a_pull_request_saved_are_never_restored_on_the_default_branch(
+    tmp_path: Path,
+) -> None:
+    """Like the Rust cache's entries, saved wheels belong to a scope (issue 18, item 9)."""
+    store = open_store(f"dir:{tmp_path / 'store'}")
+    make_wheel(tmp_path / "pr-dist", extra={"evil.py": b"print('from a PR')\n"})
+    saved = save_wheels(store, "k1", tmp_path / "pr-dist", scope="refs/pull/7/merge")
+    assert saved.saved
+
+    main = restore_wheels(store, "k1", tmp_path / "main-dist", scope="refs/heads/main")
+    assert not main.hit and not (tmp_path / "main-dist" / WHEEL).exists()
+
+    make_wheel(tmp_path / "main-build")
+    assert save_wheels(store, "k1", tmp_path / "main-build", scope="refs/heads/main").saved
+    # The pull request finds its own wheels first, the default branch's as a fallback.
+    pr = restore_wheels(
+        store,
+        "k1",
+        tmp_path / "pr2",
+        scope="refs/pull/8/merge",
+        fallback_scopes=["refs/heads/main"],
+    )
+    assert pr.hit
+    with zipfile.ZipFile(tmp_path / "pr2" / WHEEL) as zf:
+        assert "evil.py" not in zf.namelist()  # main's wheel, not PR 7's
+
+
+def test_cli_wheel_cache_scope_keeps_branches_apart(tmp_path: Path) -> None:
+    make_wheel(tmp_path / "dist")
+    store = f"dir:{tmp_path / 'store'}"
+    common = ("--store", store, "--key", "k1")
+    saved = run_cli("wheel-cache", "save", *common, "--scope", "refs/heads/topic", cwd=tmp_path)
+    assert saved.returncode == 0 and saved.stdout.startswith("saved"), saved.stderr
+    elsewhere = run_cli(
+        "wheel-cache", "restore", *common, "--scope", "refs/heads/main", "--dist", "a",
+        "--fail-on-miss", cwd=tmp_path,
+    )  # fmt: skip
+    assert elsewhere.returncode == 1 and elsewhere.stdout.startswith("wheel cache miss: k1")
+    same = run_cli(
+        "wheel-cache", "restore", *common, "--scope", "refs/heads/topic", "--dist", "b",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert same.stdout.startswith(f"wheel cache hit: restored {WHEEL}"), same.stderr

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from pyo3_cache.cache.archive import ArchiveRoot
 from pyo3_cache.cache.places import Places
 from pyo3_cache.cache.restore import restore_cache
 from pyo3_cache.cache.save import save_cache
-from pyo3_cache.cache.store import Store
+from pyo3_cache.cache.store import Store, scoped_key, unscoped_key
 from pyo3_cache.errors import Pyo3CacheError, StoreError
 from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
 from pyo3_cache.keys.cargo_inputs import CargoInputs
@@ -95,8 +95,15 @@ def restore_wheels(
     key: str,
     dist: Path,
     check: Callable[[CargoInputs], list[str]] | None = None,
+    *,
+    scope: str | None = None,
+    fallback_scopes: Sequence[str] = (),
 ) -> WheelCacheResult:
     """Restore the wheels saved under ``key`` into ``dist``.
+
+    ``scope`` (a branch or ref) and then ``fallback_scopes`` are searched in
+    turn, as for ``restore_cache``: wheels a pull request saved are never seen
+    from the default branch.
 
     With ``check`` (the project is known), entries are ``<key>-<inputs>``:
     the newest are tried in turn, each unpacked aside, and the first whose
@@ -112,7 +119,14 @@ def restore_wheels(
         places = Places(target=dist, cargo_home=dist, workspace=dist)
         roots = [ArchiveRoot(_ANCHOR, dist)]
         restored = restore_cache(
-            store, key, places, restore_keys=(), manifest_out=None, roots=roots
+            store,
+            key,
+            places,
+            restore_keys=(),
+            manifest_out=None,
+            roots=roots,
+            scope=scope,
+            fallback_scopes=fallback_scopes,
         )
         result.warnings += restored.warnings
         if restored.hit:
@@ -122,11 +136,17 @@ def restore_wheels(
             if not result.hit:
                 result.warnings.append(f"the entry for {key} held no wheel; treated as a miss")
         return result
+    scopes: list[str | None] = [scope, *fallback_scopes] if scope is not None else [None]
     try:
-        entries = sorted(store.list_entries(key + "-"), key=lambda e: (e.created_ns, e.key))
-        for entry in list(reversed(entries))[:_CANDIDATES]:
-            if _restore_checked(store, entry.key, dist, check, result):
-                result.key = entry.key
+        for where in scopes:
+            found = store.list_entries(scoped_key(where, key + "-"))
+            entries = sorted(found, key=lambda e: (e.created_ns, e.key), reverse=True)
+            names = [unscoped_key(where, e.key) for e in entries[:_CANDIDATES]]
+            hit = next(
+                (n for n in names if _restore_checked(store, n, dist, check, result, where)), None
+            )
+            if hit is not None:
+                result.key = hit
                 break
     except (StoreError, OSError) as exc:
         result.warnings.append(f"wheel cache not restored: {exc}")
@@ -139,6 +159,7 @@ def _restore_checked(
     dist: Path,
     check: Callable[[CargoInputs], list[str]],
     result: WheelCacheResult,
+    scope: str | None = None,
 ) -> bool:
     """Unpack one entry next to ``dist``; move its wheels in only if cargo's inputs match."""
     dist.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +173,7 @@ def _restore_checked(
             restore_keys=(),
             manifest_out=None,
             roots=[ArchiveRoot(_ANCHOR, staging)],
+            scope=scope,
         )
         result.warnings += restored.warnings
         if not restored.hit:
@@ -204,8 +226,10 @@ def save_wheels(
     dist: Path,
     key_manifest: bytes | None = None,
     inputs: CargoInputs | None = None,
+    *,
+    scope: str | None = None,
 ) -> WheelCacheResult:
-    """Save ``dist/*.whl`` (nothing else) under ``key``; never raises for cache trouble.
+    """Save ``dist/*.whl`` (only those) as ``key`` in ``scope``; never raises for cache trouble.
 
     With ``inputs`` (cargo's own list, taken after the build) the entry is
     ``<key>-<inputs digest>`` and carries the list, which a restore checks.
@@ -227,7 +251,9 @@ def save_wheels(
                 shutil.copy2(wheel, Path(staging) / wheel.name)
             if inputs is not None:
                 write_cargo_inputs(inputs, Path(staging) / CARGO_INPUTS_FILE)
-            saved = save_cache(store, key, [ArchiveRoot(_ANCHOR, Path(staging))], key_manifest)
+            saved = save_cache(
+                store, key, [ArchiveRoot(_ANCHOR, Path(staging))], key_manifest, scope=scope
+            )
     except OSError as exc:
         result.reason = "error"
         result.warnings.append(f"wheels not saved: {exc.strerror or exc}")

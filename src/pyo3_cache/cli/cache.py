@@ -348,6 +348,22 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
         q.add_argument("--prefix-key", metavar="S", default="v1-pyo3", help="first part of the key")
         q.add_argument("--extra-key", metavar="S", help="added to the key, e.g. a matrix value")
         q.add_argument("--python", metavar="PATH", help="interpreter the wheel is built for")
+        q.add_argument(
+            "--scope",
+            metavar="REF",
+            help="the branch or ref the wheels belong to (default: $GITHUB_REF, else the "
+            "checkout's git branch, else 'default'); a restore sees only its scope and "
+            "--fallback-scope",
+        )
+        if op == "restore":
+            q.add_argument(
+                "--fallback-scope",
+                action="append",
+                default=[],
+                metavar="REF",
+                help="a scope to search after --scope, e.g. refs/heads/main (repeatable; "
+                "default on a pull request: its base branch)",
+            )
         add_wheel_build_flags(q)
         add_format_flag(q, "the key, the store and the wheels")
         if op == "restore":
@@ -392,6 +408,8 @@ def _cmd_wheel_cache(args: argparse.Namespace) -> int:
         manifest_bytes = json.dumps(manifest.to_json(), indent=2).encode("utf-8")
     store = open_store(args.store, endpoint_url=args.endpoint_url)
     dist = Path(args.dist)
+    project = Path(args.manifest_path).parent if args.manifest_path else Path.cwd()
+    scope = _scope(args, project)
     if args.op == "restore":
         check = None
         if inputs is not None:
@@ -400,16 +418,18 @@ def _cmd_wheel_cache(args: argparse.Namespace) -> int:
             def check(saved: CargoInputs) -> list[str]:
                 return known.check_cargo_inputs(saved, os.environ)
 
-        result = restore_wheels(store, key, dist, check)
+        result = restore_wheels(
+            store, key, dist, check, scope=scope, fallback_scopes=_fallback_scopes(args, scope)
+        )
     elif inputs is None:
-        result = save_wheels(store, key, dist, manifest_bytes)
+        result = save_wheels(store, key, dist, manifest_bytes, scope=scope)
     else:
         cargo_inputs, problem = wheel_cargo_inputs(inputs, os.environ, dist)
         if cargo_inputs is None:
             result = WheelCacheResult("save", key, store.spec, str(dist), reason="no dep-info")
             result.warnings.append(f"wheels not saved: {problem}")
         else:
-            result = save_wheels(store, key, dist, manifest_bytes, cargo_inputs)
+            result = save_wheels(store, key, dist, manifest_bytes, cargo_inputs, scope=scope)
     for warning in result.warnings:
         log.warn(warning)
     if args.format == "json":
