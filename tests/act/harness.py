@@ -9,7 +9,7 @@ built in, our action is mapped in with ``--local-repository`` and
 documented contract.
 
 act differs from GitHub's runner in ways a test must work around, never the
-product (see /work/shared/tools/README.md, act 0.2.89):
+product (see the shared act tools notes, act 0.2.89):
 
 - the step summary file is blanked before each step: the test copy of
   ``scripts/tool.sh`` appends it, after each of our steps, to
