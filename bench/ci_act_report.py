@@ -17,13 +17,15 @@ OWN_MARGIN_S = 1.0  # our own time in a warm job <= rust-cache's own time + 1 s
 # Our composite actions' step ids, as the tables name them.
 PHASES = {
     "install": "install",
-    "key": "key",
+    "key": "keys (rust, entry paths, wheel)",
     "wheel-key": "wheel key",
     "wheel-check": "wheel check",
     "pin": "after-restore (unpack, mtimes, pin)",
     "prepare": "before-save (explain, prune, pack)",
     "wheel-prepare": "wheel save check",
-    "audit": "bytecode audit",
+    "audit": "audits (bytecode, wheel tags)",
+    "audit-wheels": "wheel tag audit",
+    "unstage": "remove the staged entry",
     "sccache-install": "install sccache",
     "sccache-stop": "stop sccache",
     # as act names them (runs recorded before the phases were keyed by id)

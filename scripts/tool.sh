@@ -51,4 +51,8 @@ if [ "${1:-}" = "tool-venv" ]; then
   exit 0
 fi
 export RUNNER_TEMP="$temp"
+# The workspace from the runner context too (the entry dir lives in it).
+if [ -n "${PYO3_CACHE_WORKSPACE:-}" ]; then
+  export GITHUB_WORKSPACE="$PYO3_CACHE_WORKSPACE"
+fi
 exec "$py" -I "$root/scripts/launch.py" "$@"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyo3_cache.action.wheel import (
+    action_audit,
     action_audit_dist,
     action_wheel_check,
     action_wheel_key,
@@ -177,6 +178,22 @@ def test_audit_dist_warns_by_default_and_fails_only_when_asked(
     assert not action_audit_dist({"PYO3_CACHE_DIST": str(dist), "INPUT_AUDIT_BYTECODE": "off"})
 
 
+def test_the_audit_step_runs_both_audits_and_names_which_one_failed(
+    gh: dict[str, Path], tmp_path: Path
+) -> None:
+    dist = tmp_path / "dist"
+    header = (3439).to_bytes(2, "little") + b"\r\n" + bytes(12)
+    make_wheel(dist, extra={"hello_pyo3/__pycache__/__init__.cpython-310.pyc": header + b"\xe3"})
+    env = {"PYO3_CACHE_DIST": str(dist), "INPUT_AUDIT_BYTECODE": "error"}
+    action_audit({**env, "INPUT_AUDIT_WHEELS": "warn"})
+    assert outputs(gh) == {"bytecode-failed": "true", "wheels-failed": "false"}
+    summary = gh["GITHUB_STEP_SUMMARY"].read_text()
+    assert "foreign-tag" in summary  # the bytecode section
+    gh["GITHUB_OUTPUT"].write_text("")
+    action_audit({**env, "INPUT_AUDIT_BYTECODE": "off", "INPUT_AUDIT_WHEELS": "off"})
+    assert outputs(gh) == {"bytecode-failed": "false", "wheels-failed": "false"}
+
+
 def test_audit_dist_without_wheels_or_with_a_bad_mode(
     gh: dict[str, Path], tmp_path: Path, capsys
 ) -> None:
@@ -193,7 +210,7 @@ def test_audit_dist_without_wheels_or_with_a_bad_mode(
 def test_action_wheel_steps_never_fail_the_job(tmp_path: Path) -> None:
     """Even without GITHUB_OUTPUT (our own trouble), the step exits 0 with one warning."""
     env = {"GITHUB_OUTPUT": "", "GITHUB_ENV": "", "GITHUB_ACTIONS": ""}
-    for step in ("wheel-key", "wheel-check", "wheel-save", "audit-dist"):
+    for step in ("keys", "wheel-key", "wheel-check", "wheel-save", "audit-dist", "audit"):
         result = run_cli("action", step, cwd=tmp_path, env=env)
         assert result.returncode == 0, (step, result.stderr)
         assert "Traceback" not in result.stderr

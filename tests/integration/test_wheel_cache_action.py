@@ -198,7 +198,7 @@ def test_save_action_audits_the_wheels_in_dist(
     job = _audit_job(warm_example.path, tmp_path / "runner")
     steps = job.run_action(REPO / "save", {"audit-bytecode": mode})
     by_name = {s.name: s for s in steps}
-    assert by_name["Audit the wheels' bytecode"].outcome == "success"
+    assert by_name["Audit the wheels (bytecode and tags)"].outcome == "success"
     summary = job.summary.read_text()
     assert "[!WARNING]" in summary and "foreign-tag" in summary, summary
     assert "__init__.cpython-310.pyc" in summary

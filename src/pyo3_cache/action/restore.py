@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ from pyo3_cache.action.state import (
     entry_dir,
     guard,
     places,
+    remove_entry_dir,
     state_path,
     truthy,
 )
@@ -120,6 +120,9 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         from pyo3_cache.errors import StoreError
 
         folder = entry_dir(env)
+        if folder.is_symlink():
+            remove_entry_dir(folder)
+            raise StoreError(f"{folder.name} was a link, not the folder actions/cache restored")
         store = DirStore(folder)
         keys = [entry.key for entry in store.list_entries("")] if folder.is_dir() else []
         key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
@@ -136,7 +139,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
             f"unpacked the cache entry: {result.archive_bytes} bytes → "
             f"{result.restored_bytes} bytes in {result.seconds:.1f} s"
         )
-        shutil.rmtree(folder, ignore_errors=True)  # the disk space is the build's
+        remove_entry_dir(folder)  # the disk space is the build's; the workspace, the user's
         return True
 
     unpacked = state.matched_key and guard(

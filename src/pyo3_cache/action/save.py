@@ -17,6 +17,7 @@ from pyo3_cache.action.state import (
     PhaseClock,
     entry_dir,
     entry_path_for_cache,
+    fresh_entry_dir,
     guard,
     places,
     state_path,
@@ -127,8 +128,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
             from pyo3_cache.cache.save import save_cache
             from pyo3_cache.errors import StoreError
 
-            folder = entry_dir(env)
-            shutil.rmtree(folder, ignore_errors=True)
+            folder = fresh_entry_dir(entry_dir(env))
             manifest = Path(state.manifest) if state.manifest else None
             contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
             result = save_cache(

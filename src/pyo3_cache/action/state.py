@@ -29,7 +29,12 @@ MANIFEST_IN_CACHE = Path("pyo3-cache") / "key-manifest.json"
 # The source files' record (see mtimes.py) travels the same way.
 MTIMES_IN_CACHE = RECORD_IN_TARGET
 COMMENT_MODES = ("on-rebuild", "always", "never")
-# The folder actions/cache saves and restores: a dir: store with one entry.
+# The folder actions/cache saves and restores: a dir: store with one entry. It
+# sits at the top of the workspace, so actions/cache's ``path`` for it is a
+# relative string without ``..`` (actions/cache refuses ``.`` and ``..``
+# segments, and versions an entry by the literal strings).
+ENTRY_DIR_NAME = ".pyo3-cache-entry"
+# Off a runner (no GITHUB_WORKSPACE): under RUNNER_TEMP or ~/.cache.
 ENTRY_DIR = Path("pyo3-cache") / "entry"
 
 
@@ -88,29 +93,57 @@ def state_path(env: Mapping[str, str]) -> Path:
 
 
 def entry_dir(env: Mapping[str, str]) -> Path:
-    """The folder actions/cache stores (under RUNNER_TEMP, outside the workspace)."""
+    """The folder actions/cache stores: ``.pyo3-cache-entry`` at the top of the workspace.
+
+    It exists only inside our own steps: after-restore removes it once it is
+    unpacked, and the save action's last step removes it after actions/cache
+    stored it.
+    """
+    workspace = env.get("GITHUB_WORKSPACE", "")
+    if workspace:
+        return Path(workspace) / ENTRY_DIR_NAME
     base = env.get("RUNNER_TEMP") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / ENTRY_DIR
 
 
-def entry_path_for_cache(env: Mapping[str, str]) -> str:
-    """The entry dir as actions/cache's ``path`` input: relative to GITHUB_WORKSPACE.
+def cache_path_string(path: Path, env: Mapping[str, str]) -> str:
+    """``path`` as actions/cache's ``path`` input, the same string on every run of a runner.
 
     actions/cache hashes the literal ``path`` strings into an entry's version
-    and resolves relative paths against the workspace. RUNNER_TEMP and the
-    workspace keep their places relative to each other (``../../_temp`` on
-    GitHub's runners), so the relative string stays the same even where the
-    absolute folders move between runs (act's self-hosted mode, a runner
-    moved to another work dir).
+    and resolves relative ones against GITHUB_WORKSPACE, so a path inside the
+    workspace is given relative to it (``.pyo3-cache-entry``, ``dist``); one
+    outside it stays absolute (never ``../``: actions/cache refuses ``.`` and
+    ``..`` segments with "Relative pathing ... is not allowed").
     """
-    entry = entry_dir(env)
     workspace = env.get("GITHUB_WORKSPACE", "")
-    if not workspace:
-        return str(entry)
-    try:
-        return os.path.relpath(entry, workspace)
-    except ValueError:  # another drive on Windows
-        return str(entry)
+    absolute = Path(os.path.abspath(path))
+    if workspace:
+        with contextlib.suppress(ValueError):
+            relative = absolute.relative_to(os.path.abspath(workspace))
+            return relative.as_posix() if relative.parts else "."
+    return str(absolute)
+
+
+def entry_path_for_cache(env: Mapping[str, str]) -> str:
+    """The entry dir as actions/cache's ``path`` input (see cache_path_string)."""
+    return cache_path_string(entry_dir(env), env)
+
+
+def remove_entry_dir(folder: Path) -> None:
+    """Remove the entry dir; a link or file in its place is removed, never followed."""
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.is_dir():
+        import shutil
+
+        shutil.rmtree(folder)
+
+
+def fresh_entry_dir(folder: Path) -> Path:
+    """An empty entry dir of ours, whatever an earlier step left at its place."""
+    remove_entry_dir(folder)
+    folder.mkdir(parents=True, mode=0o700)
+    return folder
 
 
 def places(state: FlowState) -> Places:

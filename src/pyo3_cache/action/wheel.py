@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pyo3_cache.action.state import cache_path_string
 from pyo3_cache.cache.wheel_cache import (
     describe,
     read_cargo_inputs,
@@ -42,7 +43,7 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1", "yes", "on")
 
 
-def _guarded(what: str, env: Mapping[str, str], step: Any) -> None:
+def guarded(what: str, env: Mapping[str, str], step: Any) -> None:
     """Run one action step; our trouble is one warning, never a failed job."""
     try:
         step(env)
@@ -52,7 +53,7 @@ def _guarded(what: str, env: Mapping[str, str], step: Any) -> None:
         log.warn(f"{what} skipped: internal error ({type(exc).__name__}: {exc})")
 
 
-def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
+def action_wheel_key(env: Mapping[str, str] | None = None, output_prefix: str = "") -> None:
     """action.yml: say where the wheels live and, with ``wheel-cache: true``, compute their key.
 
     Outputs ``key`` (empty when the wheel cache is off or failed), ``path``
@@ -93,7 +94,8 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
             written = write_manifest(manifest, default_manifest_path(None, e, kind="wheel"))
             # The same string for restore and save: actions/cache versions an
             # entry by its path list.
-            pattern = f"{dist}{os.sep}*.whl\n{dist}{os.sep}{CARGO_INPUTS_FILE}"
+            where_dist = cache_path_string(dist, e)
+            pattern = f"{where_dist}/*.whl\n{where_dist}/{CARGO_INPUTS_FILE}"
             outputs.update(
                 key=manifest.key,
                 path=pattern,
@@ -112,8 +114,8 @@ def action_wheel_key(env: Mapping[str, str] | None = None) -> None:
                 for row in render_parts_table(manifest):
                     log.info(f"  {row}")
 
-        _guarded("computing the wheel key", env, compute)
-    github.append_output(outputs)
+        guarded("computing the wheel key", env, compute)
+    github.append_output({output_prefix + name: value for name, value in outputs.items()})
 
 
 def _cargo_changes(saved: CargoInputs, env: Mapping[str, str]) -> list[str]:
@@ -256,7 +258,7 @@ def audit_markdown(report: Any, dist: Path) -> str:
     return "\n".join(lines) + body + "\n"
 
 
-def action_audit_dist(env: Mapping[str, str] | None = None) -> bool:
+def action_audit_dist(env: Mapping[str, str] | None = None, output: str = "failed") -> bool:
     """save/action.yml: audit the wheels in dist/; True when the job should fail.
 
     Fails only when ``audit-bytecode: error`` asks and an error finding exists;
@@ -277,4 +279,18 @@ def action_audit_dist(env: Mapping[str, str] | None = None) -> bool:
         ),
         markdown=audit_markdown,
         failed=lambda report: report.has_errors,
+        output=output,
     )
+
+
+def action_audit(env: Mapping[str, str] | None = None) -> None:
+    """The save action's audit step: bytecode, then wheel tags, in one process.
+
+    Outputs ``bytecode-failed`` and ``wheels-failed``; one audit's trouble is a
+    warning and never stops the other.
+    """
+    from pyo3_cache.action.wheel_audit import action_audit_wheels
+
+    env = dict(os.environ if env is None else env)
+    guarded("the bytecode audit", env, lambda e: action_audit_dist(e, output="bytecode-failed"))
+    guarded("the wheel audit", env, lambda e: action_audit_wheels(e, output="wheels-failed"))

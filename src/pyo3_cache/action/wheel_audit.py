@@ -43,6 +43,7 @@ def audit_step(
     tally: Callable[[Any, Path], str],
     markdown: Callable[[Any, Path], str],
     failed: Callable[[Any], bool],
+    output: str = "failed",
 ) -> bool:
     """One audit step of the save action, switched by input ``switch`` (warn, error, off).
 
@@ -70,11 +71,11 @@ def audit_step(
             if report.findings and summary in ("true", "1", "yes", "on"):
                 github.append_summary(markdown(report, dist))
             fail = mode == "error" and failed(report)
-    github.append_output({"failed": "true" if fail else "false"})
+    github.append_output({output: "true" if fail else "false"})
     return fail
 
 
-def action_audit_wheels(env: Mapping[str, str] | None = None) -> bool:
+def action_audit_wheels(env: Mapping[str, str] | None = None, output: str = "failed") -> bool:
     """Audit ``dist/*.whl``; True (and output ``failed=true``) when the job should fail."""
     return audit_step(
         env,
@@ -89,4 +90,5 @@ def action_audit_wheels(env: Mapping[str, str] | None = None) -> bool:
         ),
         markdown=wheel_audit_markdown,
         failed=lambda report: report.exit_code != 0,
+        output=output,
     )

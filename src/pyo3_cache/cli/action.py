@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 from pyo3_cache.cli.common import Parser
 from pyo3_cache.github import log
@@ -102,6 +103,14 @@ def _add_action_plain_steps(steps: argparse._SubParsersAction[Parser]) -> None:
             _cmd_action_comment,
         ),
         (
+            "keys",
+            "compute the cache key, the entry's paths and the wheel key, in one step",
+            "action.yml's key step: the Rust cache key (outputs key, restore-keys, manifest, "
+            "paths, contents) and, in the same process, what wheel-key does (its outputs "
+            "prefixed wheel-).",
+            _cmd_action_wheel_step,
+        ),
+        (
             "wheel-key",
             "compute the wheel key (with wheel-cache: true) and locate dist/",
             "Output the glob of the wheels in dist-dir and, with wheel-cache: true, the wheel "
@@ -130,6 +139,13 @@ def _add_action_plain_steps(steps: argparse._SubParsersAction[Parser]) -> None:
             _cmd_action_wheel_step,
         ),
         (
+            "audit",
+            "audit-dist and audit-wheels in one step",
+            "The save action's audit step: the bytecode audit, then the wheel tag audit "
+            "(outputs bytecode-failed, wheels-failed).",
+            _cmd_action_wheel_step,
+        ),
+        (
             "audit-wheels",
             "check the tags of the wheels in dist/ against their extension modules",
             "Check every wheel in dist-dir against its extension modules (see audit-wheels); "
@@ -143,17 +159,20 @@ def _add_action_plain_steps(steps: argparse._SubParsersAction[Parser]) -> None:
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
     from pyo3_cache.action import wheel as wheel_cache
+    from pyo3_cache.action.keys import action_keys
     from pyo3_cache.action.wheel_audit import action_audit_wheels
 
-    run = {
+    run: dict[str, Callable[[], object]] = {
         "wheel-key": wheel_cache.action_wheel_key,
         "wheel-check": wheel_cache.action_wheel_check,
         "wheel-save": wheel_cache.action_wheel_save,
         "audit-dist": wheel_cache.action_audit_dist,
         "audit-wheels": action_audit_wheels,
-    }[args.wheel_step]
+        "keys": action_keys,
+        "audit": wheel_cache.action_audit,
+    }
     try:
-        run()
+        run[args.wheel_step]()
     except Exception as exc:  # an action step of ours never fails the job
         log.warn(f"action {args.wheel_step} skipped: {exc}")
     return 0

@@ -7,8 +7,11 @@ never matches, as on GitHub); ``key`` matches exactly, then each of
 ``restore-keys`` as a prefix, newest entry first; ``cache-hit`` is ``true`` on
 an exact match, ``false`` on a restore-key match and not set on a miss; an
 existing key is never overwritten. ``~`` is the home folder and relative paths
-are relative to GITHUB_WORKSPACE. A path is a file, a folder or a glob
-(``dist/*.whl``: the files it matches, restored beside each other).
+are relative to GITHUB_WORKSPACE. As the real one (its glob patterns), save
+refuses a path with a ``..`` segment or a ``.`` segment after the first: it
+warns "Cache save failed." and saves nothing, and the step still succeeds. A
+path is a file, a folder or a glob (``dist/*.whl``: the files it matches,
+restored beside each other).
 
 Every save appends a line to ``$STAND_IN_CACHE_DIR/log`` (``save KEY``) so a
 test can see what was saved.
@@ -96,8 +99,18 @@ def restore() -> None:
     print(f"Cache restored from key: {found['key']}")
 
 
+def _refused(path: str) -> bool:
+    segments = [part for part in path.replace("\\", "/").split("/") if part]
+    return any(part == ".." or (part == "." and i > 0) for i, part in enumerate(segments))
+
+
 def save() -> None:
     paths, key = _lines("INPUT_PATH"), os.environ["INPUT_KEY"]
+    for path in paths:
+        if _refused(path):
+            print(f"Invalid pattern '{path}'. Relative pathing '.' and '..' is not allowed.")
+            print("::warning::Cache save failed.")
+            return
     version = _version(paths)
     if any(row["key"] == key for row in _entries(version)):
         print(f"::warning::Failed to save: cache entry {key} already exists")
