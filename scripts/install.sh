@@ -2,14 +2,16 @@
 # Make pyo3-cache runnable for this job without building anything.
 #
 # The tool runs from the action's own checkout ($GITHUB_ACTION_PATH/src): no
-# source build per job. Its compiled dependencies (zstandard; requests and
-# tomli are pure Python) live in a venv without pip, kept under the runner's
-# tool cache and reused by every later job on the same runner (GitHub's own
-# self-hosted runners, act): then this step costs one `test -f`. On a fresh
-# runner the venv is restored from the Actions cache (the step before this
-# one, keyed by scripts/tool-ident.sh's ident) or, failing that, made once (`python -m venv --without-pip`, 0.1 s; pip
-# bootstrap would cost 5 s) and the dependencies installed with uv when it is
-# on PATH, else pip. The user's Python environment is never touched.
+# source build per job, in a venv without pip under the runner's tool cache,
+# reused by every later job on the same runner (self-hosted runners, act):
+# then this step costs one `test -f`. On Python 3.11+ with the zstd command
+# on PATH (GitHub's images) the tool needs no package and the venv is bare:
+# made in about 0.1 s (`python -m venv --without-pip`; a pip bootstrap would
+# cost 5 s) and never cached. Otherwise (tomli before 3.11, zstandard without
+# the zstd command) the venv is restored from the Actions cache (the step
+# before this one, keyed by scripts/tool-ident.sh's ident) or made once, the
+# packages installed with uv when it is on PATH, else pip. The user's Python
+# environment is never touched.
 #
 # The job's entry points are fixed here, under runner.temp, in a folder only
 # this user can write: `pyo3-cache/python` (a link to the venv's interpreter)
@@ -35,7 +37,8 @@ if [ "${TOOL_PRESENT:-}" != "true" ] && [ -f "$venv/.complete" ]; then
   # half-extracted entry, or another job's): use it only if its compiled
   # dependency loads.
   how="restored"
-  if ! "$vpy" -I -c 'import zstandard' >/dev/null 2>&1; then
+  modules="$(printf '%s\n' $needs | sed -e 's/[<>=!~,].*//' -e 's/-/_/g' | paste -sd, -)"
+  if [ -n "$modules" ] && ! "$vpy" -I -c "import $modules" >/dev/null 2>&1; then
     echo "::warning title=pyo3-cache::the tool venv restored from the cache does not run; making it again"
     rm -rf "$venv"
   fi
@@ -48,21 +51,16 @@ if [ ! -f "$venv/.complete" ]; then
   if [ -x "$fresh/bin/python" ]; then fpy="$fresh/bin/python"; else fpy="$fresh/Scripts/python.exe"; fi
   site="$("$fpy" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   "$fpy" -I -c 'import os, sys, sysconfig; print(os.path.relpath(sysconfig.get_paths()["purelib"], sys.prefix))' > "$fresh/.site"
-  deps=()  # no mapfile: macOS runners' /bin/bash is 3.2
-  while IFS= read -r dep; do deps+=("$dep"); done < <("$py" - "$root/pyproject.toml" <<'PY'
-import re, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
-for dep in re.findall(r'"([^"]+)"', block):
-    print(dep)
-PY
-  )
-  if command -v uv >/dev/null 2>&1; then
+  deps=()  # the packages this interpreter lacks (tool-ident.sh); none: a bare venv
+  for dep in $needs; do deps+=("$dep"); done
+  if [ "${#deps[@]}" -eq 0 ]; then
+    echo "pyo3-cache: no package to install (Python 3.11+, zstd on PATH): a bare venv"
+  elif command -v uv >/dev/null 2>&1; then
     echo "pyo3-cache: installing ${deps[*]} with uv"
     uv pip install --quiet --python "$fpy" "${deps[@]}"
   elif ! "$py" -m pip --version >/dev/null 2>&1; then
     rm -rf "$fresh"
-    echo "::warning title=pyo3-cache::$py has no pip and uv is not on PATH, so pyo3-cache's dependencies cannot be installed; pyo3-cache is off for this job"
+    echo "::warning title=pyo3-cache::$py has no pip and uv is not on PATH, so pyo3-cache's dependencies (${deps[*]}) cannot be installed; pyo3-cache is off for this job"
     exit 1
   else
     echo "pyo3-cache: installing ${deps[*]} with pip"
@@ -91,8 +89,9 @@ mkdir -p "$own"
 chmod 700 "$own"
 ln -sfn "$vpy" "$own/python"
 printf '%s\n' "$venv" > "$own/tool"
-# The save action saves the venv to the Actions cache only if this job made it.
-if [ "$how" = "made" ]; then
+# The venv goes to the Actions cache only if this job made it and it holds
+# packages (a bare one is quicker to make than to restore).
+if [ "$how" = "made" ] && [ "$bare" != "true" ]; then
   printf '%s\n' "$venv" > "$own/tool-made"
 else
   rm -f "$own/tool-made"

@@ -4,6 +4,10 @@ Runs the action's own scripts as its steps do (``scripts/tool-ident.sh``,
 ``scripts/install.sh``, ``scripts/tool.sh tool-venv``) with this venv's
 interpreter and uv; "restored" is a copy of a venv another job made, put where
 actions/cache/restore puts it (the same folder), as on a GitHub-hosted runner.
+
+On Python 3.11+ with the zstd command on PATH the tool needs no package and
+the venv is bare; the tests of a venv with packages ask for the zstandard
+module (PYO3_CACHE_ZSTD=module), as a runner without the zstd command would.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def _step(script: str, runner: Path, *args: str, **env: str) -> Step:
         "INPUT_PYTHON": sys.executable,
         "PYO3_CACHE_TEMP": str(runner / "temp"),
         "PYO3_CACHE_TOOL_CACHE": str(runner / "tool_cache"),
+        "PYO3_CACHE_ZSTD": "module",
         **env,
     }
     proc = subprocess.run(
@@ -54,17 +59,49 @@ def _step(script: str, runner: Path, *args: str, **env: str) -> Step:
     return Step(proc.returncode, proc.stdout, parse_command_file(out))
 
 
-def _install(runner: Path) -> tuple[Step, Step]:
+def _install(runner: Path, **env: str) -> tuple[Step, Step]:
     """The action's first two steps of ours: which venv, then the install."""
-    found = _step("tool-ident.sh", runner)
+    found = _step("tool-ident.sh", runner, **env)
     assert found.returncode == 0, found.log
     installed = _step(
         "install.sh",
         runner,
         TOOL_IDENT=found.outputs["ident"],
+        TOOL_NEEDS=found.outputs.get("needs", ""),
         TOOL_PRESENT=found.outputs["present"],
+        **env,
     )
     return found, installed
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11) or shutil.which("zstd") is None, reason="needs 3.11+ and zstd"
+)
+def test_with_zstd_on_311_the_venv_is_bare_made_at_once_and_never_cached(tmp_path: Path) -> None:
+    found, installed = _install(tmp_path, PYO3_CACHE_ZSTD="")
+    assert found.outputs["bare"] == "true" and found.outputs["needs"] == ""
+    assert "-bare-" in found.outputs["ident"]
+    assert installed.returncode == 0, installed.log
+    assert "a bare venv" in installed.log and "(venv made)" in installed.log
+    assert "pyo3-cache: installing " not in installed.log
+    venv = Path(found.outputs["venv"])
+    site = venv / (venv / ".site").read_text().strip()
+    assert sorted(p.name for p in site.iterdir()) == ["pyo3_cache_checkout.pth"]
+    # not worth an Actions cache entry: quicker to make than to restore
+    assert _step("tool.sh", tmp_path, "tool-venv", PYO3_CACHE_ZSTD="").outputs == {}
+    ran = _step("tool.sh", tmp_path, "--version", PYO3_CACHE_ZSTD="")
+    assert ran.returncode == 0 and "skipped this step" not in ran.log, ran.log
+    again, kept = _install(tmp_path, PYO3_CACHE_ZSTD="")
+    assert again.outputs["present"] == "true" and "(venv kept)" in kept.log
+
+
+def test_a_first_step_pair_that_disagrees_is_computed_again(tmp_path: Path) -> None:
+    """A packaged ident with no package list (or the reverse) never makes a bare venv."""
+    found = _step("tool-ident.sh", tmp_path)
+    assert found.outputs["bare"] == "false" and "zstandard" in found.outputs["needs"]
+    installed = _step("install.sh", tmp_path, TOOL_IDENT=found.outputs["ident"], TOOL_NEEDS="")
+    assert installed.returncode == 0, installed.log
+    assert "pyo3-cache: installing " in installed.log and "zstandard" in installed.log
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,8 @@ GROUP_TITLES = {
     "archives": "Cache archives and entries (`restore` from a `dir:` store)",
     "stores": "Stores (`save`, `restore`)",
     "github": "GitHub (`comment`, `summary`, against a fake REST API)",
+    "action": "The save action's steps (`action before-save`, `action comment`)",
+    "wrapper": "The cargo wrapper (`run`, the wrapper on PATH)",
 }
 OUTCOME_WORDS = {
     "error": "one-line error",

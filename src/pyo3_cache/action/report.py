@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pyo3_cache.action.state import FlowState, PhaseClock, guard, state_path
+from pyo3_cache.action.state import FlowState, PhaseClock, guard, own_folder, state_path
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
 
@@ -63,7 +63,7 @@ def write_comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) 
     # The same section key as `pyo3-cache explain --comment`, so both write one section.
     section = {"markdown": markdown, "key": github.job_section_key(env, matrix), "title": job}
     path = comment_path(env)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    own_folder(path.parent)
     path.write_text(json.dumps(section), encoding="utf-8")
     return True
 
@@ -79,7 +79,9 @@ def post_comment(env: Mapping[str, str] | None = None) -> None:
     notes: list[str] = []
 
     def post() -> None:
-        section = json.loads(comment_path(env).read_text(encoding="utf-8"))
+        path = comment_path(env)
+        own_folder(path.parent)  # a section only from our own folder reaches the token
+        section = json.loads(path.read_text(encoding="utf-8"))
         outcome = github.post_job_section(
             section["markdown"], section_key=section["key"], title=section["title"], env=env
         )

@@ -20,7 +20,7 @@ from pyo3_cache.action.state import (
     fresh_entry_dir,
     guard,
     places,
-    state_path,
+    read_state,
 )
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
@@ -51,8 +51,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     env = dict(os.environ if env is None else env)
     clock = PhaseClock("before-save")
     notes: list[str] = []
-    path = state_path(env)
-    state = guard("reading the flow state", lambda: FlowState.read(path), notes)
+    state = guard("reading the flow state", lambda: read_state(env), notes)
     if state is None:
         state = FlowState(key=env.get("PRIMARY_KEY", ""), notes=[])
     state.notes.extend(notes)
@@ -91,6 +90,16 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     )
 
     decision = decide_save(state, env.get("JOB_STATUS", "success"))
+    if decision.save and state.target_dir:
+        # Nothing is written into (or pruned from) a folder cargo did not make.
+        from pyo3_cache.cache.target_dir import target_dir_problem
+
+        workspace = Path(state.workspace) if state.workspace else None
+        problem = target_dir_problem(Path(state.target_dir), workspace)
+        if problem:
+            log.warn(f"cache not saved: {problem}")
+            state.notes.append(f"cache not saved: {problem}")
+            decision = SaveDecision(False, problem)
     if decision.save and state.target_dir and Path(state.target_dir).is_dir():
 
         def prune() -> None:

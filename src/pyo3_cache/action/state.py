@@ -72,7 +72,7 @@ class FlowState:
         return bool(self.matched_key) and not self.cache_hit
 
     def write(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
 
     @classmethod
@@ -90,6 +90,51 @@ def state_path(env: Mapping[str, str]) -> Path:
     """
     base = env.get("RUNNER_TEMP") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "pyo3-cache" / "state.json"
+
+
+def own_folder(folder: Path) -> Path:
+    """``folder`` if it is the action's own: a real folder of ours that nobody else can write.
+
+    install.sh makes ``RUNNER_TEMP/pyo3-cache`` (mode 700) before any step of
+    the user's build runs; a link or a folder someone else could write in
+    its place was put there by somebody else, and what it holds is not ours.
+    """
+    import stat
+
+    from pyo3_cache.errors import StoreError
+
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        raise StoreError(
+            f"{folder} does not exist: the pyo3-cache action did not run earlier in this job"
+        ) from None
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreError(f"{folder} is a link, not the pyo3-cache action's own folder")
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{folder} is not a folder")
+    if os.name != "nt":
+        if st.st_uid != os.getuid():
+            raise StoreError(f"{folder} belongs to another user")
+        if st.st_mode & 0o022:
+            raise StoreError(f"{folder} can be written by other users")
+    return folder
+
+
+def read_state(env: Mapping[str, str]) -> FlowState:
+    """The flow state after-restore left, from our own folder only (see own_folder)."""
+    from pyo3_cache.errors import StoreError
+
+    path = state_path(env)
+    own_folder(path.parent)
+    try:
+        return FlowState.read(path)
+    except FileNotFoundError:
+        raise StoreError(
+            "no flow state: the pyo3-cache action's after-restore did not run in this job"
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"the flow state {path.name} is not one we wrote ({exc})") from None
 
 
 def entry_dir(env: Mapping[str, str]) -> Path:

@@ -15,7 +15,6 @@ safely is ``extract.py``'s job.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import stat
@@ -23,16 +22,12 @@ import tarfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import zstandard
+from pyo3_cache.cache import zstd
 
-ZSTD_LEVEL = 3
-# Keep every file's content in its own frame-independent stream: a long window
-# buys a few percent on rlibs that share code across versions.
-ZSTD_WINDOW_LOG = 27
-ZSTD_JOB_SIZE = 64 << 20
-READ_CHUNK = 1 << 20
+ZSTD_LEVEL = zstd.LEVEL
+READ_CHUNK = zstd.READ_CHUNK
 # Staging folders are ours by this prefix: a restore killed half-way leaves one
 # behind, the next restore removes it, and archives never include one.
 STAGING_PREFIX = ".pyo3-cache-restore-"
@@ -126,27 +121,8 @@ def _walk(root: Path) -> Iterator[Path]:
     yield from sorted(others, key=_kinship)
 
 
-class _CountingWriter(io.RawIOBase):
-    """Hashes and counts the compressed bytes on their way to the file."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.sha = hashlib.sha256()
-        self.count = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        self.raw.write(view)
-        self.sha.update(view)
-        self.count += len(view)
-        return len(view)
-
-
 def create_archive(
-    roots: Sequence[ArchiveRoot], dest: Path, level: int = ZSTD_LEVEL
+    roots: Sequence[ArchiveRoot], dest: Path, level: int = zstd.LEVEL
 ) -> ArchiveStats:
     """Write ``roots`` into ``dest`` (``.tar.zst``) and return sizes and sha256.
 
@@ -154,31 +130,21 @@ def create_archive(
     device files, fifos and sockets are skipped (listed in ``stats.skipped``).
     Hard links within the archive are stored once. Raises ``OSError`` on I/O
     failure (the caller decides whether that is fatal).
+
+    Compression (``zstd.py``) uses long-distance matching: a target dir holds
+    the same bytes many times over (dev and release builds, .rlib next to
+    .rmeta, hard-linked outputs), far apart in the tar. Measured on the
+    example's target dir (197 MB tar): 43.6 MiB without, 25.2 MiB with, and
+    no slower.
     """
     stats = ArchiveStats()
-    # Long-distance matching: a target dir holds the same bytes many times over
-    # (dev and release builds, .rlib next to .rmeta, hard-linked outputs), far
-    # apart in the tar; LDM finds them. Measured on the example's target dir
-    # (197 MB tar): 43.6 MiB without, 25.2 MiB with, and no slower.  64 MiB jobs
-    # keep multi-threaded output close to single-threaded.  actions/cache
-    # compresses with `zstd --long` for the same reason.
-    params = zstandard.ZstdCompressionParameters.from_level(
-        level,
-        window_log=ZSTD_WINDOW_LOG,
-        enable_ldm=True,
-        threads=-1 if (os.cpu_count() or 1) > 1 else 0,
-        job_size=ZSTD_JOB_SIZE,
-    )
-    compressor = zstandard.ZstdCompressor(compression_params=params)
-    with dest.open("wb") as raw:
-        counter = _CountingWriter(raw)
-        zout = compressor.stream_writer(counter, closefd=False)  # type: ignore[arg-type]
-        with zout, tarfile.open(fileobj=zout, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with dest.open("wb") as raw, zstd.compressing(raw, level) as zout:  # noqa: SIM117
+        with tarfile.open(fileobj=zout, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for root in roots:
                 if root.path.is_dir():
                     _add_tree(tar, root, stats)
-    stats.archive_bytes = counter.count
-    stats.sha256 = counter.sha.hexdigest()
+    stats.archive_bytes = dest.stat().st_size
+    stats.sha256 = sha256_of(dest)
     return stats
 
 

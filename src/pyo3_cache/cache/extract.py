@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import zstandard
-
+from pyo3_cache.cache import zstd
 from pyo3_cache.cache.archive import READ_CHUNK, STAGING_PREFIX
 from pyo3_cache.cache.members import (
     REFUSE,
@@ -84,6 +83,9 @@ def _remove_existing(path: Path) -> None:
         path.unlink()
 
 
+BROKEN_STREAM: tuple[type[BaseException], ...] = (tarfile.TarError, *zstd.errors())
+
+
 def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> int:
     source = tar.extractfile(member)
     if source is None:  # pragma: no cover - regular members always have data
@@ -93,7 +95,7 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> 
         while True:
             try:
                 chunk = source.read(READ_CHUNK)
-            except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
+            except BROKEN_STREAM as exc:
                 raise ArchiveError(
                     f"the archive is corrupt or truncated inside {member.name!r} ({exc})"
                 ) from None

@@ -24,10 +24,8 @@ import tarfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
 
-import zstandard
-
+from pyo3_cache.cache import zstd
 from pyo3_cache.cache.archive import READ_CHUNK
 from pyo3_cache.errors import ArchiveError
 
@@ -50,32 +48,30 @@ class ExtractLimits:
     ratio_grace_bytes: int = 64 << 20
 
 
-def _open_stream(archive: Path) -> tuple[IO[bytes], Any]:
-    raw = archive.open("rb")
-    decompressor = zstandard.ZstdDecompressor(max_window_size=1 << 31)
-    return raw, decompressor.stream_reader(raw, read_size=READ_CHUNK)
-
-
 def iter_members(archive: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
-    raw, stream = _open_stream(archive)
+    broken: tuple[type[BaseException], ...] = (tarfile.TarError, *zstd.errors())
     try:
-        try:
-            # closed below; 1 MiB reads: tarfile's default 10 KiB costs a third of a restore
-            tar = tarfile.open(fileobj=stream, mode="r|", bufsize=READ_CHUNK)  # noqa: SIM115
-        except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
-            raise ArchiveError(f"{archive.name} is not a .tar.zst archive ({exc})") from None
-        with tar:
-            while True:
-                try:
-                    member = tar.next()
-                except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
-                    raise ArchiveError(f"{archive.name} is corrupt or truncated ({exc})") from None
-                if member is None:
-                    return
-                yield tar, member
-    finally:
-        stream.close()
-        raw.close()
+        with zstd.decompressing(archive) as stream:
+            try:
+                # closed below; 1 MiB reads: tarfile's default 10 KiB costs a third of a restore
+                tar = tarfile.open(fileobj=stream, mode="r|", bufsize=READ_CHUNK)  # noqa: SIM115
+            except broken as exc:
+                raise ArchiveError(f"{archive.name} is not a .tar.zst archive ({exc})") from None
+            with tar:
+                while True:
+                    try:
+                        member = tar.next()
+                    except broken as exc:
+                        raise ArchiveError(
+                            f"{archive.name} is corrupt or truncated ({exc})"
+                        ) from None
+                    if member is None:
+                        break
+                    yield tar, member
+    except zstd.ZstdMissing as exc:
+        raise ArchiveError(f"cannot read {archive.name}: {exc}") from None
+    except broken as exc:  # the zstd command's verdict on the whole stream
+        raise ArchiveError(f"{archive.name} is corrupt or truncated ({exc})") from None
 
 
 def clean_name(name: str) -> str:
