@@ -2,9 +2,9 @@
 # Make pyo3-cache runnable for this job without building anything.
 #
 # The tool runs from the action's own checkout ($GITHUB_ACTION_PATH/src): no
-# source build per job. Its compiled dependencies (zstandard; requests and
-# tomli are pure Python) live in a venv without pip, kept under the runner's
-# tool cache and reused by every later job on the same runner (GitHub's own
+# source build per job. Its dependencies (zstandard, compiled; tomli before
+# Python 3.11; HTTP is the standard library's) live in a venv without pip,
+# kept under the runner's tool cache and reused by every later job on the same runner (GitHub's own
 # self-hosted runners, act): then this step costs one `test -f`. On a fresh
 # runner the venv is restored from the Actions cache (the step before this
 # one, keyed by scripts/tool-ident.sh's ident) or, failing that, made once (`python -m venv --without-pip`, 0.1 s; pip
