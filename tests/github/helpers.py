@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import string
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,14 @@ COMMENTS = r"/repos/octo/hello/issues/7/comments|/repositories/\d+/issues/7/comm
 
 
 ONE_COMMENT = r"/repos/octo/hello/issues/comments/\d+"
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 class FakeTime:

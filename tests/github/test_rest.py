@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from tests.github.helpers import (
     REPO,
     TOKEN,
     FakeTime,
+    closed_port,
     upsert,
 )
 
@@ -129,16 +131,36 @@ def test_malformed_repository_is_refused(repository: str) -> None:
         github.check_repository(repository)
 
 
-def test_requests_is_loaded_only_when_a_request_is_made() -> None:
-    """Plain CLI runs (and the log, files and comment modules) never pay for importing requests."""
+def test_http_is_loaded_only_when_a_request_is_made() -> None:
+    """Plain CLI runs (and the log, files and comment modules) never pay for loading urllib."""
     code = (
         "import sys\n"
         "from pyo3_cache.cli import main\n"
         "from pyo3_cache.github import client, log, files, comment, pull_request\n"
+        "names = ('pyo3_cache.github.http', 'urllib.request', 'http.client', 'requests')\n"
+        "def loaded():\n"
+        "    print(','.join(str(n in sys.modules) for n in names))\n"
         "main.build_parser()\n"
-        "print('requests' in sys.modules)\n"
-        "client.GitHubClient('ghs_x', api_url='http://127.0.0.1:9')\n"
-        "print('requests' in sys.modules)\n"
+        "loaded()\n"
+        "gh = client.GitHubClient('ghs_x', api_url=sys.argv[1], max_attempts=1)\n"
+        "loaded()\n"
+        "try:\n"
+        "    gh.authenticated_login()\n"
+        "except client.GitHubAPIError as exc:\n"
+        "    print('cannot reach' in str(exc))\n"
+        "loaded()\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, f"http://127.0.0.1:{closed_port()}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    assert out.stdout.split() == [
+        "False,False,False,False",
+        "False,False,False,False",  # making the client makes no request
+        "True",
+        "True,True,True,False",  # and requests is never loaded
+    ]

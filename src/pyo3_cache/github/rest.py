@@ -1,7 +1,8 @@
 """The GitHub REST client: retries, rate limits, paging, errors; the token never leaks.
 
-``requests`` is imported only when a request is made, so CLI commands that
-never talk to the API do not pay for loading it.
+HTTP goes through ``github/http.py`` (the standard library's ``urllib``), which
+is imported only when a request is made, so CLI commands that never talk to
+the API do not pay for loading it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import requests
+    from pyo3_cache.github.http import Response, Transport
 
 from pyo3_cache.errors import GitHubError
 from pyo3_cache.redact import TEXT_REDACTED, redact_text
@@ -87,18 +88,24 @@ def check_repository(repository: str) -> str:
     return repository
 
 
-class _BearerAuth:
-    """Sets the Authorization header; given as ``auth=`` so ~/.netrc never overrides it.
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, without credentials, path or query."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or ''}{port}"
+    except ValueError:  # a bad port or IPv6 address
+        return "an unparsable URL"
 
-    requests accepts any callable as ``auth``; no base class is needed.
-    """
+
+class _BearerAuth:
+    """Holds the token; its repr is redacted.  ``header()`` goes with every request."""
 
     def __init__(self, token: str) -> None:
         self._token = token
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
+    def header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
 
     def secret(self) -> str:
         return self._token
@@ -119,7 +126,7 @@ class IssueComment:
 
 
 class GitHubClient:
-    """A small GitHub REST client on ``requests``: retries, rate limits, paging, no leaks.
+    """A small GitHub REST client on the standard library: retries, rate limits, paging.
 
     Reads (GET) are retried on 5xx, connection errors and rate limits, with
     ``Retry-After`` / ``x-ratelimit-reset`` honoured and exponential backoff
@@ -135,7 +142,7 @@ class GitHubClient:
         token: str,
         *,
         api_url: str | None = None,
-        session: requests.Session | None = None,
+        transport: Transport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
@@ -150,11 +157,7 @@ class GitHubClient:
         self.api_url = check_api_url(api_url)
         # Held only inside the auth object, whose repr is redacted.
         self._auth = _BearerAuth(token.strip())
-        if session is None:
-            import requests
-
-            session = requests.Session()
-        self._session = session
+        self._transport = transport  # made on the first request (see http.py)
         self._headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
@@ -198,7 +201,7 @@ class GitHubClient:
             path = path[len(base_path) :] or "/"
         return f"{method} {path}"
 
-    def _message(self, response: requests.Response) -> str:
+    def _message(self, response: Response) -> str:
         try:
             data = response.json()
         except (ValueError, RecursionError):
@@ -210,7 +213,7 @@ class GitHubClient:
         text = " ".join(redact(text, self._auth.secret()).split())
         return text[:200] + ("…" if len(text) > 200 else "")
 
-    def _retry_after(self, response: requests.Response) -> float | None:
+    def _retry_after(self, response: Response) -> float | None:
         value = response.headers.get("retry-after")
         if not value:
             return None
@@ -223,7 +226,7 @@ class GitHubClient:
             return None
         return max(0.0, when.timestamp() - self.clock())
 
-    def error_for(self, method: str, url: str, response: requests.Response) -> GitHubAPIError:
+    def error_for(self, method: str, url: str, response: Response) -> GitHubAPIError:
         """The error a non-2xx answer means, and whether (and when) to try again."""
         status = response.status_code
         where = self._where(method, url)
@@ -262,6 +265,20 @@ class GitHubClient:
                 "comment does not exist, or the token cannot see it",
                 status=status,
             )
+        if 300 <= status < 400:  # http.py follows redirects that stay on the API's host
+            try:
+                target = urllib.parse.urljoin(url, response.headers.get("location", ""))
+            except ValueError:
+                target = ""
+            target = _origin(target)
+            if target == _origin(self.api_url):
+                why = "redirects too many times"
+            else:
+                why = (
+                    f"redirects to {redact(target, self._auth.secret())}; pyo3-cache follows "
+                    f"redirects only on {_origin(self.api_url)} (the token goes nowhere else)"
+                )
+            return GitHubAPIError(f"GitHub answered {where} with {status}: {why}", status=status)
         if status >= 500:
             return GitHubAPIError(
                 f"GitHub answered {where} with {status} {response.reason or ''}".rstrip(),
@@ -280,31 +297,32 @@ class GitHubClient:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         retry: bool = True,
-    ) -> requests.Response:
+    ) -> Response:
         """One REST call; with ``retry``, transient failures are retried within the budget."""
-        import requests
+        from pyo3_cache.github.http import Transport, TransportError
 
+        if self._transport is None:
+            self._transport = Transport()
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._session.request(
+                response = self._transport.request(
                     method,
                     url,
                     params=params,
-                    json=body,
-                    headers=self._headers,
-                    auth=self._auth,
+                    json_body=body,
+                    headers={**self._headers, **self._auth.header()},
                     timeout=self._timeout,
                 )
-            except requests.RequestException as exc:
+            except TransportError as exc:
                 host = urllib.parse.urlsplit(url).netloc
                 error = GitHubAPIError(
-                    f"cannot reach {host} for {self._where(method, url)} ({type(exc).__name__})",
+                    f"cannot reach {host} for {self._where(method, url)} ({exc.kind})",
                     retryable=True,
                 )
             else:
-                if response.status_code < 400:
+                if 200 <= response.status_code < 300:
                     return response
                 error = self.error_for(method, url, response)
             if not (retry and error.retryable) or attempt >= self.max_attempts:
@@ -312,7 +330,7 @@ class GitHubClient:
             delay = error.retry_after if error.retry_after is not None else self.backoff(attempt)
             self.wait(delay, str(error))
 
-    def json_of(self, method: str, url: str, response: requests.Response) -> Any:
+    def json_of(self, method: str, url: str, response: Response) -> Any:
         if response.status_code == 204 or not response.content:
             return None
         try:
