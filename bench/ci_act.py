@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -71,6 +72,10 @@ class ActJob:
     build_s: float = 0.0  # the build step
     own_s: float = 0.0  # the cache tool's own steps, cache transfer excluded
     transfer_s: float = 0.0  # actions/cache restore and save (rust-cache: its tar + upload)
+    # ours: unpacking and packing our own archive inside our steps (the work
+    # actions/cache's tar + zstd does for rust-cache's entry, which is in its
+    # transfer); reported on its own, not in own_s
+    archive_s: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # the cache tool's steps
     compiled: list[str] = field(default_factory=list)
     restore: str = "miss"  # miss | partial | exact
@@ -108,6 +113,22 @@ def _span(run: ActRun, step: str, stage: str, begin: str, end: str | None) -> fl
         later = [ln.t for ln in lines if ln.t >= start and ln.text.strip().startswith(end)]
         stop = later[0] if later else stop
     return max(0.0, min(stop - start, found.seconds))
+
+
+_PHASE = re.compile(r"\b(unpack|pack) (\d+(?:\.\d+)?) s\b")
+
+
+def _archive_seconds(run: ActRun) -> float:
+    """Our archive's unpack (after-restore) and pack (before-save), from their timing lines."""
+    total = 0.0
+    for step, head in (
+        ("cache/pin", "pyo3-cache: after-restore "),
+        ("save/prepare", "pyo3-cache: before-save "),
+    ):
+        for text in run.text(step):
+            if text.strip().startswith(head):
+                total += sum(float(m.group(2)) for m in _PHASE.finditer(text))
+    return total
 
 
 def _sccache_stats(lines: list[str]) -> str:
@@ -173,10 +194,12 @@ def read_job(job: ActJob, run: ActRun, grown: int = 0) -> None:
         if job.flow == "sccache":
             job.transfer_s = run.seconds("cache") + run.seconds("save")
             job.stats = _sccache_stats(run.text("sccache-stop"))
+        if job.flow == "ours":
+            job.archive_s = _archive_seconds(run)
         install = run.step("cache/install")
         if job.flow == "ours" and (install is None or install.result != "success"):
             job.problem = "our action's install step did not succeed (the action was off)"
-    job.own_s = sum(job.phases.values())
+    job.own_s = sum(job.phases.values()) - job.archive_s
     if not job.saved_bytes and grown > 0:
         job.saved_bytes = grown
     if job.restore != "exact" and not job.saved_bytes and run.returncode == 0:
@@ -489,7 +512,15 @@ def medians(jobs: list[ActJob]) -> list[ActJob]:
     for runs in groups.values():
         first = runs[0]
         med = ActJob(first.project, first.scenario, first.flow, len(runs), note=first.note)
-        for attr in ("wall_s", "build_s", "own_s", "transfer_s", "restored_bytes", "saved_bytes"):
+        for attr in (
+            "wall_s",
+            "build_s",
+            "own_s",
+            "transfer_s",
+            "archive_s",
+            "restored_bytes",
+            "saved_bytes",
+        ):
             setattr(med, attr, statistics.median(getattr(j, attr) for j in runs))
         named = [{PHASES.get(k, k): v for k, v in j.phases.items()} for j in runs]
         keys = list(dict.fromkeys(k for n in named for k in n))

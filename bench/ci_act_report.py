@@ -163,8 +163,9 @@ def markdown(all_jobs: list[ActJob], meta: dict[str, Any]) -> str:
 def _own_table(by: dict[tuple[str, str, str], ActJob], project: str, flows: list[str]) -> list[str]:
     """The cache tool's own time per phase, warm and cold jobs (transfer separately)."""
     out = [
-        "| job | flow | own time (s) | transfer (s) | build (s) | own phases (s) |",
-        "|---|---|---|---|---|---|",
+        "| job | flow | own time (s) | our archive (un)pack (s) | transfer (s) | build (s) "
+        "| own phases (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for scenario in ("warm", "multi-warm", "cold", "lock-bump"):
         for flow in flows:
@@ -175,7 +176,8 @@ def _own_table(by: dict[tuple[str, str, str], ActJob], project: str, flows: list
                 f"{PHASES.get(k, k)} {v:.2f}" for k, v in j.phases.items() if v >= 0.005
             )
             out.append(
-                f"| {scenario} | {LABELS[flow]} | {j.own_s:.2f} | {j.transfer_s:.2f} "
+                f"| {scenario} | {LABELS[flow]} | {j.own_s:.2f} "
+                f"| {j.archive_s:.2f} | {j.transfer_s:.2f} "
                 f"| {j.build_s:.1f} | {phases} |"
             )
     return [*out, ""]

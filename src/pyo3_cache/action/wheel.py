@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pyo3_cache.action.state import cache_path_string
 from pyo3_cache.cache.wheel_cache import (
@@ -41,16 +40,6 @@ from pyo3_cache.keys.wheel import wheel_files
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1", "yes", "on")
-
-
-def guarded(what: str, env: Mapping[str, str], step: Any) -> None:
-    """Run one action step; our trouble is one warning, never a failed job."""
-    try:
-        step(env)
-    except Pyo3CacheError as exc:
-        log.warn(f"{what} skipped: {exc}")
-    except Exception as exc:  # never fail the user's job over our own bug
-        log.warn(f"{what} skipped: internal error ({type(exc).__name__}: {exc})")
 
 
 def action_wheel_key(env: Mapping[str, str] | None = None, output_prefix: str = "") -> None:
@@ -239,58 +228,21 @@ def _with_cargo_inputs(key: str, dist: Path, env: Mapping[str, str]) -> tuple[st
     return f"{key}-{inputs.digest()}", ""
 
 
-def audit_markdown(report: Any, dist: Path) -> str:
-    """The job summary's bytecode section: a warning callout over the audit's table."""
-    from pyo3_cache.bytecode.audit import render_markdown
-    from pyo3_cache.explain.render import escape_markdown
+# The audit steps live in wheel_audit.py (they need none of the wheel cache);
+# their old names here keep working.
+from pyo3_cache.action.wheel_audit import (  # noqa: E402
+    action_audit,
+    action_audit_dist,
+    audit_markdown,
+    guarded,
+)
 
-    errors, warnings = report.count("error"), report.count("warning")
-    lines = [f"## pyo3-cache: bytecode in {escape_markdown(dist.name)}/", ""]
-    if errors or warnings:
-        lines += [
-            "> [!WARNING]",
-            f"> The built wheels hold {errors} bytecode error(s) and {warnings} warning(s): "
-            "`.pyc` files another interpreter cannot use, or that it recompiles on import. "
-            "Set `audit-bytecode: error` to fail the job on them.",
-            "",
-        ]
-    body = render_markdown(report)
-    return "\n".join(lines) + body + "\n"
-
-
-def action_audit_dist(env: Mapping[str, str] | None = None, output: str = "failed") -> bool:
-    """save/action.yml: audit the wheels in dist/; True when the job should fail.
-
-    Fails only when ``audit-bytecode: error`` asks and an error finding exists;
-    otherwise findings are warnings in the log and a section in the summary.
-    """
-    from pyo3_cache.action.wheel_audit import audit_step
-    from pyo3_cache.bytecode.audit import audit_dist
-
-    return audit_step(
-        env,
-        switch="audit-bytecode",
-        audit=audit_dist,
-        nothing="no bytecode to audit",
-        shown=lambda finding: finding.severity in ("error", "warning"),
-        tally=lambda report, dist: (
-            f"bytecode audit of {dist}: {report.checked} .pyc file(s), "
-            f"{report.count('error')} error(s), {report.count('warning')} warning(s)"
-        ),
-        markdown=audit_markdown,
-        failed=lambda report: report.has_errors,
-        output=output,
-    )
-
-
-def action_audit(env: Mapping[str, str] | None = None) -> None:
-    """The save action's audit step: bytecode, then wheel tags, in one process.
-
-    Outputs ``bytecode-failed`` and ``wheels-failed``; one audit's trouble is a
-    warning and never stops the other.
-    """
-    from pyo3_cache.action.wheel_audit import action_audit_wheels
-
-    env = dict(os.environ if env is None else env)
-    guarded("the bytecode audit", env, lambda e: action_audit_dist(e, output="bytecode-failed"))
-    guarded("the wheel audit", env, lambda e: action_audit_wheels(e, output="wheels-failed"))
+__all__ = [
+    "action_audit",
+    "action_audit_dist",
+    "action_wheel_check",
+    "action_wheel_key",
+    "action_wheel_save",
+    "audit_markdown",
+    "guarded",
+]

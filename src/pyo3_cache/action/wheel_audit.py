@@ -92,3 +92,69 @@ def action_audit_wheels(env: Mapping[str, str] | None = None, output: str = "fai
         failed=lambda report: report.exit_code != 0,
         output=output,
     )
+
+
+def guarded(what: str, env: Mapping[str, str], step: Callable[[Mapping[str, str]], Any]) -> None:
+    """Run one action step; our trouble is one warning, never a failed job."""
+    from pyo3_cache.errors import Pyo3CacheError
+
+    try:
+        step(env)
+    except Pyo3CacheError as exc:
+        log.warn(f"{what} skipped: {exc}")
+    except Exception as exc:  # never fail the user's job over our own bug
+        log.warn(f"{what} skipped: internal error ({type(exc).__name__}: {exc})")
+
+
+def audit_markdown(report: Any, dist: Path) -> str:
+    """The job summary's bytecode section: a warning callout over the audit's table."""
+    from pyo3_cache.bytecode.audit import render_markdown
+    from pyo3_cache.explain.render import escape_markdown
+
+    errors, warnings = report.count("error"), report.count("warning")
+    lines = [f"## pyo3-cache: bytecode in {escape_markdown(dist.name)}/", ""]
+    if errors or warnings:
+        lines += [
+            "> [!WARNING]",
+            f"> The built wheels hold {errors} bytecode error(s) and {warnings} warning(s): "
+            "`.pyc` files another interpreter cannot use, or that it recompiles on import. "
+            "Set `audit-bytecode: error` to fail the job on them.",
+            "",
+        ]
+    body = render_markdown(report)
+    return "\n".join(lines) + body + "\n"
+
+
+def action_audit_dist(env: Mapping[str, str] | None = None, output: str = "failed") -> bool:
+    """save/action.yml: audit the wheels in dist/; True when the job should fail.
+
+    Fails only when ``audit-bytecode: error`` asks and an error finding exists;
+    otherwise findings are warnings in the log and a section in the summary.
+    """
+    from pyo3_cache.bytecode.audit import audit_dist
+
+    return audit_step(
+        env,
+        switch="audit-bytecode",
+        audit=audit_dist,
+        nothing="no bytecode to audit",
+        shown=lambda finding: finding.severity in ("error", "warning"),
+        tally=lambda report, dist: (
+            f"bytecode audit of {dist}: {report.checked} .pyc file(s), "
+            f"{report.count('error')} error(s), {report.count('warning')} warning(s)"
+        ),
+        markdown=audit_markdown,
+        failed=lambda report: report.has_errors,
+        output=output,
+    )
+
+
+def action_audit(env: Mapping[str, str] | None = None) -> None:
+    """The save action's audit step: bytecode, then wheel tags, in one process.
+
+    Outputs ``bytecode-failed`` and ``wheels-failed``; one audit's trouble is a
+    warning and never stops the other.
+    """
+    env = dict(os.environ if env is None else env)
+    guarded("the bytecode audit", env, lambda e: action_audit_dist(e, output="bytecode-failed"))
+    guarded("the wheel audit", env, lambda e: action_audit_wheels(e, output="wheels-failed"))
