@@ -109,9 +109,10 @@ CASES: list[Case] = [
         ("is a link, not the pyo3-cache action's own folder",),
         writes=("gh/*", "temp/pyo3-cache"),
         check=check_nothing_saved,
-        finding="before-save read the state through the link: it recorded source mtimes "
-        "into the outside folder (target/pyo3-cache/) and made the entry dir there; now a "
-        "state is read only from a real folder of this user that nobody else can write",
+        finding="before-save read the state through the link: it pruned the outside "
+        "folder, recorded source mtimes into it and packed it as the job's cache entry "
+        "('save: yes'); now a state is read only from a real folder of this user that "
+        "nobody else can write",
     ),
     Case(
         "action-save-state-folder-open-to-all",
@@ -124,6 +125,8 @@ CASES: list[Case] = [
         ("can be written by other users",),
         writes=("gh/*", "temp/pyo3-cache", "temp/pyo3-cache/*"),
         check=check_nothing_saved,
+        finding="the state was read and the outside folder pruned and packed, as through "
+        "a link",
     ),
     Case(
         "action-comment-folder-is-a-link",
