@@ -225,3 +225,29 @@ def test_a_member_library_built_alone_after_the_cdylib_is_kept(tmp_path: Path) -
         '[[package]]\nname = "py"\nversion = "0.1.0"\n'
     )
     assert prune_target(t.root).units_removed == []
+
+
+def test_a_secondary_interpreters_target_dir_is_pruned_like_the_main_one(tmp_path: Path) -> None:
+    """The cargo wrapper builds other interpreters in target/pyo3-cache/targets/<id>/."""
+    t = _example(tmp_path)
+    nested = Target(cargo_target_dir(t.root / "pyo3-cache" / "targets" / "cp312-abc"))
+    nested.unit("dep", "5" * 16, "lib-dep", 103, used=OLD)  # dep 1.0 and app on it, for 3.12
+    nested.unit("app", "d" * 16, "lib-app", 504, deps=(103,), used=OLD)
+    nested.unit("dep", "6" * 16, "lib-dep", 104)
+    nested.unit("app", "c" * 16, "lib-app", 503, deps=(104,))
+    report = prune_target(t.root)
+    assert "pyo3-cache/targets/cp312-abc/release/dep-5555555555555555" in report.units_removed
+    assert _names(nested.profile / ".fingerprint") == [
+        "app-cccccccccccccccc",
+        "dep-6666666666666666",
+    ]
+    assert not (nested.profile / "incremental").exists()
+    assert (
+        "release" in report.profiles and "pyo3-cache/targets/cp312-abc/release" in report.profiles
+    )
+    # a link there is not followed
+    outside = Target(cargo_target_dir(tmp_path / "outside"))
+    outside.unit("dep", "7" * 16, "lib-dep", 105, used=OLD)
+    (t.root / "pyo3-cache" / "targets" / "linked").symlink_to(outside.root)
+    prune_target(t.root)
+    assert _names(outside.profile / ".fingerprint") == ["dep-7777777777777777"]

@@ -159,3 +159,32 @@ def test_abi3_crate_still_gets_abi3_wheel_with_pin(warm_example: WarmExample) ->
     (wheel,) = warm_example.dist.glob("*.whl")
     assert "-cp39-abi3-" in wheel.name
     assert _wheel_tag(wheel).startswith("cp39-abi3-")
+
+
+def test_an_explicit_host_target_is_pinned_and_rebuilds_warm(warm_example: WarmExample) -> None:
+    """`maturin build --target <host triple>` (as maturin-action passes it): still pinned.
+
+    Only a target other than the host passes through untouched (a cross build
+    reads its own PYO3_CROSS_* settings, tests/pin/test_route.py).
+    """
+    rustc = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True)
+    host = next(
+        ln.split(":", 1)[1].strip() for ln in rustc.stdout.splitlines() if ln.startswith("host:")
+    )
+    cmd = [
+        str(BIN / "maturin"),
+        "build",
+        "--release",
+        "--target",
+        host,
+        "-o",
+        str(warm_example.dist),
+    ]
+    env = tool_env(CARGO_TERM_VERBOSE="true", **_pin(warm_example.path))
+    first = run_build(cmd, warm_example.path, env)
+    assert first.returncode == 0, first.output[-3000:]
+    second = run_build(cmd, warm_example.path, env)
+    assert second.returncode == 0, second.output[-3000:]
+    assert second.compiled == [], second.output[-3000:]
+    (wheel,) = warm_example.dist.glob("*.whl")
+    assert _wheel_tag(wheel).startswith(f"cp3{sys.version_info[1]}-cp3{sys.version_info[1]}-")

@@ -35,7 +35,9 @@ following the ``deps`` fingerprints. So:
    (maturin's output, rewritten by every build).
 4. Kept as they are: everything outside the profile folders — ``target/maturin``
    (maturin ≥1.14's pyo3 config files; deleting them rebuilds PyO3),
-   ``target/pyo3-cache`` (our pinned PyO3 config) — the uplifted files at the
+   ``target/pyo3-cache`` (our pinned PyO3 config; the target dirs of
+   secondary interpreters below it, ``pyo3-cache/targets/*``, are pruned like
+   the main one) — the uplifted files at the
    top of each profile, and ``deps/`` files whose hash matches no unit at all
    (we only remove what we can attribute).
 
@@ -150,6 +152,18 @@ def _read_unit(folder: Path) -> Unit | None:
     return Unit(
         match["package"], match["hash"], folder, tuple(kinds), tuple(prints), tuple(deps), used
     )
+
+
+def nested_target_dirs(target: Path) -> list[Path]:
+    """``target/pyo3-cache/targets/*``: one target dir per secondary interpreter."""
+    from pyo3_cache.pin.state import TARGETS_SUBDIR
+
+    nested = target / "pyo3-cache" / TARGETS_SUBDIR
+    if not nested.is_dir() or nested.is_symlink():
+        return []
+    return [
+        child for child in sorted(nested.iterdir()) if child.is_dir() and not child.is_symlink()
+    ]
 
 
 def find_profile_dirs(target: Path) -> list[Path]:
@@ -344,10 +358,13 @@ def prune_target(
     report = PruneReport(str(target_dir), dry_run)
     report.bytes_before = tree_bytes(target_dir)
     doomed: list[Path] = []
-    for profile in find_profile_dirs(target_dir):
-        report.profiles.append(profile.relative_to(target_dir).as_posix())
-        doomed += _plan_profile(profile, report, target_dir, members)
-    doomed += [target_dir / name for name in _DROPPED_TOP if (target_dir / name).exists()]
+    # The target dirs the cargo wrapper gives interpreters other than the
+    # primary one (target/pyo3-cache/targets/<interpreter>/) are pruned alike.
+    for root in [target_dir, *nested_target_dirs(target_dir)]:
+        for profile in find_profile_dirs(root):
+            report.profiles.append(profile.relative_to(target_dir).as_posix())
+            doomed += _plan_profile(profile, report, target_dir, members)
+        doomed += [root / name for name in _DROPPED_TOP if (root / name).exists()]
     report.paths_removed = [p.relative_to(target_dir).as_posix() for p in doomed]
     if dry_run:
         gone = sum(tree_bytes(p) if p.is_dir() else _file_bytes(p) for p in doomed)
