@@ -63,6 +63,13 @@ class SaveResult:
             "warnings": self.warnings,
         }
 
+    def text(self) -> str:
+        """The CLI's text output: saved (and what the Cargo.lock filter kept), or why not."""
+        if not self.saved:
+            return f"not saved ({self.reason}): {self.key}"
+        kept = [f"  kept {line} (the Cargo.lock's packages)" for line in self.kept]
+        return "\n".join([f"saved {self.key} to {self.store}: {self.archive_bytes} bytes", *kept])
+
 
 def save_cache(
     store: Store,

@@ -1,11 +1,17 @@
-"""What every command group shares: the one-line-error parser and JSON output."""
+"""What every command group shares: the one-line-error parser, flags, JSON output."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    Options = TypeVar("Options", bound=DataclassInstance)
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,6 +37,20 @@ class Parser(argparse.ArgumentParser):
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def print_result(result: Any, text: str, output_format: str) -> None:
+    """``result.to_json()`` for ``--format json``, else ``text`` (a line is added)."""
+    if output_format == "json":
+        print_json(result.to_json())
+    else:
+        print(text)
+
+
+def options(kind: type[Options], args: argparse.Namespace) -> Options:
+    """The library's options ``kind`` (a dataclass) from the flags named as its fields."""
+    names = {field.name for field in dataclasses.fields(kind)}
+    return kind(**{name: value for name, value in vars(args).items() if name in names})
 
 
 def add_format_flag(p: argparse.ArgumentParser, what: str) -> None:
