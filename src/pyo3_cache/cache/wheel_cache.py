@@ -28,7 +28,7 @@ from typing import Any
 from pyo3_cache.cache.archive import ArchiveRoot
 from pyo3_cache.cache.commands import Say, fallback_scopes, job_scope
 from pyo3_cache.cache.places import Places, open_store
-from pyo3_cache.cache.restore import restore_cache
+from pyo3_cache.cache.restore import RestoreResult, restore_cache
 from pyo3_cache.cache.save import save_cache
 from pyo3_cache.cache.store import Store, check_key, scoped_key, unscoped_key
 from pyo3_cache.errors import Pyo3CacheError, StoreError
@@ -118,18 +118,7 @@ def restore_wheels(
     result = WheelCacheResult("restore", key, store.spec, str(dist))
     if check is None:
         before = _fingerprint(dist)
-        places = Places(target=dist, cargo_home=dist, workspace=dist)
-        roots = [ArchiveRoot(_ANCHOR, dist)]
-        restored = restore_cache(
-            store,
-            key,
-            places,
-            restore_keys=(),
-            manifest_out=None,
-            roots=roots,
-            scope=scope,
-            fallback_scopes=fallback_scopes,
-        )
+        restored = _restore_into(dist, store, key, scope, fallback_scopes)
         result.warnings += restored.warnings
         if restored.hit:
             after = _fingerprint(dist)
@@ -155,6 +144,26 @@ def restore_wheels(
     return result
 
 
+def _restore_into(
+    folder: Path,
+    store: Store,
+    key: str,
+    scope: str | None,
+    fallback_scopes: Sequence[str] = (),
+) -> RestoreResult:
+    """The entry ``key`` (exact key only) unpacked into ``folder``, every anchor pointed there."""
+    return restore_cache(
+        store,
+        key,
+        Places(target=folder, cargo_home=folder, workspace=folder),
+        restore_keys=(),
+        manifest_out=None,
+        roots=[ArchiveRoot(_ANCHOR, folder)],
+        scope=scope,
+        fallback_scopes=fallback_scopes,
+    )
+
+
 def _restore_checked(
     store: Store,
     key: str,
@@ -167,16 +176,7 @@ def _restore_checked(
     dist.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pyo3-cache-wheels.", dir=dist.parent) as aside:
         staging = Path(aside)
-        places = Places(target=staging, cargo_home=staging, workspace=staging)
-        restored = restore_cache(
-            store,
-            key,
-            places,
-            restore_keys=(),
-            manifest_out=None,
-            roots=[ArchiveRoot(_ANCHOR, staging)],
-            scope=scope,
-        )
+        restored = _restore_into(staging, store, key, scope)
         result.warnings += restored.warnings
         if not restored.hit:
             return False
