@@ -12,6 +12,7 @@ from pyo3_cache.github import log
 def add_prune(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "prune",
+        handler=_cmd_prune,
         help="drop from the target dir what the next build will not use",
         description=(
             "Keep every unit the last build used (fresh or rebuilt), build-script outputs, "
@@ -22,7 +23,6 @@ def add_prune(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--target-dir", metavar="DIR", help="target dir (default: the project's)")
     p.add_argument("--dry-run", action="store_true", help="report, remove nothing")
     add_format_flag(p, "what was found and removed")
-    p.set_defaults(handler=_cmd_prune)
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
@@ -86,6 +86,7 @@ def _store_flags(p: argparse.ArgumentParser) -> None:
 def add_save(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "save",
+        handler=_cmd_save,
         help="archive the target dir and cargo caches into a store under KEY",
         description=(
             "Archive (tar + zstd) the target dir and $CARGO_HOME/registry/{index,cache} and "
@@ -110,7 +111,6 @@ def add_save(sub: argparse._SubParsersAction[Parser]) -> None:
         default="10G",
         help="dir: store cap, LRU eviction (default 10G)",
     )
-    p.set_defaults(handler=_cmd_save)
 
 
 def _cmd_save(args: argparse.Namespace) -> int:
@@ -124,6 +124,7 @@ def _cmd_save(args: argparse.Namespace) -> int:
 def add_restore(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "restore",
+        handler=_cmd_restore,
         help="restore the entry for KEY (or the newest RESTORE-KEY prefix match) from a store",
         description=(
             "Restore KEY, else the newest entry whose key starts with each --restore-key in "
@@ -153,7 +154,6 @@ def add_restore(sub: argparse._SubParsersAction[Parser]) -> None:
         action="store_true",
         help="leave the workspace files' mtimes as the checkout made them",
     )
-    p.set_defaults(handler=_cmd_restore)
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
@@ -193,7 +193,9 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     ops = p.add_subparsers(dest="op", metavar="OP", parser_class=Parser, required=True)
     for op in ("restore", "save"):
-        q = ops.add_parser(op, help=_WHEEL_OPS[op][0], description=_WHEEL_OPS[op][1])
+        q = ops.add_parser(
+            op, handler=_cmd_wheel_cache, help=_WHEEL_OPS[op][0], description=_WHEEL_OPS[op][1]
+        )
         _store_flag(q)
         q.add_argument("--dist", metavar="DIR", default="dist", help="the wheels' folder (dist)")
         q.add_argument("--key", metavar="KEY", help="the key (default: compute the wheel key)")
@@ -212,7 +214,6 @@ def add_wheel_cache(sub: argparse._SubParsersAction[Parser]) -> None:
                 action="store_true",
                 help="exit 1 on a miss, e.g. `wheel-cache restore ... || maturin build ...`",
             )
-        q.set_defaults(handler=_cmd_wheel_cache)
 
 
 def _cmd_wheel_cache(args: argparse.Namespace) -> int:

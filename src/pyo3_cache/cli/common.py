@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
@@ -13,15 +14,23 @@ if TYPE_CHECKING:
 
     Options = TypeVar("Options", bound=DataclassInstance)
 
+Handler = Callable[[argparse.Namespace], int]
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line plus a pointer to this command's --help."""
+    """argparse, but a usage error is one line plus a pointer to this command's --help.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    ``handler``: the function a (sub)command runs, given as
+    ``sub.add_parser(name, handler=..., help=...)``.
+    """
+
+    def __init__(self, *args: Any, handler: Handler | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The innermost (sub)command parsed leaves itself here, so an unknown flag is
         # reported against the command it was given to (see ``parse_args``).
         self.set_defaults(command_parser=self)
+        if handler is not None:
+            self.set_defaults(handler=handler)
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         parsed, extra = self.parse_known_args(args, namespace)
