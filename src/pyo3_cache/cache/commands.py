@@ -36,11 +36,12 @@ class StoreArgs:
 
     store: str
     key: str
+    path: Sequence[str] = ()
+    """The folders the entry holds (default: the target dir and cargo's caches)."""
     endpoint_url: str | None = None
     manifest_path: str | None = None
     target_dir: str | None = None
     scope: str | None = None
-    path: Sequence[str] = ()
     no_source_mtimes: bool = False
 
 
