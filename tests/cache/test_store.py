@@ -416,12 +416,18 @@ def test_an_entry_may_never_hold_sources_git_or_cargos_bin(
         anchored_roots(places, [job / rel])
 
 
-def test_a_multi_path_entry_restores_whole_on_a_fresh_checkout(tmp_path: Path) -> None:
+def _filled_with_gen(tmp_path: Path, name: str, text: str) -> tuple[Places, Path]:
+    """A filled job whose workspace has a folder ``gen`` (generated files) holding ``name``."""
     places = _places(tmp_path / "job")
     _fill(places)
     gen = places.workspace / "gen"
     gen.mkdir()
-    (gen / "bindings.py").write_text("# generated")
+    (gen / name).write_text(text)
+    return places, gen
+
+
+def test_a_multi_path_entry_restores_whole_on_a_fresh_checkout(tmp_path: Path) -> None:
+    places, gen = _filled_with_gen(tmp_path, "bindings.py", "# generated")
     store = DirStore(tmp_path / "store")
     roots = anchored_roots(places, [places.target, gen])
     assert save_cache(store, "k", roots).saved
@@ -437,11 +443,7 @@ def test_a_multi_path_entry_restores_whole_on_a_fresh_checkout(tmp_path: Path) -
 def test_an_entry_holding_more_than_this_restore_writes_is_skipped_and_kept(
     tmp_path: Path,
 ) -> None:
-    places = _places(tmp_path / "job")
-    _fill(places)
-    gen = places.workspace / "gen"
-    gen.mkdir()
-    (gen / "x").write_text("x")
+    places, gen = _filled_with_gen(tmp_path, "x", "x")
     store = DirStore(tmp_path / "store")
     assert save_cache(store, "k", anchored_roots(places, [places.target, gen])).saved
     shutil.rmtree(gen)

@@ -27,7 +27,7 @@ from pyo3_cache.keys.render import render_key_text
 from pyo3_cache.keys.venv import compute_venv_key, interpreter_part
 from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
 from pyo3_cache.redact import REDACTED, is_secret_name
-from tests.conftest import EXAMPLE, REPO, assert_one_line_error, run_cli
+from tests.conftest import EXAMPLE, REPO, CliResult, assert_one_line_error, run_cli
 
 PYDANTIC = REPO / "tests" / "fixtures" / "lockfiles" / "pydantic-core"
 
@@ -592,6 +592,13 @@ def test_missing_cargo_lock_is_a_project_error(hello: Path, tools: Path) -> None
         key_of(hello, tools)
 
 
+def cli_key(project: Path, *args: str, env: dict[str, str]) -> CliResult:
+    """``pyo3-cache key`` for ``project``, for this interpreter."""
+    return run_cli(
+        "key", "--manifest-path", str(project), "--python", sys.executable, *args, env=env
+    )
+
+
 def cli_env(tools: Path, **extra: str) -> dict[str, str]:
     env = {"PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
     for name in ("PYO3_CONFIG_FILE", "PYO3_PYTHON", "GITHUB_OUTPUT", "GITHUB_ACTIONS"):
@@ -615,23 +622,14 @@ def test_cli_key_bad_project_files_give_one_line(
     hello: Path, tools: Path, damage, fragment
 ) -> None:
     damage(hello)
-    result = run_cli(
-        "key", "--manifest-path", str(hello), "--python", sys.executable, env=cli_env(tools)
-    )
+    result = cli_key(hello, env=cli_env(tools))
     assert_one_line_error(result, 5, fragment)
 
 
 def test_cli_key_without_rustc_gives_one_line(hello: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    result = run_cli(
-        "key",
-        "--manifest-path",
-        str(hello),
-        "--python",
-        sys.executable,
-        env={"PATH": str(empty), "RUSTC": ""},
-    )
+    result = cli_key(hello, env={"PATH": str(empty), "RUSTC": ""})
     assert_one_line_error(result, 6, "rustc not found on PATH")
 
 
@@ -644,9 +642,7 @@ def test_cli_key_with_failing_rustc_gives_one_line(hello: Path, tmp_path: Path) 
         "echo 'help: run rustup toolchain install' >&2\nexit 1\n"
     )
     rustc.chmod(0o755)
-    result = run_cli(
-        "key", "--manifest-path", str(hello), "--python", sys.executable, env=cli_env(bindir)
-    )
+    result = cli_key(hello, env=cli_env(bindir))
     assert_one_line_error(result, 6, "toolchain 'nightly-2099-01-01' is not installed")
 
 
@@ -667,12 +663,8 @@ def test_cli_key_diff_other_version_gives_one_line(tmp_path: Path) -> None:
 def test_cli_key_json_and_github_outputs(hello: Path, tools: Path, tmp_path: Path) -> None:
     out = tmp_path / "github_output"
     runner_temp = tmp_path / "runner-temp"
-    result = run_cli(
-        "key",
-        "--manifest-path",
-        str(hello),
-        "--python",
-        sys.executable,
+    result = cli_key(
+        hello,
         "--format",
         "json",
         "--github",
@@ -695,10 +687,9 @@ def test_cli_key_json_and_github_outputs(hello: Path, tools: Path, tmp_path: Pat
 def test_cli_key_diff_text_and_json(hello: Path, tools: Path, tmp_path: Path) -> None:
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     env = cli_env(tools)
-    base = ("key", "--manifest-path", str(hello), "--python", sys.executable)
-    assert run_cli(*base, "--manifest-out", str(old), env=env).returncode == 0
+    assert cli_key(hello, "--manifest-out", str(old), env=env).returncode == 0
     edit(hello / "Cargo.lock", 'name = "libc"\nversion = "', 'name = "libc"\nversion = "9')
-    result = run_cli(*base, "--manifest-out", str(new), env=dict(env, RUSTFLAGS="-Dwarnings"))
+    result = cli_key(hello, "--manifest-out", str(new), env=dict(env, RUSTFLAGS="-Dwarnings"))
     assert result.returncode == 0, result.stderr
     text = run_cli("key-diff", str(old), str(new))
     assert text.returncode == 0
