@@ -21,7 +21,7 @@ import zstandard
 from pyo3_cache.bytecode.audit import audit_bytecode
 from pyo3_cache.bytecode.magic_numbers import parse_wheel_python_tag
 from tests.conftest import run_cli
-from tests.integration.conftest import BIN, _copy_tree, tool_env, uv_build
+from tests.integration.conftest import BIN, _copy_tree, tool_env, uv_build, uv_pip_install
 
 pytestmark = pytest.mark.integration
 
@@ -195,21 +195,7 @@ def test_uv_venv_with_foreign_bytecode_in_site_packages(real_wheel: Path, tmp_pa
         check=True,
         env=env,
     )
-    subprocess.run(
-        [
-            str(BIN / "uv"),
-            "pip",
-            "install",
-            "--quiet",
-            "--offline",
-            "--compile-bytecode",
-            "--python",
-            str(venv / "bin" / "python"),
-            str(real_wheel),
-        ],
-        check=True,
-        env=env,
-    )
+    uv_pip_install(venv, real_wheel, "--quiet", "--offline", "--compile-bytecode", env=env)
     (site,) = (venv / "lib").glob("python3.*/site-packages")
     pkg = site / "hello_pyo3"
     assert (pkg / "__pycache__" / f"__init__.{OWN_TAG}.pyc").exists()
