@@ -8,7 +8,6 @@ installed into a fresh venv and imported.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,21 +17,14 @@ import pytest
 
 from pyo3_cache.keys.diff import diff_manifests
 from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, git_env, run_cli
 from tests.integration.conftest import BIN, WarmExample, run_build, tool_env
 
 pytestmark = pytest.mark.integration
 
 
 def _git(cwd: Path, *args: str) -> None:
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.invalid",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.invalid",
-    )
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+    subprocess.run(["git", *args], cwd=cwd, env=git_env(), check=True, capture_output=True)
 
 
 def _copy(dst: Path) -> Path:
