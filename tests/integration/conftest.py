@@ -87,6 +87,17 @@ def uv_build(project: Path, env: dict[str, str], out: Path) -> Build:
     )
 
 
+def uv_venv(venv: Path, env: dict[str, str]) -> Path:
+    """A new venv at ``venv`` for this interpreter, made by uv."""
+    subprocess.run(
+        [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return venv
+
+
 def uv_pip_install(venv: Path, wheel: Path, *flags: str, env: dict[str, str] | None = None) -> None:
     """``uv pip install FLAGS WHEEL`` into ``venv``; a failure fails the test with uv's stderr."""
     python = str(venv / "bin" / "python")

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -26,11 +24,11 @@ import pytest
 from tests.action_runner import Job, LocalActionsCache, wait_for_new_mtime
 from tests.conftest import REPO
 from tests.integration.conftest import (
-    BIN,
     WarmExample,
     _copy_tree,
     tool_env,
     uv_pip_install,
+    uv_venv,
     venv_prints,
 )
 
@@ -134,14 +132,8 @@ def test_test_only_change_restores_the_wheel_and_skips_cargo(
     assert restored.name == built.name
 
     # The restored wheel installs into a fresh venv and imports.
-    venv = tmp_path / "venv"
     env = tool_env()
-    subprocess.run(
-        [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    venv = uv_venv(tmp_path / "venv", env)
     uv_pip_install(venv, restored, "--offline", env=env)
     imported = venv_prints(
         venv,
