@@ -91,19 +91,18 @@ class _Parser:
         return value
 
     def or_(self) -> Any:
-        left = self.and_()
-        while self.peek() == ("op", "||"):
-            self.take()
-            right = self.and_()
-            left = left if _truthy(left) else right
-        return left
+        return self._chain("||", self.and_, stop_at=True)
 
     def and_(self) -> Any:
-        left = self.cmp()
-        while self.peek() == ("op", "&&"):
+        return self._chain("&&", self.cmp, stop_at=False)
+
+    def _chain(self, op: str, operand: Callable[[], Any], stop_at: bool) -> Any:
+        """``a op b op ...``: the first operand whose truth is ``stop_at``, else the last."""
+        left = operand()
+        while self.peek() == ("op", op):
             self.take()
-            right = self.cmp()
-            left = right if _truthy(left) else left
+            right = operand()
+            left = left if _truthy(left) == stop_at else right
         return left
 
     def cmp(self) -> Any:

@@ -50,6 +50,17 @@ def cli():
     return run_cli
 
 
+def git_env() -> dict[str, str]:
+    """This environment with a committer, so tests can make commits anywhere."""
+    return dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.invalid",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.invalid",
+    )
+
+
 def assert_one_line_error(result: CliResult, exit_code: int, fragment: str) -> None:
     """The bad-input contract: one line on stderr, no traceback, the right exit code."""
     assert result.returncode == exit_code, (result.returncode, result.stderr)

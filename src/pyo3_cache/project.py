@@ -336,13 +336,6 @@ def read_text(path: Path, what: str) -> str:
         raise ProjectError(f"cannot read {what} at {path}: {exc.strerror}") from None
 
 
-def relative_label(path: Path, root: Path) -> str:
-    try:
-        return Path(os.path.relpath(path, root)).as_posix()
-    except ValueError:  # another drive on Windows: no relative path exists
-        return path.as_posix()
-
-
 def find_python_project(path: str | os.PathLike[str] | None = None) -> Path:
     """The directory of a Python project: ``path`` (a dir or a file in it), else cwd upward."""
     if path is not None:

@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import EXAMPLE, REPO
+from tests.conftest import EXAMPLE, REPO, git_env
 
 CACHE_SHA = "27d5ce7f107fe9357f9df03efb73ab90386fccae"
 STAND_IN = Path(__file__).parent / "cache-stand-in"
@@ -93,7 +93,17 @@ def copy_action(dst: Path) -> Path:
     return dst
 
 
-WORKFLOW = """\
+# A job's first steps: the checkout and our action, whose inputs follow.
+CHECKOUT_AND_RESTORE = """\
+    steps:
+      - uses: actions/checkout@v4
+      - id: cache
+        uses: pyo3-cache/pyo3-cache@v1
+        with:
+"""
+
+WORKFLOW = (
+    """\
 name: ci
 on: [push, pull_request]
 env:
@@ -101,11 +111,9 @@ env:
 jobs:
   wheels:
     runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - id: cache
-        uses: pyo3-cache/pyo3-cache@v1
-        with:
+"""
+    + CHECKOUT_AND_RESTORE
+    + """\
           shared-key: hello
           key: ${{ env.EXTRA_KEY }}
           cache-on-failure: ${{ env.CACHE_ON_FAILURE || 'false' }}
@@ -136,11 +144,9 @@ jobs:
       matrix:
         python: ["3.11"]
         os: [ubuntu-latest]
-    steps:
-      - uses: actions/checkout@v4
-      - id: cache
-        uses: pyo3-cache/pyo3-cache@v1
-        with:
+"""
+    + CHECKOUT_AND_RESTORE
+    + """\
           shared-key: hello
           matrix: ${{ toJSON(matrix) }}
           comment: never
@@ -148,6 +154,7 @@ jobs:
       - if: always()
         uses: pyo3-cache/pyo3-cache/save@v1
 """
+)
 
 
 @dataclass
@@ -196,15 +203,8 @@ class ActRepo:
         self.commit("the example crate")
 
     def git(self, *args: str) -> str:
-        env = dict(
-            os.environ,
-            GIT_AUTHOR_NAME="t",
-            GIT_AUTHOR_EMAIL="t@example.com",
-            GIT_COMMITTER_NAME="t",
-            GIT_COMMITTER_EMAIL="t@example.com",
-        )
         proc = subprocess.run(
-            ["git", *args], cwd=self.repo, env=env, capture_output=True, text=True, check=True
+            ["git", *args], cwd=self.repo, env=git_env(), capture_output=True, text=True, check=True
         )
         return proc.stdout
 

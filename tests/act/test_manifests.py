@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.act.harness import ActRepo, act_binary
+from tests.act.harness import CHECKOUT_AND_RESTORE, ActRepo, act_binary
 from tests.conftest import REPO
 
 MANIFESTS = [REPO / "action.yml", REPO / "save" / "action.yml"]
@@ -90,22 +90,22 @@ def test_no_input_or_event_data_is_spliced_into_a_script(manifest: Path) -> None
     assert spliced == []
 
 
-LOAD_WORKFLOW = """\
+LOAD_WORKFLOW = (
+    """\
 name: load
 on: push
 jobs:
   load:
     runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - id: cache
-        uses: pyo3-cache/pyo3-cache@v1
-        with:
+"""
+    + CHECKOUT_AND_RESTORE
+    + """\
           python: /nonexistent/python3
           matrix: ${{ toJSON(matrix) }}
       - if: always()
         uses: pyo3-cache/pyo3-cache/save@v1
 """
+)
 
 
 def _load_run(tmp_path: Path, bad_description: bool = False) -> tuple[int, str]:

@@ -34,6 +34,14 @@ def _job_env(tmp_path: Path, monkeypatch: Any, n: int) -> dict[str, str]:
     return env
 
 
+def _crate(workspace: Path) -> Path:
+    """A one-file crate at ``workspace``."""
+    (workspace / "src").mkdir(parents=True)
+    (workspace / "Cargo.toml").write_text('[package]\nname = "w"\nversion = "0.1.0"\n')
+    (workspace / "src" / "lib.rs").write_text("")
+    return workspace
+
+
 def _outputs(env: dict[str, str]) -> str:
     return Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
 
@@ -41,10 +49,7 @@ def _outputs(env: dict[str, str]) -> str:
 def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_job(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    workspace = tmp_path / "ws"
-    (workspace / "src").mkdir(parents=True)
-    (workspace / "Cargo.toml").write_text('[package]\nname = "w"\nversion = "0.1.0"\n')
-    (workspace / "src" / "lib.rs").write_text("")
+    workspace = _crate(tmp_path / "ws")
     target = workspace / "target"
     probe = target / "pyo3-cache" / "probe.txt"
     probe.parent.mkdir(parents=True)
@@ -95,10 +100,7 @@ def test_a_cold_job_s_target_dir_carries_cargo_s_tag_so_it_can_be_saved(
     """The pin writes below a target dir that does not exist yet: cargo would not tag it."""
     from pyo3_cache.cache.target_dir import target_dir_problem
 
-    workspace = tmp_path / "ws"
-    (workspace / "src").mkdir(parents=True)
-    (workspace / "Cargo.toml").write_text('[package]\nname = "w"\nversion = "0.1.0"\n')
-    (workspace / "src" / "lib.rs").write_text("")
+    workspace = _crate(tmp_path / "ws")
     monkeypatch.chdir(workspace)
     env = _job_env(tmp_path, monkeypatch, 1)
     state = after_restore(dict(env, PRIMARY_KEY="k1"))

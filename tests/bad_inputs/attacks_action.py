@@ -125,8 +125,7 @@ CASES: list[Case] = [
         ("can be written by other users",),
         writes=("gh/*", "temp/pyo3-cache", "temp/pyo3-cache/*"),
         check=check_nothing_saved,
-        finding="the state was read and the outside folder pruned and packed, as through "
-        "a link",
+        finding="the state was read and the outside folder pruned and packed, as through a link",
     ),
     Case(
         "action-comment-folder-is-a-link",

@@ -338,27 +338,34 @@ def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
         subprocess.run(["umount", str(mount)], check=False)
 
 
-def test_full_disk_on_save_warns_and_leaves_no_half_entry(tmp_path: Path, tiny_disk: Path) -> None:
+def _big_project(tmp_path: Path) -> Path:
+    """A project whose target dir holds 2 MiB more than a tiny disk does."""
     job = _project(tmp_path)
     places = Places(job / "target", tmp_path / "cargo-home", job)
     _fill(places)
     (places.target / "release" / "big").write_bytes(os.urandom(2 << 20))
+    return job
+
+
+def _save_is_a_warning(store: str, why: str, job: Path, tmp_path: Path) -> None:
+    """``save`` to ``store`` warns ``why``, saves nothing and still exits 0."""
     result = run_cli(
-        "save", "--store", f"dir:{tiny_disk}", "--key", "k", "--format", "json",
-        **_in(job, tmp_path),
-    )  # fmt: skip
+        "save", "--store", store, "--key", "k", "--format", "json", **_in(job, tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["saved"] is False
-    assert "No space left on device" in result.stderr
+    assert why in result.stderr
+
+
+def test_full_disk_on_save_warns_and_leaves_no_half_entry(tmp_path: Path, tiny_disk: Path) -> None:
+    job = _big_project(tmp_path)
+    _save_is_a_warning(f"dir:{tiny_disk}", "No space left on device", job, tmp_path)
     assert list((tiny_disk / "entries").iterdir()) == []
     assert list((tiny_disk / "tmp").iterdir()) == []
 
 
 def test_full_disk_on_restore_warns_and_misses(tmp_path: Path, tiny_disk: Path) -> None:
-    job = _project(tmp_path)
-    places = Places(job / "target", tmp_path / "cargo-home", job)
-    _fill(places)
-    (places.target / "release" / "big").write_bytes(os.urandom(2 << 20))
+    job = _big_project(tmp_path)
     store = f"dir:{tmp_path / 'store'}"
     assert run_cli("save", "--store", store, "--key", "k", **_in(job, tmp_path)).returncode == 0
     result = run_cli(
@@ -379,13 +386,7 @@ def test_read_only_store_warns_and_does_not_fail(tmp_path: Path) -> None:
     try:
         job = _project(tmp_path)
         _fill(Places(job / "target", tmp_path / "cargo-home", job))
-        result = run_cli(
-            "save", "--store", f"dir:{mount}/store", "--key", "k", "--format", "json",
-            **_in(job, tmp_path),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["saved"] is False
-        assert "Read-only file system" in result.stderr
+        _save_is_a_warning(f"dir:{mount}/store", "Read-only file system", job, tmp_path)
     finally:
         subprocess.run(["umount", str(mount)], check=False)
 
@@ -415,12 +416,18 @@ def test_an_entry_may_never_hold_sources_git_or_cargos_bin(
         anchored_roots(places, [job / rel])
 
 
-def test_a_multi_path_entry_restores_whole_on_a_fresh_checkout(tmp_path: Path) -> None:
+def _filled_with_gen(tmp_path: Path, name: str, text: str) -> tuple[Places, Path]:
+    """A filled job whose workspace has a folder ``gen`` (generated files) holding ``name``."""
     places = _places(tmp_path / "job")
     _fill(places)
     gen = places.workspace / "gen"
     gen.mkdir()
-    (gen / "bindings.py").write_text("# generated")
+    (gen / name).write_text(text)
+    return places, gen
+
+
+def test_a_multi_path_entry_restores_whole_on_a_fresh_checkout(tmp_path: Path) -> None:
+    places, gen = _filled_with_gen(tmp_path, "bindings.py", "# generated")
     store = DirStore(tmp_path / "store")
     roots = anchored_roots(places, [places.target, gen])
     assert save_cache(store, "k", roots).saved
@@ -436,11 +443,7 @@ def test_a_multi_path_entry_restores_whole_on_a_fresh_checkout(tmp_path: Path) -
 def test_an_entry_holding_more_than_this_restore_writes_is_skipped_and_kept(
     tmp_path: Path,
 ) -> None:
-    places = _places(tmp_path / "job")
-    _fill(places)
-    gen = places.workspace / "gen"
-    gen.mkdir()
-    (gen / "x").write_text("x")
+    places, gen = _filled_with_gen(tmp_path, "x", "x")
     store = DirStore(tmp_path / "store")
     assert save_cache(store, "k", anchored_roots(places, [places.target, gen])).saved
     shutil.rmtree(gen)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import CliResult, assert_one_line_error, run_cli
 
 
 def _snapshot(root: Path) -> dict[str, int]:
@@ -93,6 +93,13 @@ def test_github_flag_outside_actions_is_one_line_error(crate: Path) -> None:
     assert_one_line_error(result, 11, "GITHUB_ENV is not set")
 
 
+def _pin_with_script(crate: Path, python: Path, script: str) -> CliResult:
+    """``pin --python`` given a shell script (written at ``python``) for an interpreter."""
+    python.write_text("#!/bin/sh\n" + script)
+    python.chmod(0o755)
+    return run_cli("pin", "--python", str(python), cwd=crate)
+
+
 def test_missing_interpreter_is_one_line_error(crate: Path) -> None:
     before = _snapshot(crate)
     result = run_cli("pin", "--python", str(crate / "no-such-python"), cwd=crate)
@@ -101,19 +108,13 @@ def test_missing_interpreter_is_one_line_error(crate: Path) -> None:
 
 
 def test_non_python_interpreter_is_one_line_error(crate: Path, tmp_path: Path) -> None:
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\necho 'I am not python' >&2\nexit 3\n")
-    fake.chmod(0o755)
-    result = run_cli("pin", "--python", str(fake), cwd=crate)
+    result = _pin_with_script(crate, tmp_path / "python", "echo 'I am not python' >&2\nexit 3\n")
     assert_one_line_error(result, 3, "is not a working Python interpreter: I am not python")
     assert not (crate / "target").exists()
 
 
 def test_crashing_interpreter_is_one_line_error(crate: Path, tmp_path: Path) -> None:
-    fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\nkill -SEGV $$\n")
-    fake.chmod(0o755)
-    result = run_cli("pin", "--python", str(fake), cwd=crate)
+    result = _pin_with_script(crate, tmp_path / "python", "kill -SEGV $$\n")
     assert_one_line_error(result, 3, "killed by signal 11")
 
 
@@ -132,10 +133,7 @@ def test_too_old_python_is_one_line_error(crate: Path, tmp_path: Path) -> None:
             "hexversion": 0,
         }
     )
-    fake = tmp_path / "python3.6"
-    fake.write_text(f"#!/bin/sh\necho 'PYO3CACHE-PROBE {answer}'\n")
-    fake.chmod(0o755)
-    result = run_cli("pin", "--python", str(fake), cwd=crate)
+    result = _pin_with_script(crate, tmp_path / "python3.6", f"echo 'PYO3CACHE-PROBE {answer}'\n")
     assert_one_line_error(result, 3, "is Python 3.6.15; PyO3 needs Python 3.")
 
 

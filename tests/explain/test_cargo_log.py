@@ -9,12 +9,10 @@ import pytest
 
 from pyo3_cache.explain import cargo_log
 from pyo3_cache.explain.cargo_log import (
-    BuildFailed,
     Event,
     FingerprintLine,
     Finished,
     JsonArtifact,
-    JsonBuildFinished,
     LogStats,
     Running,
     UnitStatus,
@@ -90,7 +88,7 @@ def test_json_messages_with_both_package_id_spellings() -> None:
         ("pyo3", "0.17.3", True),
     ]
     assert arts[0].features == ("macros",)
-    assert any(isinstance(e, JsonBuildFinished) and e.success for e in evs)
+    assert any(isinstance(e, cargo_log.JsonBuildFinished) and e.success for e in evs)
     assert not any(isinstance(e, UnitStatus) for e in evs)
 
 
@@ -127,7 +125,7 @@ def test_failed_build_and_verbose_running_lines() -> None:
         b"error: could not compile `foo` (lib) due to 1 previous error\n"
     )
     assert sum(isinstance(e, Running) for e in evs) == 1
-    assert [e.package for e in evs if isinstance(e, BuildFailed)] == ["foo"]
+    assert [e.package for e in evs if isinstance(e, cargo_log.BuildFailed)] == ["foo"]
 
 
 def test_other_tools_lines_are_ignored() -> None:

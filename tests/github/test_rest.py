@@ -11,21 +11,13 @@ import pytest
 from pyo3_cache.errors import GitHubError
 from pyo3_cache.github import client as github
 from tests.fake_github import FakeGitHub, running
-from tests.github.helpers import (
-    COMMENTS,
-    PR,
-    READ_ONLY_TOKEN,
-    REPO,
-    TOKEN,
-    FakeTime,
-    closed_port,
-    upsert,
-)
+from tests.github import helpers
+from tests.github.helpers import COMMENTS, PR, REPO, TOKEN, FakeTime, upsert
 
 
 def test_read_only_token_raises_read_only_token_error(fake: FakeGitHub) -> None:
     with pytest.raises(github.ReadOnlyTokenError, match="fork gets a read-only GITHUB_TOKEN"):
-        upsert(fake, "report", token=READ_ONLY_TOKEN)
+        upsert(fake, "report", token=helpers.READ_ONLY_TOKEN)
     assert not fake.comments(REPO, PR)
 
 
@@ -152,7 +144,7 @@ def test_http_is_loaded_only_when_a_request_is_made() -> None:
     )
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
     out = subprocess.run(
-        [sys.executable, "-c", code, f"http://127.0.0.1:{closed_port()}"],
+        [sys.executable, "-c", code, f"http://127.0.0.1:{helpers.closed_port()}"],
         capture_output=True,
         text=True,
         check=True,

@@ -87,6 +87,38 @@ def uv_build(project: Path, env: dict[str, str], out: Path) -> Build:
     )
 
 
+def uv_venv(venv: Path, env: dict[str, str]) -> Path:
+    """A new venv at ``venv`` for this interpreter, made by uv."""
+    subprocess.run(
+        [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return venv
+
+
+def uv_pip_install(venv: Path, wheel: Path, *flags: str, env: dict[str, str] | None = None) -> None:
+    """``uv pip install FLAGS WHEEL`` into ``venv``; a failure fails the test with uv's stderr."""
+    python = str(venv / "bin" / "python")
+    done = subprocess.run(
+        [str(BIN / "uv"), "pip", "install", *flags, "--python", python, str(wheel)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def venv_prints(venv: Path, code: str, cwd: Path | None = None) -> str:
+    """What ``python -c CODE`` prints in ``venv``; a failure fails the test with its stderr."""
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=cwd
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @dataclass
 class WarmExample:
     """A fresh copy of the warm example at the session's fixed checkout path."""

@@ -21,7 +21,7 @@ import zstandard
 from pyo3_cache.bytecode.audit import audit_bytecode
 from pyo3_cache.bytecode.magic_numbers import parse_wheel_python_tag
 from tests.conftest import run_cli
-from tests.integration.conftest import BIN, _copy_tree, tool_env, uv_build
+from tests.integration.conftest import _copy_tree, tool_env, uv_build, uv_pip_install, uv_venv
 
 pytestmark = pytest.mark.integration
 
@@ -188,28 +188,9 @@ def test_directory_compiled_by_two_interpreters(real_wheel: Path, tmp_path: Path
 
 @NEEDS_PYPY
 def test_uv_venv_with_foreign_bytecode_in_site_packages(real_wheel: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
     env = tool_env()
-    subprocess.run(
-        [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
-        check=True,
-        env=env,
-    )
-    subprocess.run(
-        [
-            str(BIN / "uv"),
-            "pip",
-            "install",
-            "--quiet",
-            "--offline",
-            "--compile-bytecode",
-            "--python",
-            str(venv / "bin" / "python"),
-            str(real_wheel),
-        ],
-        check=True,
-        env=env,
-    )
+    venv = uv_venv(tmp_path / "venv", env)
+    uv_pip_install(venv, real_wheel, "--quiet", "--offline", "--compile-bytecode", env=env)
     (site,) = (venv / "lib").glob("python3.*/site-packages")
     pkg = site / "hello_pyo3"
     assert (pkg / "__pycache__" / f"__init__.{OWN_TAG}.pyc").exists()

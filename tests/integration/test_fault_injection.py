@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +24,9 @@ import pytest
 from tests.action_runner import Job, LocalActionsCache
 from tests.bad_inputs.faults import FAULTS
 from tests.conftest import REPO
+from tests.github.helpers import READ_ONLY_TOKEN, TOKEN
 from tests.integration.conftest import tool_env
 
-_ALNUM = string.ascii_letters + string.digits
-TOKEN = "ghs_" + "".join(secrets.choice(_ALNUM) for _ in range(36))
-READ_ONLY_TOKEN = "ghs_" + "".join(secrets.choice(_ALNUM) for _ in range(36))
 REPOSITORY = "octo/tiny"
 PR = 12
 COMMENTS = r"/repos/octo/tiny/issues/12/comments|/repositories/\d+/issues/12/comments"

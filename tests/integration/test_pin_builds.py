@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.integration.conftest import BIN, WarmExample, run_build, tool_env, uv_build
+from tests.integration.conftest import (
+    BIN,
+    WarmExample,
+    run_build,
+    tool_env,
+    uv_build,
+    uv_pip_install,
+    venv_prints,
+)
 
 PYO3_CHAIN = {"pyo3-ffi", "pyo3", "hello-pyo3"}
 
@@ -89,29 +97,11 @@ def test_pinned_wheel_has_unpinned_tag_and_imports(
     assert _wheel_tag(plain_whl) == _wheel_tag(pinned_whl)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(BIN / "uv"),
-            "pip",
-            "install",
-            "--python",
-            str(venv / "bin" / "python"),
-            str(pinned_whl),
-        ],
-        check=True,
-        capture_output=True,
+    uv_pip_install(venv, pinned_whl)
+    out = venv_prints(
+        venv, "import hello_pyo3; print(hello_pyo3.greet('pin'), hello_pyo3.checked_sum([1, 2]))"
     )
-    out = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            "import hello_pyo3; print(hello_pyo3.greet('pin'), hello_pyo3.checked_sum([1, 2]))",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    assert out.stdout.strip() == "Hello, pin! 3"
+    assert out.strip() == "Hello, pin! 3"
 
 
 @pytest.mark.parametrize("frontend", ["pip", "maturin"])

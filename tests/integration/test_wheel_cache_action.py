@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -25,7 +23,14 @@ import pytest
 
 from tests.action_runner import Job, LocalActionsCache, wait_for_new_mtime
 from tests.conftest import REPO
-from tests.integration.conftest import BIN, WarmExample, _copy_tree, tool_env
+from tests.integration.conftest import (
+    WarmExample,
+    _copy_tree,
+    tool_env,
+    uv_pip_install,
+    uv_venv,
+    venv_prints,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -127,41 +132,15 @@ def test_test_only_change_restores_the_wheel_and_skips_cargo(
     assert restored.name == built.name
 
     # The restored wheel installs into a fresh venv and imports.
-    venv = tmp_path / "venv"
     env = tool_env()
-    subprocess.run(
-        [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    installed = subprocess.run(
-        [
-            str(BIN / "uv"),
-            "pip",
-            "install",
-            "--offline",
-            "--python",
-            str(venv / "bin" / "python"),
-            str(restored),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert installed.returncode == 0, installed.stderr
-    imported = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            "import hello_pyo3; print(hello_pyo3.shout('ci'), hello_pyo3.word_count('a b c'))",
-        ],
-        capture_output=True,
-        text=True,
+    venv = uv_venv(tmp_path / "venv", env)
+    uv_pip_install(venv, restored, "--offline", env=env)
+    imported = venv_prints(
+        venv,
+        "import hello_pyo3; print(hello_pyo3.shout('ci'), hello_pyo3.word_count('a b c'))",
         cwd=tmp_path,
     )
-    assert imported.returncode == 0, imported.stderr
-    assert imported.stdout.split() == ["HELLO,", "CI!", "3"]
+    assert imported.split() == ["HELLO,", "CI!", "3"]
 
 
 def _audit_job(project: Path, root: Path) -> Job:

@@ -8,7 +8,6 @@ installed into a fresh venv and imported.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,21 +17,22 @@ import pytest
 
 from pyo3_cache.keys.diff import diff_manifests
 from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key
-from tests.conftest import EXAMPLE, run_cli
-from tests.integration.conftest import BIN, WarmExample, run_build, tool_env
+from tests.conftest import EXAMPLE, git_env, run_cli
+from tests.integration.conftest import (
+    BIN,
+    WarmExample,
+    run_build,
+    tool_env,
+    uv_pip_install,
+    uv_venv,
+    venv_prints,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def _git(cwd: Path, *args: str) -> None:
-    env = dict(
-        os.environ,
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.invalid",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.invalid",
-    )
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+    subprocess.run(["git", *args], cwd=cwd, env=git_env(), check=True, capture_output=True)
 
 
 def _copy(dst: Path) -> Path:
@@ -133,22 +133,10 @@ def test_wheel_cache_restores_the_real_wheel_after_a_tests_only_change(
     assert hit.returncode == 0, hit.stdout + hit.stderr
     assert json.loads(hit.stdout)["wheels"] == [wheel.name]
 
-    venv = tmp_path / "venv"
-    subprocess.run(
-        [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    python = str(venv / "bin" / "python")
-    restored = str(project / "dist" / wheel.name)
-    install = [str(BIN / "uv"), "pip", "install", "--offline", "--python", python, restored]
-    done = subprocess.run(install, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    venv = uv_venv(tmp_path / "venv", env)
+    uv_pip_install(venv, project / "dist" / wheel.name, "--offline", env=env)
     code = "import hello_pyo3; print(hello_pyo3.greet('wheel'), hello_pyo3.checked_sum([1, 2]))"
-    ran = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.strip() == "Hello, wheel! 3"
+    assert venv_prints(venv, code, cwd=tmp_path).strip() == "Hello, wheel! 3"
 
     # An edit to the extension's source is a miss: the wheel must be built again.
     lib = project / "src" / "lib.rs"

@@ -27,7 +27,7 @@ from pyo3_cache.keys.render import render_key_text
 from pyo3_cache.keys.venv import compute_venv_key, interpreter_part
 from pyo3_cache.pin.interpreter import InterpreterInfo, probe_interpreter
 from pyo3_cache.redact import REDACTED, is_secret_name
-from tests.conftest import EXAMPLE, REPO, assert_one_line_error, run_cli
+from tests.conftest import EXAMPLE, REPO, CliResult, assert_one_line_error, run_cli
 
 PYDANTIC = REPO / "tests" / "fixtures" / "lockfiles" / "pydantic-core"
 
@@ -67,6 +67,13 @@ def key_of(project: Path, tools: Path, **env: str) -> KeyManifest:
     environ = {"PATH": str(tools), **env}
     python = None if "PYO3_CONFIG_FILE" in env else sys.executable
     return compute_key(project, python=python, environ=environ)
+
+
+def same_key_with(project: Path, tools: Path, **env: str) -> KeyManifest:
+    """The key with ``env`` set, which must be the key without it."""
+    manifest = key_of(project, tools, **env)
+    assert manifest.key == key_of(project, tools).key
+    return manifest
 
 
 def manifest_text(manifest: KeyManifest) -> str:
@@ -316,8 +323,7 @@ def test_pyo3_python_is_replaced_by_the_interpreter_identity(
 
 
 def test_secret_variables_are_never_hashed_nor_shown(hello: Path, tools: Path) -> None:
-    plain = key_of(hello, tools)
-    with_secret = key_of(
+    with_secret = same_key_with(
         hello,
         tools,
         CARGO_REGISTRY_TOKEN="cio-very-secret",
@@ -325,7 +331,6 @@ def test_secret_variables_are_never_hashed_nor_shown(hello: Path, tools: Path) -
         MATURIN_PYPI_PASSWORD="hunter2",
         PYO3_SIGNING_KEY="k3y",
     )
-    assert with_secret.key == plain.key
     text = manifest_text(with_secret)
     for secret in ("cio-very-secret", "corp-secret", "hunter2", "k3y"):
         assert secret not in text
@@ -335,8 +340,7 @@ def test_secret_variables_are_never_hashed_nor_shown(hello: Path, tools: Path) -
 
 
 def test_volatile_variables_do_not_change_the_key(hello: Path, tools: Path, tmp_path: Path) -> None:
-    plain = key_of(hello, tools)
-    noisy = key_of(
+    same_key_with(
         hello,
         tools,
         CARGO_TERM_COLOR="always",
@@ -349,7 +353,6 @@ def test_volatile_variables_do_not_change_the_key(hello: Path, tools: Path, tmp_
         PYO3_CACHE_DEBUG="1",
         GITHUB_SHA="abc",
     )
-    assert noisy.key == plain.key
 
 
 def test_env_part_picks_build_variables() -> None:
@@ -589,6 +592,13 @@ def test_missing_cargo_lock_is_a_project_error(hello: Path, tools: Path) -> None
         key_of(hello, tools)
 
 
+def cli_key(project: Path, *args: str, env: dict[str, str]) -> CliResult:
+    """``pyo3-cache key`` for ``project``, for this interpreter."""
+    return run_cli(
+        "key", "--manifest-path", str(project), "--python", sys.executable, *args, env=env
+    )
+
+
 def cli_env(tools: Path, **extra: str) -> dict[str, str]:
     env = {"PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"}
     for name in ("PYO3_CONFIG_FILE", "PYO3_PYTHON", "GITHUB_OUTPUT", "GITHUB_ACTIONS"):
@@ -612,23 +622,14 @@ def test_cli_key_bad_project_files_give_one_line(
     hello: Path, tools: Path, damage, fragment
 ) -> None:
     damage(hello)
-    result = run_cli(
-        "key", "--manifest-path", str(hello), "--python", sys.executable, env=cli_env(tools)
-    )
+    result = cli_key(hello, env=cli_env(tools))
     assert_one_line_error(result, 5, fragment)
 
 
 def test_cli_key_without_rustc_gives_one_line(hello: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    result = run_cli(
-        "key",
-        "--manifest-path",
-        str(hello),
-        "--python",
-        sys.executable,
-        env={"PATH": str(empty), "RUSTC": ""},
-    )
+    result = cli_key(hello, env={"PATH": str(empty), "RUSTC": ""})
     assert_one_line_error(result, 6, "rustc not found on PATH")
 
 
@@ -641,9 +642,7 @@ def test_cli_key_with_failing_rustc_gives_one_line(hello: Path, tmp_path: Path) 
         "echo 'help: run rustup toolchain install' >&2\nexit 1\n"
     )
     rustc.chmod(0o755)
-    result = run_cli(
-        "key", "--manifest-path", str(hello), "--python", sys.executable, env=cli_env(bindir)
-    )
+    result = cli_key(hello, env=cli_env(bindir))
     assert_one_line_error(result, 6, "toolchain 'nightly-2099-01-01' is not installed")
 
 
@@ -664,12 +663,8 @@ def test_cli_key_diff_other_version_gives_one_line(tmp_path: Path) -> None:
 def test_cli_key_json_and_github_outputs(hello: Path, tools: Path, tmp_path: Path) -> None:
     out = tmp_path / "github_output"
     runner_temp = tmp_path / "runner-temp"
-    result = run_cli(
-        "key",
-        "--manifest-path",
-        str(hello),
-        "--python",
-        sys.executable,
+    result = cli_key(
+        hello,
         "--format",
         "json",
         "--github",
@@ -692,10 +687,9 @@ def test_cli_key_json_and_github_outputs(hello: Path, tools: Path, tmp_path: Pat
 def test_cli_key_diff_text_and_json(hello: Path, tools: Path, tmp_path: Path) -> None:
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     env = cli_env(tools)
-    base = ("key", "--manifest-path", str(hello), "--python", sys.executable)
-    assert run_cli(*base, "--manifest-out", str(old), env=env).returncode == 0
+    assert cli_key(hello, "--manifest-out", str(old), env=env).returncode == 0
     edit(hello / "Cargo.lock", 'name = "libc"\nversion = "', 'name = "libc"\nversion = "9')
-    result = run_cli(*base, "--manifest-out", str(new), env=dict(env, RUSTFLAGS="-Dwarnings"))
+    result = cli_key(hello, "--manifest-out", str(new), env=dict(env, RUSTFLAGS="-Dwarnings"))
     assert result.returncode == 0, result.stderr
     text = run_cli("key-diff", str(old), str(new))
     assert text.returncode == 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 ERROR_KINDS = frozenset(
     {
@@ -105,13 +106,38 @@ class AuditReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "findings": [f.to_json() for f in self.findings],
-            "checked": self.checked,
-            "errors": self.count("error"),
-            "warnings": self.count("warning"),
+            **findings_json(self),
             "notes": self.count("note"),
             "fixed": sum(1 for f in self.findings if f.fixed),
             "artifacts": [a.to_json() for a in self.artifacts],
             "not_fixed": list(self.not_fixed),
             "skipped": list(self.skipped),
         }
+
+
+class _Finding(Protocol):
+    def to_json(self) -> Any: ...
+
+
+class FindingsReport(Protocol):
+    """What both audits' reports (this one and ``wheels/audit.py``'s) have."""
+
+    @property
+    def findings(self) -> Sequence[_Finding]: ...
+
+    @property
+    def checked(self) -> int: ...
+
+    def count(self, severity: str) -> int: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def findings_json(report: FindingsReport) -> dict[str, Any]:
+    """What an audit's JSON starts with: the findings, how many were checked, the counts."""
+    return {
+        "findings": [f.to_json() for f in report.findings],
+        "checked": report.checked,
+        "errors": report.count("error"),
+        "warnings": report.count("warning"),
+    }

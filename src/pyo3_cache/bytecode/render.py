@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import json
 import re
+from typing import Any
 
-from pyo3_cache.bytecode.findings import AuditReport
+from pyo3_cache.bytecode.findings import AuditReport, FindingsReport
 from pyo3_cache.explain.render import escape_markdown
 
 
@@ -30,11 +31,15 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def finding_line(f: Any) -> str:
+    """``severity: kind: path: detail``, on one line (a bytecode or a wheel finding)."""
+    return f"{f.severity}: {f.kind}: {one_line(f.path)}: {one_line(f.detail)}"
+
+
 def render_text(report: AuditReport) -> str:
     lines = []
     for f in report.findings:
-        mark = " [fixed: removed]" if f.fixed else ""
-        lines.append(f"{f.severity}: {f.kind}: {one_line(f.path)}: {one_line(f.detail)}{mark}")
+        lines.append(finding_line(f) + (" [fixed: removed]" if f.fixed else ""))
     for path in report.not_fixed:
         lines.append(
             f"note: not fixed: {one_line(path)}: pyo3-cache never edits archives in place; "
@@ -57,7 +62,8 @@ def render_text(report: AuditReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(report: AuditReport) -> str:
+def render_json(report: FindingsReport) -> str:
+    """Either audit's report as JSON (``to_json``), one document."""
     return json.dumps(report.to_json(), indent=2) + "\n"
 
 

@@ -337,6 +337,23 @@ def workspace_members(lockfile: Path) -> frozenset[str] | None:
         return None
 
 
+def prune_command(target_dir: str | None = None, *, dry_run: bool = False) -> PruneReport:
+    """``pyo3-cache prune``: the project's target dir (or ``target_dir``), pruned."""
+    from pyo3_cache import project
+    from pyo3_cache.errors import ProjectError
+
+    members = None
+    try:
+        root = project.find_workspace_root(project.find_manifest(None))
+    except ProjectError:
+        if not target_dir:
+            raise
+    else:
+        members = workspace_members(root / "Cargo.lock")
+    target = Path(target_dir) if target_dir else project.target_dir(root)
+    return prune_target(target, dry_run=dry_run, members=members)
+
+
 def prune_target(
     target_dir: Path, dry_run: bool = False, members: frozenset[str] | None = None
 ) -> PruneReport:

@@ -57,6 +57,13 @@ class RestoreResult:
             "warnings": self.warnings,
         }
 
+    def text(self) -> str:
+        """The CLI's text output: which entry was restored, or the miss."""
+        if not self.hit:
+            return f"cache miss: {self.key}"
+        kind = "exact hit" if self.exact else "partial hit"
+        return f"{kind}: restored {self.matched_key} from {self.store}"
+
 
 def _candidates(
     store: Store, key: str, restore_keys: Sequence[str], scopes: Sequence[str | None]

@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +48,15 @@ class SaveResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "saved": self.saved,
-            "reason": self.reason,
-            "key": self.key,
-            "store": self.store,
-            "archive_bytes": self.archive_bytes,
-            "source_bytes": self.source_bytes,
-            "sha256": self.sha256,
-            "seconds": round(self.seconds, 3),
-            "paths": self.paths,
-            "evicted": self.evicted,
-            "kept": self.kept,
-            "warnings": self.warnings,
-        }
+        """Every field, in order; the CLI's public output."""
+        return {**asdict(self), "seconds": round(self.seconds, 3)}
+
+    def text(self) -> str:
+        """The CLI's text output: saved (and what the Cargo.lock filter kept), or why not."""
+        if not self.saved:
+            return f"not saved ({self.reason}): {self.key}"
+        kept = [f"  kept {line} (the Cargo.lock's packages)" for line in self.kept]
+        return "\n".join([f"saved {self.key} to {self.store}: {self.archive_bytes} bytes", *kept])
 
 
 def save_cache(

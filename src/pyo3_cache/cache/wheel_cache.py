@@ -26,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from pyo3_cache.cache.archive import ArchiveRoot
-from pyo3_cache.cache.places import Places
-from pyo3_cache.cache.restore import restore_cache
+from pyo3_cache.cache.commands import Say, fallback_scopes, job_scope
+from pyo3_cache.cache.places import Places, open_store
+from pyo3_cache.cache.restore import RestoreResult, restore_cache
 from pyo3_cache.cache.save import save_cache
-from pyo3_cache.cache.store import Store, scoped_key, unscoped_key
+from pyo3_cache.cache.store import Store, check_key, scoped_key, unscoped_key
 from pyo3_cache.errors import Pyo3CacheError, StoreError
 from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
 from pyo3_cache.keys.cargo_inputs import CargoInputs
-from pyo3_cache.keys.wheel import WheelInputs, wheel_files
+from pyo3_cache.keys.model import DEFAULT_PREFIX
+from pyo3_cache.keys.wheel import WheelInputs, compute_wheel_key, wheel_files
 
 # The wheels travel under the store's "workspace" anchor; a restore points
 # every anchor at the dist folder, so they land there whatever the machine.
@@ -116,18 +118,7 @@ def restore_wheels(
     result = WheelCacheResult("restore", key, store.spec, str(dist))
     if check is None:
         before = _fingerprint(dist)
-        places = Places(target=dist, cargo_home=dist, workspace=dist)
-        roots = [ArchiveRoot(_ANCHOR, dist)]
-        restored = restore_cache(
-            store,
-            key,
-            places,
-            restore_keys=(),
-            manifest_out=None,
-            roots=roots,
-            scope=scope,
-            fallback_scopes=fallback_scopes,
-        )
+        restored = _restore_into(dist, store, key, scope, fallback_scopes)
         result.warnings += restored.warnings
         if restored.hit:
             after = _fingerprint(dist)
@@ -153,6 +144,26 @@ def restore_wheels(
     return result
 
 
+def _restore_into(
+    folder: Path,
+    store: Store,
+    key: str,
+    scope: str | None,
+    fallback_scopes: Sequence[str] = (),
+) -> RestoreResult:
+    """The entry ``key`` (exact key only) unpacked into ``folder``, every anchor pointed there."""
+    return restore_cache(
+        store,
+        key,
+        Places(target=folder, cargo_home=folder, workspace=folder),
+        restore_keys=(),
+        manifest_out=None,
+        roots=[ArchiveRoot(_ANCHOR, folder)],
+        scope=scope,
+        fallback_scopes=fallback_scopes,
+    )
+
+
 def _restore_checked(
     store: Store,
     key: str,
@@ -165,16 +176,7 @@ def _restore_checked(
     dist.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pyo3-cache-wheels.", dir=dist.parent) as aside:
         staging = Path(aside)
-        places = Places(target=staging, cargo_home=staging, workspace=staging)
-        restored = restore_cache(
-            store,
-            key,
-            places,
-            restore_keys=(),
-            manifest_out=None,
-            roots=[ArchiveRoot(_ANCHOR, staging)],
-            scope=scope,
-        )
+        restored = _restore_into(staging, store, key, scope)
         result.warnings += restored.warnings
         if not restored.hit:
             return False
@@ -284,3 +286,79 @@ def wheel_cargo_inputs(
             "(cargo's list of the files and variables the build read is saved with them)"
         )
     return found, ""
+
+
+@dataclass(frozen=True)
+class WheelCacheArgs:
+    """What ``wheel-cache restore|save`` is given, named as its flags."""
+
+    op: str  # "restore" or "save"
+    store: str
+    dist: str = "dist"
+    key: str | None = None
+    """The key; by default the wheel key is computed (``compute_wheel_key``)."""
+    endpoint_url: str | None = None
+    manifest_path: str | None = None
+    prefix_key: str = DEFAULT_PREFIX
+    extra_key: str | None = None
+    python: str | None = None
+    scope: str | None = None
+    fallback_scope: Sequence[str] = ()
+    target: str | None = None
+    profile: str | None = None
+    features: str | None = None
+
+
+def wheel_cache_command(args: WheelCacheArgs, *, warn: Say) -> WheelCacheResult:
+    """``pyo3-cache wheel-cache restore|save``: the wheels under the wheel key, in a store.
+
+    Without a key, the wheel key is computed and cargo's inputs are checked on
+    a restore and saved with the wheels.  A malformed store or key raises;
+    store trouble is a warning and a miss.
+    """
+    manifest_bytes = None
+    inputs: WheelInputs | None = None
+    if args.key:
+        key = check_key(args.key)
+    else:
+        inputs = WheelInputs()
+        manifest = compute_wheel_key(
+            args.manifest_path,
+            prefix_key=args.prefix_key,
+            extra_key=args.extra_key,
+            python=args.python,
+            target=args.target,
+            profile=args.profile,
+            features=args.features,
+            inputs_out=inputs,
+        )
+        for warning in manifest.warnings:
+            warn(warning)
+        key = manifest.key
+        manifest_bytes = json.dumps(manifest.to_json(), indent=2).encode("utf-8")
+    store = open_store(args.store, endpoint_url=args.endpoint_url)
+    dist = Path(args.dist)
+    project = Path(args.manifest_path).parent if args.manifest_path else Path.cwd()
+    scope = job_scope(args.scope, project)
+    if args.op == "restore":
+        check = None
+        if inputs is not None:
+            known = inputs
+
+            def check(saved: CargoInputs) -> list[str]:
+                return known.check_cargo_inputs(saved, os.environ)
+
+        fallback = fallback_scopes(args.fallback_scope, scope, scope_given=bool(args.scope))
+        result = restore_wheels(store, key, dist, check, scope=scope, fallback_scopes=fallback)
+    elif inputs is None:
+        result = save_wheels(store, key, dist, manifest_bytes, scope=scope)
+    else:
+        cargo_inputs, problem = wheel_cargo_inputs(inputs, os.environ, dist)
+        if cargo_inputs is None:
+            result = WheelCacheResult("save", key, store.spec, str(dist), reason="no dep-info")
+            result.warnings.append(f"wheels not saved: {problem}")
+        else:
+            result = save_wheels(store, key, dist, manifest_bytes, cargo_inputs, scope=scope)
+    for warning in result.warnings:
+        warn(warning)
+    return result

@@ -22,6 +22,7 @@ def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
     steps = p.add_subparsers(dest="step", metavar="STEP", parser_class=Parser, required=True)
     paths = steps.add_parser(
         "paths",
+        handler=_cmd_action_paths,
         help="print (or output) the folders the cache entry holds, and the entry dir",
         description=(
             "Print the folder actions/cache stores (the entry dir, under RUNNER_TEMP) and the "
@@ -35,7 +36,6 @@ def add_action(sub: argparse._SubParsersAction[Parser]) -> None:
         action="store_true",
         help="write outputs `paths` (the entry dir actions/cache stores) and `contents`",
     )
-    paths.set_defaults(handler=_cmd_action_paths)
     _add_action_plain_steps(steps)
 
 

@@ -22,6 +22,7 @@ def _python_tag_arg(text: str) -> str:
 def add_audit_bytecode(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "audit-bytecode",
+        handler=_cmd_audit_bytecode,
         help="check the .pyc files in wheels, sdists, conda packages and directories",
         description=(
             "Read every .pyc header (magic, flags, source mtime/size or hash) and report "
@@ -44,7 +45,6 @@ def add_audit_bytecode(sub: argparse._SubParsersAction[Parser]) -> None:
         action="store_true",
         help="delete offending .pyc files inside directories (archives are never edited)",
     )
-    p.set_defaults(handler=_cmd_audit_bytecode)
 
 
 def _cmd_audit_bytecode(args: argparse.Namespace) -> int:
@@ -60,6 +60,7 @@ def _cmd_audit_bytecode(args: argparse.Namespace) -> int:
 def add_audit_wheels(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "audit-wheels",
+        handler=_cmd_audit_wheels,
         help="check that each wheel's extension modules match its tags",
         description=(
             "Read every extension module's file name (cpython-311, abi3, cp313t, pypy39-pp73, "
@@ -70,7 +71,6 @@ def add_audit_wheels(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="wheel files or directories of wheels")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    p.set_defaults(handler=_cmd_audit_wheels)
 
 
 def _cmd_audit_wheels(args: argparse.Namespace) -> int:

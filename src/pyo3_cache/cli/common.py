@@ -1,21 +1,36 @@
-"""What every command group shares: the one-line-error parser and JSON output."""
+"""What every command group shares: the one-line-error parser, flags, JSON output."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    Options = TypeVar("Options", bound=DataclassInstance)
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line plus a pointer to this command's --help."""
+    """argparse, but a usage error is one line plus a pointer to this command's --help.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    ``handler``: the function a (sub)command runs, given as
+    ``sub.add_parser(name, handler=..., help=...)``.
+    """
+
+    def __init__(self, *args: Any, handler: Handler | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The innermost (sub)command parsed leaves itself here, so an unknown flag is
         # reported against the command it was given to (see ``parse_args``).
         self.set_defaults(command_parser=self)
+        if handler is not None:
+            self.set_defaults(handler=handler)
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         parsed, extra = self.parse_known_args(args, namespace)
@@ -31,6 +46,20 @@ class Parser(argparse.ArgumentParser):
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def print_result(result: Any, text: str, output_format: str) -> None:
+    """``result.to_json()`` for ``--format json``, else ``text`` (a line is added)."""
+    if output_format == "json":
+        print_json(result.to_json())
+    else:
+        print(text)
+
+
+def options(kind: type[Options], args: argparse.Namespace) -> Options:
+    """The library's options ``kind`` (a dataclass) from the flags named as its fields."""
+    names = {field.name for field in dataclasses.fields(kind)}
+    return kind(**{name: value for name, value in vars(args).items() if name in names})
 
 
 def add_format_flag(p: argparse.ArgumentParser, what: str) -> None:

@@ -16,6 +16,7 @@ from pyo3_cache.github import log
 def add_explain(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "explain",
+        handler=_cmd_explain,
         help="explain why cargo recompiled, from cargo logs",
         description=(
             "Read cargo logs (verbose human output, --message-format=json, CARGO_LOG "
@@ -52,7 +53,6 @@ def add_explain(sub: argparse._SubParsersAction[Parser]) -> None:
         help="the target dir the build used: its fingerprint records tell why crates were "
         "compiled anew (another version, features, profile, RUSTFLAGS, --target)",
     )
-    p.set_defaults(handler=_cmd_explain)
 
 
 def _write_report(text: str, output: str | None) -> None:
@@ -107,6 +107,7 @@ def _publish_report(report: Any, markdown: str, args: argparse.Namespace) -> Non
 def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "run",
+        handler=_cmd_run,
         help="run a build with verbose cargo output, keep a log, explain rebuilds",
         description=(
             "Run CMD with cargo's verbose status lines on (CARGO_TERM_VERBOSE=true), show "
@@ -139,7 +140,6 @@ def add_run(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="-- CMD ...",
         help="the build to run, after --, e.g. -- maturin build --release",
     )
-    p.set_defaults(handler=_cmd_run)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -191,6 +191,7 @@ def _build_target_dir() -> str | None:
 def add_cargo_wrapper(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "cargo-wrapper",
+        handler=_cmd_cargo_wrapper,
         help="install the transparent cargo wrapper that logs cargo's stderr",
         description=(
             "Install a `cargo` script into a stable DIR. Put DIR first on PATH and set "
@@ -212,7 +213,6 @@ def add_cargo_wrapper(sub: argparse._SubParsersAction[Parser]) -> None:
         action="store_true",
         help="add DIR to $GITHUB_PATH (and the log variable to $GITHUB_ENV)",
     )
-    p.set_defaults(handler=_cmd_cargo_wrapper)
 
 
 def _cmd_cargo_wrapper(args: argparse.Namespace) -> int:

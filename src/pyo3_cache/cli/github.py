@@ -25,6 +25,7 @@ def _markdown_file(path: str) -> str:
 def add_comment(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "comment",
+        handler=_cmd_comment,
         help="put Markdown into this job's section of the sticky PR comment",
         description=(
             "Create or update the one pyo3-cache comment on the pull request (found by "
@@ -50,7 +51,6 @@ def add_comment(sub: argparse._SubParsersAction[Parser]) -> None:
         "--matrix", metavar="JSON", default="", help="the job's matrix, e.g. ${{ toJSON(matrix) }}"
     )
     p.add_argument("--soft", action="store_true", help="report a failure as a warning and exit 0")
-    p.set_defaults(handler=_cmd_comment)
 
 
 def _cmd_comment(args: argparse.Namespace) -> int:
@@ -79,6 +79,7 @@ def _cmd_comment(args: argparse.Namespace) -> int:
 def add_summary(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "summary",
+        handler=_cmd_summary,
         help="append Markdown to the job summary ($GITHUB_STEP_SUMMARY), under 1 MiB",
         description=(
             "Append Markdown to $GITHUB_STEP_SUMMARY. GitHub drops a step summary over "
@@ -90,7 +91,6 @@ def add_summary(sub: argparse._SubParsersAction[Parser]) -> None:
         "--file", required=True, metavar="MD", type=_markdown_file, help="Markdown; - reads stdin"
     )
     p.add_argument("--soft", action="store_true", help="report a failure as a warning and exit 0")
-    p.set_defaults(handler=_cmd_summary)
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pyo3_cache.github import log
 def add_key(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "key",
+        handler=_cmd_key,
         help="compute the Rust build-cache key from named parts",
         description=(
             "Compute the cache key for the target dir and cargo's caches from named parts "
@@ -52,7 +53,6 @@ def add_key(sub: argparse._SubParsersAction[Parser]) -> None:
         help="write the key manifest here (default with --github: $RUNNER_TEMP/pyo3-cache/)",
     )
     add_wheel_build_flags(p, label="--for wheel: ")
-    p.set_defaults(handler=_cmd_key)
 
 
 def add_wheel_build_flags(p: argparse.ArgumentParser, label: str = "") -> None:
@@ -132,6 +132,7 @@ def _cmd_key(args: argparse.Namespace) -> int:
 def add_key_diff(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "key-diff",
+        handler=_cmd_key_diff,
         help="say which key parts and inputs changed between two key manifests",
         description=(
             "Compare two key manifests (the cache's and this run's) and name each changed "
@@ -141,7 +142,6 @@ def add_key_diff(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("old", metavar="OLD.json", help="the older manifest (e.g. the restored one)")
     p.add_argument("new", metavar="NEW.json", help="the newer manifest (this run's)")
     add_format_flag(p, "each changed part and input")
-    p.set_defaults(handler=_cmd_key_diff)
 
 
 def _cmd_key_diff(args: argparse.Namespace) -> int:

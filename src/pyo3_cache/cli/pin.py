@@ -13,6 +13,7 @@ from pyo3_cache.github import log
 def add_pin(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "pin",
+        handler=_cmd_pin,
         help="pin PyO3's config per interpreter, applied per cargo call by the cargo wrapper",
         description=(
             "Resolve PyO3's interpreter config for each --python, write it as a "
@@ -50,7 +51,6 @@ def add_pin(sub: argparse._SubParsersAction[Parser]) -> None:
         help="append PYO3_CACHE_PIN to $GITHUB_ENV, the wrapper to $GITHUB_PATH and "
         "config-file to $GITHUB_OUTPUT",
     )
-    p.set_defaults(handler=_cmd_pin)
 
 
 def _cmd_pin(args: argparse.Namespace) -> int:

@@ -98,20 +98,11 @@ class RustcCall:
 # cargo prints a command with each argument shell-quoted only where needed
 # (`--cfg 'feature="std"'`); shlex would take 50 times as long.
 _WORD = re.compile(r"""(?:'[^']*'|"[^"]*"|[^\s'"])+""")
-_PARSED: dict[bytes, RustcCall | None] = {}
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_command(command: bytes) -> RustcCall | None:
     """A ``Running `...``` command taken apart (cached: a log repeats its commands)."""
-    if command in _PARSED:
-        return _PARSED[command]
-    if len(_PARSED) > 1024:
-        _PARSED.clear()
-    parsed = _PARSED[command] = _parse_command(command)
-    return parsed
-
-
-def _parse_command(command: bytes) -> RustcCall | None:
     text = command.decode("utf-8", "replace")
     end = text.rfind("`")
     if end > 0:

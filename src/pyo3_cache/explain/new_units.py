@@ -87,88 +87,69 @@ def _hint(kind: str) -> str:
 
 def describe(kind: str, package: str, old: str | None, new: str | None) -> tuple[str, str, str]:
     """(reason, headline phrase, hint) of a new unit's kind and values."""
+    phrases = _phrases(kind, package, old, new)
+    if phrases is None:
+        return (
+            "not in the target dir although other units were: a pruned or partial cache, "
+            "a new dependency, or a flag/feature set not built before",
+            "",
+            _hint(NEW_NOT_CACHED),
+        )
+    return (*phrases, _hint(kind))
+
+
+_SETTINGS = {FEATURES: "features", RUSTFLAGS: "rustflags", TARGET: "target"}
+
+
+def _phrases(kind: str, package: str, old: str | None, new: str | None) -> tuple[str, str] | None:
+    """(reason, headline phrase) of a kind describe knows by name; None for the rest."""
     change = f"{old} → {new}" if old and new else (new or old or "")
-    if not change and kind in (FEATURES, RUSTFLAGS, TARGET):
-        what = {FEATURES: "features", RUSTFLAGS: "rustflags", TARGET: "target"}[kind]
+    if not change and kind in _SETTINGS:
+        what = _SETTINGS[kind]
         return (
             f"the {what} changed: each flag or feature set is a separate build of its own",
             f"the {what} changed",
-            _hint(kind),
         )
     if kind == DEPENDENCY_VERSION:
-        return (
-            f"the locked version of {package} changed: {change}",
-            f"{package} {change}",
-            _hint(kind),
-        )
+        return f"the locked version of {package} changed: {change}", f"{package} {change}"
     if kind == NEW_DEPENDENCY:
-        return (
-            f"a dependency was added or removed: {change}",
-            f"a dependency changed ({change})",
-            _hint(kind),
-        )
+        return f"a dependency was added or removed: {change}", f"a dependency changed ({change})"
     if kind == FEATURES:
         return (
             f"the features of {package} changed: {change}",
             f"{package}'s features changed ({change})",
-            _hint(kind),
         )
     if kind == PROFILE:
         if new and not old:
             return (
                 f"the profile settings differ from the earlier build; now: {new}",
                 f"the profile changed (now {new})",
-                _hint(kind),
             )
         if old and new:
-            return (
-                f"the profile changed: {change}",
-                f"the profile changed ({change})",
-                _hint(kind),
-            )
+            return f"the profile changed: {change}", f"the profile changed ({change})"
         return (
             "the profile settings differ from the earlier build "
             "(CARGO_PROFILE_*, [profile], --release)",
             "the profile changed",
-            _hint(kind),
         )
-    if kind == RUSTFLAGS:
-        return (
-            f"the rustflags changed: {change}",
-            f"the rustflags changed ({change})",
-            _hint(kind),
-        )
-    if kind == TARGET:
-        return (f"the target changed: {change}", f"the target changed ({change})", _hint(kind))
+    if kind in (RUSTFLAGS, TARGET):
+        what = _SETTINGS[kind]
+        return f"the {what} changed: {change}", f"the {what} changed ({change})"
     if kind == TOOLCHAIN:
-        return ("another rustc than the earlier build", "the toolchain changed", _hint(kind))
+        return "another rustc than the earlier build", "the toolchain changed"
     if kind == CONFIG_SETTINGS:
-        return (
-            "a cargo config setting differs from the earlier build",
-            "a cargo setting changed",
-            _hint(kind),
-        )
+        return "a cargo config setting differs from the earlier build", "a cargo setting changed"
     if kind == BUILT_BEFORE:
-        return (
-            "built earlier in this log, with other settings the log does not show",
-            "",
-            _hint(kind),
-        )
+        return "built earlier in this log, with other settings the log does not show", ""
     if kind == TEST_HARNESS:
-        return ("the test harness build (cargo test): no earlier test build", "", _hint(kind))
+        return "the test harness build (cargo test): no earlier test build", ""
     if kind == NEW_COLD:
         return (
             "nothing was reused: a cold cache (no cache hit, a different target dir, or a "
             "cache saved by a different build)",
             "",
-            _hint(kind),
         )
-    return (
-        "not in the target dir although other units were: a pruned or partial cache, "
-        "a new dependency, or a flag/feature set not built before",
-        "",
-        _hint(NEW_NOT_CACHED),
-    )
+    return None
 
 
 _SHORT = {

@@ -206,22 +206,13 @@ def _debug_field(debug: str, name: str) -> str | None:
     return match.group(1) if match else None
 
 
-_DEBUG_REASONS: dict[str, Reason | None] = {}
-
-
 def reason_from_debug(debug: str) -> Reason | None:
     """``EnvVarChanged { name: "PYO3_PYTHON", ... }`` -> a ``Reason`` in cargo's words.
 
     Returns None for ``FreshBuild`` (no previous build: a new unit).  The same
     few reasons come back in every invocation of a log, so answers are cached.
     """
-    debug = debug.strip()
-    if debug in _DEBUG_REASONS:
-        return _DEBUG_REASONS[debug]
-    if len(_DEBUG_REASONS) > 4096:
-        _DEBUG_REASONS.clear()
-    reason = _DEBUG_REASONS[debug] = _reason_from_debug(debug)
-    return reason
+    return _reason_from_debug(debug.strip())
 
 
 def _env_reason(text: str, var: str, debug: str, old_field: str, new_field: str) -> Reason:
@@ -237,6 +228,7 @@ def _env_reason(text: str, var: str, debug: str, old_field: str, new_field: str)
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _reason_from_debug(debug: str) -> Reason | None:
     variant = re.match(r"\w+", debug)
     if not variant:

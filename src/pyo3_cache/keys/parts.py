@@ -1,4 +1,5 @@
-"""The parts every Rust-side key shares: toolchain, env, lock, python.
+"""The parts every Rust-side key shares: toolchain, env, lock, python; and the wheel
+key's own: build, the source files, metadata.
 
 Pure functions: each takes data already read (``rustc -vV`` text, the
 environment, parsed Cargo.toml files) and returns a ``KeyPart``.
@@ -308,3 +309,52 @@ def env_secrets(environ: Mapping[str, str]) -> tuple[str, ...]:
         if is_build_env(name):
             out += [s for s in secret_parts(name, environ[name]) if s not in out]
     return tuple(out)
+
+
+# --- the wheel key's own parts ----------------------------------------------------
+
+
+def files_part(name: str, digests: Mapping[str, str]) -> KeyPart:
+    """A part over files: label (relative path) → sha256 of the content.
+
+    Shown as ``sha256:`` + 12 hex digits per file, so key-diff can say which
+    file changed; the whole digest is hashed.
+    """
+    inputs: dict[str, InputValue] = {
+        label: "sha256:" + digest[:12] for label, digest in sorted(digests.items())
+    }
+    return make_part(name, inputs, dict(sorted(digests.items())))
+
+
+def build_part(
+    target: tuple[str, str], profile: tuple[str, str], features: tuple[str, str]
+) -> KeyPart:
+    """Target triple, cargo profile and features, each as ``(value, where it came from)``."""
+    inputs: dict[str, InputValue] = {
+        "target": target[0],
+        "profile": profile[0],
+        "features": features[0],
+    }
+    hashed = dict(inputs)
+    inputs["target from"] = target[1]
+    inputs["profile from"] = profile[1]
+    inputs["features from"] = features[1]
+    return make_part("build", inputs, hashed)
+
+
+def metadata_part(
+    pyproject: Mapping[str, Any] | None, files: Mapping[str, str], scrub: PathScrubber
+) -> KeyPart:
+    """``[project]`` (each field shown) and the readme/license files by content."""
+    inputs: dict[str, InputValue] = {}
+    project = (pyproject or {}).get("project")
+    if isinstance(project, dict):
+        for name in sorted(project):
+            value = project[name]
+            text = scrub(value if isinstance(value, str) else canonical(value))
+            inputs[f"project.{name}"] = text
+    hashed: dict[str, Any] = {k: v for k, v in inputs.items()}
+    for label, digest in sorted(files.items()):
+        inputs[label] = "sha256:" + digest[:12]
+        hashed[label] = digest
+    return make_part("metadata", inputs, hashed)

@@ -15,10 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.errors import (
-    InterpreterError,
-    ToolchainError,
-)
+from pyo3_cache.errors import InterpreterError, ToolchainError
 from pyo3_cache.keys.model import canonical, content_label
 from pyo3_cache.pin.interpreter import InterpreterInfo, default_python, probe_interpreter
 from pyo3_cache.project import which
@@ -122,6 +119,19 @@ class Probes:
     def get(self, python: str) -> InterpreterInfo:
         self.start(python)
         return self._futures[python].result()
+
+
+class BuildTools:
+    """``rustc -vV`` and ``maturin --version`` of one key computation, started at once."""
+
+    def __init__(self, pool: ThreadPoolExecutor, cwd: Path, environ: Mapping[str, str]) -> None:
+        self._rustc = pool.submit(run_rustc_version, cwd, environ)
+        self._maturin = pool.submit(installed_maturin_version, environ)
+
+    def versions(self, pyproject: Mapping[str, Any] | None) -> tuple[str, tuple[str, str] | None]:
+        """``rustc -vV``'s text, and maturin's version: installed, else the build requirement."""
+        rustc_vv = self._rustc.result()
+        return rustc_vv, self._maturin.result() or maturin_requirement(pyproject)
 
 
 def _config_file_abi(path: str) -> tuple[dict[str, str] | None, str | None]:

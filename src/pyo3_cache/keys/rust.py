@@ -14,11 +14,10 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pyo3_cache.errors import (
-    ProjectError,
-)
+from pyo3_cache.errors import ProjectError
 from pyo3_cache.keys.model import (
     DEFAULT_PREFIX,
     KeyManifest,
@@ -29,14 +28,7 @@ from pyo3_cache.keys.model import (
     relative_label,
 )
 from pyo3_cache.keys.parts import env_part, env_secrets, lock_part, python_part, toolchain_part
-from pyo3_cache.keys.probes import (
-    Probes,
-    installed_maturin_version,
-    maturin_requirement,
-    python_abi,
-    replaced_env,
-    run_rustc_version,
-)
+from pyo3_cache.keys.probes import BuildTools, Probes, python_abi, replaced_env
 from pyo3_cache.project import (
     LockedPackage,
     ProjectFiles,
@@ -80,8 +72,7 @@ def compute_key(
     # side by side while the files are parsed; see Probes.
     with ThreadPoolExecutor(max_workers=4) as pool:
         probes = Probes(pool)
-        rustc_future = pool.submit(run_rustc_version, files.manifest.parent, env)
-        maturin_future = pool.submit(installed_maturin_version, env)
+        tools = BuildTools(pool, files.manifest.parent, env)
         if env.get("PYO3_PYTHON"):
             probes.start(env["PYO3_PYTHON"])
         if python is not None:
@@ -90,8 +81,7 @@ def compute_key(
         pyo3_version = locked_version(inputs.packages, "pyo3")
         abi, config_source = python_abi(python, env, pyo3_version, probes, warnings)
         replaced = replaced_env(env, probes, warnings)
-        rustc_vv = rustc_future.result()
-        maturin = maturin_future.result() or maturin_requirement(inputs.pyproject)
+        rustc_vv, maturin = tools.versions(inputs.pyproject)
 
     head, prefix = key_head(prefix_key, None, job_label(shared_key, extra_key, env))
     parts = [
@@ -122,26 +112,38 @@ class _ProjectInputs:
 
 
 def _read_project_inputs(files: ProjectFiles, env: Mapping[str, str]) -> _ProjectInputs:
-    lock_path = files.workspace_root / "Cargo.lock"
+    packages = read_cargo_lock(files.workspace_root)
+    members = workspace_manifests(files.workspace_root, files.manifest)
+    manifests = {relative_label(p, files.project_root): d for p, d in members.items()}
+    configs = cargo_config_texts(files.manifest.parent, files.project_root, env)
+    pyproject = None
+    if files.pyproject is not None:
+        pyproject = load_toml(files.pyproject, "pyproject.toml")
+    toolchain_file = read_toolchain_file(files.manifest.parent, files.project_root)
+    return _ProjectInputs(packages, manifests, configs, pyproject, toolchain_file)
+
+
+def read_cargo_lock(workspace_root: Path) -> list[LockedPackage]:
+    """The workspace's Cargo.lock packages; a missing Cargo.lock is a ``ProjectError``."""
+    lock_path = workspace_root / "Cargo.lock"
     if not lock_path.is_file():
         raise ProjectError(
             f"Cargo.lock not found at {lock_path}; run `cargo generate-lockfile` and commit it"
         )
-    packages = read_lockfile(lock_path)
-    members = workspace_manifests(files.workspace_root, files.manifest)
-    manifests = {relative_label(p, files.project_root): d for p, d in members.items()}
-    configs = {
-        label or relative_label(path, files.project_root): read_text(path, "cargo config")
-        for label, path in find_cargo_configs(files.manifest.parent, env)
+    return read_lockfile(lock_path)
+
+
+def cargo_config_texts(crate_dir: Path, root: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """The cargo config files cargo reads in ``crate_dir``, by label (relative to ``root``)."""
+    return {
+        label or relative_label(path, root): read_text(path, "cargo config")
+        for label, path in find_cargo_configs(crate_dir, env)
     }
-    pyproject = None
-    if files.pyproject is not None:
-        pyproject = load_toml(files.pyproject, "pyproject.toml")
-    toolchain_path = find_toolchain_file(files.manifest.parent)
-    toolchain_file = None
-    if toolchain_path is not None:
-        toolchain_file = (
-            relative_label(toolchain_path, files.project_root),
-            read_text(toolchain_path, toolchain_path.name),
-        )
-    return _ProjectInputs(packages, manifests, configs, pyproject, toolchain_file)
+
+
+def read_toolchain_file(crate_dir: Path, root: Path) -> tuple[str, str] | None:
+    """The rust-toolchain file rustup applies in ``crate_dir``: (label, text), if any."""
+    path = find_toolchain_file(crate_dir)
+    if path is None:
+        return None
+    return relative_label(path, root), read_text(path, path.name)

@@ -58,31 +58,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.errors import (
-    ProjectError,
-)
+from pyo3_cache.errors import ProjectError
 from pyo3_cache.keys.cargo_inputs import CargoInputs, check_cargo_inputs, collect_cargo_inputs
 from pyo3_cache.keys.model import (
     DEFAULT_PREFIX,
-    InputValue,
     KeyManifest,
-    KeyPart,
-    PathScrubber,
     assemble_key,
-    canonical,
     key_head,
-    make_part,
     path_scrubber,
     relative_label,
 )
-from pyo3_cache.keys.parts import env_part, env_secrets, lock_part, python_part, toolchain_part
-from pyo3_cache.keys.probes import (
-    Probes,
-    installed_maturin_version,
-    maturin_requirement,
-    python_abi,
-    run_rustc_version,
+from pyo3_cache.keys.parts import (
+    build_part,
+    env_part,
+    env_secrets,
+    files_part,
+    lock_part,
+    metadata_part,
+    python_part,
+    toolchain_part,
 )
+from pyo3_cache.keys.probes import BuildTools, Probes, python_abi
+from pyo3_cache.keys.rust import cargo_config_texts, read_cargo_lock, read_toolchain_file
 from pyo3_cache.keys.wheel_sources import (
     BuildCrate,
     SourceLister,
@@ -94,14 +91,10 @@ from pyo3_cache.keys.wheel_sources import (
     rust_source_files,
 )
 from pyo3_cache.project import (
-    find_cargo_configs,
-    find_toolchain_file,
     find_wheel_project,
     load_toml,
     locked_version,
     maturin_table,
-    read_lockfile,
-    read_text,
     target_dir,
 )
 
@@ -118,52 +111,6 @@ HASHED_PARTS = (
     "metadata",
 )
 _ENV_REPLACED_BY_PYTHON_PART = frozenset({"PYO3_CONFIG_FILE", "PYO3_PYTHON"})
-
-
-def files_part(name: str, digests: Mapping[str, str]) -> KeyPart:
-    """A part over files: label (relative path) → sha256 of the content.
-
-    Shown as ``sha256:`` + 12 hex digits per file, so key-diff can say which
-    file changed; the whole digest is hashed.
-    """
-    inputs: dict[str, InputValue] = {
-        label: "sha256:" + digest[:12] for label, digest in sorted(digests.items())
-    }
-    return make_part(name, inputs, dict(sorted(digests.items())))
-
-
-def build_part(
-    target: tuple[str, str], profile: tuple[str, str], features: tuple[str, str]
-) -> KeyPart:
-    """Target triple, cargo profile and features, each as ``(value, where it came from)``."""
-    inputs: dict[str, InputValue] = {
-        "target": target[0],
-        "profile": profile[0],
-        "features": features[0],
-    }
-    hashed = dict(inputs)
-    inputs["target from"] = target[1]
-    inputs["profile from"] = profile[1]
-    inputs["features from"] = features[1]
-    return make_part("build", inputs, hashed)
-
-
-def metadata_part(
-    pyproject: Mapping[str, Any] | None, files: Mapping[str, str], scrub: PathScrubber
-) -> KeyPart:
-    """``[project]`` (each field shown) and the readme/license files by content."""
-    inputs: dict[str, InputValue] = {}
-    project = (pyproject or {}).get("project")
-    if isinstance(project, dict):
-        for name in sorted(project):
-            value = project[name]
-            text = scrub(value if isinstance(value, str) else canonical(value))
-            inputs[f"project.{name}"] = text
-    hashed: dict[str, Any] = {k: v for k, v in inputs.items()}
-    for label, digest in sorted(files.items()):
-        inputs[label] = "sha256:" + digest[:12]
-        hashed[label] = digest
-    return make_part("metadata", inputs, hashed)
 
 
 def _features_text(value: Any) -> str:
@@ -253,19 +200,13 @@ def compute_wheel_key(
     files = find_wheel_project(manifest_path)
     root = files.project_root
     scrub = path_scrubber(root, env)
-    lock_path = files.workspace_root / "Cargo.lock"
-    if not lock_path.is_file():
-        raise ProjectError(
-            f"Cargo.lock not found at {lock_path}; run `cargo generate-lockfile` and commit it"
-        )
-    packages = read_lockfile(lock_path)
+    packages = read_cargo_lock(files.workspace_root)
     pyproject = load_toml(files.pyproject, "pyproject.toml") if files.pyproject else None
     cargo_toml = load_toml(files.manifest, "Cargo.toml")
     pyo3_version = locked_version(packages, "pyo3")
     with ThreadPoolExecutor(max_workers=4) as pool:
         probes = Probes(pool)
-        rustc_future = pool.submit(run_rustc_version, files.manifest.parent, env)
-        maturin_future = pool.submit(installed_maturin_version, env)
+        tools = BuildTools(pool, files.manifest.parent, env)
         metadata_future = pool.submit(run_cargo_metadata, files.manifest, env)
         if python is not None:
             probes.start(os.fspath(python))
@@ -277,8 +218,7 @@ def compute_wheel_key(
         except ProjectError as exc:
             warnings.append(f"{exc}; reading the crates' Cargo.toml files instead")
             metadata = None
-        rustc_vv = rustc_future.result()
-        maturin = maturin_future.result() or maturin_requirement(pyproject)
+        rustc_vv, maturin = tools.versions(pyproject)
 
     lister = SourceLister(env)
     crates = build_crates(files.manifest, metadata)
@@ -306,17 +246,8 @@ def compute_wheel_key(
     manifests: dict[str, dict[str, Any]] = {}
     for path in [files.workspace_root / "Cargo.toml", *(c.manifest for c in crates)]:
         manifests[relative_label(path.resolve(), root)] = load_toml(path, "Cargo.toml")
-    configs = {
-        label or relative_label(path, root): read_text(path, "cargo config")
-        for label, path in find_cargo_configs(files.manifest.parent, env)
-    }
-    toolchain_path = find_toolchain_file(files.manifest.parent)
-    toolchain_file = None
-    if toolchain_path is not None:
-        toolchain_file = (
-            relative_label(toolchain_path, root),
-            read_text(toolchain_path, toolchain_path.name),
-        )
+    configs = cargo_config_texts(files.manifest.parent, root, env)
+    toolchain_file = read_toolchain_file(files.manifest.parent, root)
 
     table = maturin_table(pyproject)
     if target:

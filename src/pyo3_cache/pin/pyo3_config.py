@@ -91,18 +91,6 @@ def pyo3_line(version: str | None) -> Pyo3Line:
     if vt >= (0, 22, 6):
         flags.append("Py_GIL_DISABLED")
     flags.append("COUNT_ALLOCS")
-    if minor >= (0, 30):
-        min_cpython = (3, 9)
-    elif minor >= (0, 29):
-        min_cpython = (3, 8)
-    else:
-        min_cpython = (3, 7)
-    if minor >= (0, 27):
-        min_pypy = (3, 11)
-    elif minor >= (0, 23):
-        min_pypy = (3, 9)
-    else:
-        min_pypy = (3, 7)
     return Pyo3Line(
         version=vt,
         keys=tuple(keys),
@@ -117,9 +105,20 @@ def pyo3_line(version: str | None) -> Pyo3Line:
         windows_flags_before_313_only=minor >= (0, 23),
         # 0.30 added `-debug` to target_abi; 0.29 cannot parse it.
         debug_suffix_in_target_abi=minor >= (0, 30),
-        min_cpython=min_cpython,
-        min_pypy=min_pypy,
+        min_cpython=_oldest_python(minor, _MIN_CPYTHON),
+        min_pypy=_oldest_python(minor, _MIN_PYPY),
     )
+
+
+# The oldest interpreter a PyO3 line builds for: (from PyO3 minor, Python), newest line first.
+_MIN_CPYTHON = (((0, 30), (3, 9)), ((0, 29), (3, 8)), ((0, 0), (3, 7)))
+_MIN_PYPY = (((0, 27), (3, 11)), ((0, 23), (3, 9)), ((0, 0), (3, 7)))
+
+
+def _oldest_python(
+    minor: tuple[int, ...], table: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
+) -> tuple[int, int]:
+    return next(python for since, python in table if minor >= since)
 
 
 # platform.python_implementation() → PyO3's PythonImplementation display name.

@@ -29,13 +29,13 @@ bad-wheel-name              warning   the file name does not parse; tags read fr
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pyo3_cache.bytecode.findings import findings_json
 from pyo3_cache.errors import WheelAuditError
 from pyo3_cache.wheels.binary import BinaryInfo, read_binary
 from pyo3_cache.wheels.tags import (
@@ -105,13 +105,7 @@ class WheelReport:
         return 1 if self.count("error") else 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "findings": [f.to_json() for f in self.findings],
-            "checked": self.checked,
-            "errors": self.count("error"),
-            "warnings": self.count("warning"),
-            "wheels": self.wheels,
-        }
+        return {**findings_json(self), "wheels": self.wheels}
 
 
 # --- one module against the wheel's tags ---------------------------------------------
@@ -405,11 +399,9 @@ def audit_dist_wheels(dist: str | os.PathLike[str]) -> WheelReport | None:
 
 
 def render_text(report: WheelReport) -> str:
-    from pyo3_cache.bytecode.render import one_line
+    from pyo3_cache.bytecode.render import finding_line
 
-    lines = [
-        f"{f.severity}: {f.kind}: {one_line(f.path)}: {one_line(f.detail)}" for f in report.findings
-    ]
+    lines = [finding_line(f) for f in report.findings]
     wheels = len(report.wheels)
     lines.append(
         f"{report.checked} extension module(s) in {wheels} wheel(s): "
@@ -419,7 +411,9 @@ def render_text(report: WheelReport) -> str:
 
 
 def render_json(report: WheelReport) -> str:
-    return json.dumps(report.to_json(), indent=2) + "\n"
+    from pyo3_cache.bytecode.render import render_json
+
+    return render_json(report)
 
 
 def render_markdown(report: WheelReport) -> str:
