@@ -136,6 +136,18 @@ def test_each_interpreter_keeps_its_own_warm_target(job: Job) -> None:
     assert (pypy_target / "release" / ".fingerprint").is_dir()
 
 
+def test_the_second_interpreter_compiles_only_the_pyo3_chain_cold(job: Job) -> None:
+    """Its own target dir starts as a copy of the primary's: shared crates are not rebuilt.
+
+    Made empty it compiled every crate again (28 against rust-cache's 17 for
+    hello-pyo3 under act, docs/benchmarks.md).
+    """
+    twice = {name for name in job.cold.compiled if job.cold.compiled.count(name) > 1}
+    chain = {"pyo3-build-config", "pyo3-ffi", "pyo3-macros-backend", "pyo3-macros", "pyo3"}
+    assert {name.split()[0] for name in twice} <= chain | {"hello-pyo3"}, job.cold.compiled
+    assert "syn" not in {name.split()[0] for name in twice}
+
+
 def test_find_interpreter_is_warm_and_complete(job: Job, tmp_path: Path) -> None:
     build = _maturin(job.env, job.project, tmp_path, "--find-interpreter")
     assert build.returncode == 0, build.output[-3000:]

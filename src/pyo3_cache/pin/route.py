@@ -199,8 +199,14 @@ def plan_cargo_call(
         changes["PYO3_PYTHON"] = pinned.pyo3_python
     where = ""
     if pinned.target_dir is not None and _routes_here(args, environ, cwd, state):
+        from pyo3_cache.pin.seed import seed_target_dir
+
         changes["CARGO_TARGET_DIR"] = str(pinned.target_dir)
         where = f", target dir {pinned.target_dir}"
+        if state.target_dir is not None:
+            seeded = seed_target_dir(state.target_dir, pinned.target_dir)
+            if seeded:
+                where += f", started from a copy of the primary's ({seeded} files)"
     account = (
         f"PyO3 pinned for {info.implementation} {info.minor_version} "
         f"({pinned.config_file.name}{where})"
