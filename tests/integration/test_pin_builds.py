@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.integration.conftest import (
     BIN,
+    Build,
     WarmExample,
     run_build,
     tool_env,
@@ -104,6 +105,17 @@ def test_pinned_wheel_has_unpinned_tag_and_imports(
     assert out.strip() == "Hello, pin! 3"
 
 
+def _pinned_twice(cmd: list[str], project: Path) -> Build:
+    """Run ``cmd`` twice with the pin on; the second build must compile nothing."""
+    env = tool_env(CARGO_TERM_VERBOSE="true", **_pin(project))
+    first = run_build(cmd, project, env)
+    assert first.returncode == 0, first.output[-3000:]
+    second = run_build(cmd, project, env)
+    assert second.returncode == 0, second.output[-3000:]
+    assert second.compiled == [], second.output[-3000:]
+    return second
+
+
 @pytest.mark.parametrize("frontend", ["pip", "maturin"])
 def test_warm_rebuild_with_pin_compiles_nothing_for_other_frontends(
     warm_example: WarmExample, frontend: str
@@ -124,12 +136,7 @@ def test_warm_rebuild_with_pin_compiles_nothing_for_other_frontends(
         ]
     else:
         cmd = [str(BIN / "maturin"), "build", "--release", "-o", str(warm_example.dist)]
-    env = tool_env(CARGO_TERM_VERBOSE="true", **_pin(warm_example.path))
-    first = run_build(cmd, warm_example.path, env)
-    assert first.returncode == 0, first.output[-3000:]
-    second = run_build(cmd, warm_example.path, env)
-    assert second.returncode == 0, second.output[-3000:]
-    assert second.compiled == [], second.output[-3000:]
+    second = _pinned_twice(cmd, warm_example.path)
     assert "Finished" in second.output
 
 
@@ -170,11 +177,6 @@ def test_an_explicit_host_target_is_pinned_and_rebuilds_warm(warm_example: WarmE
         "-o",
         str(warm_example.dist),
     ]
-    env = tool_env(CARGO_TERM_VERBOSE="true", **_pin(warm_example.path))
-    first = run_build(cmd, warm_example.path, env)
-    assert first.returncode == 0, first.output[-3000:]
-    second = run_build(cmd, warm_example.path, env)
-    assert second.returncode == 0, second.output[-3000:]
-    assert second.compiled == [], second.output[-3000:]
+    _pinned_twice(cmd, warm_example.path)
     (wheel,) = warm_example.dist.glob("*.whl")
     assert _wheel_tag(wheel).startswith(f"cp3{sys.version_info[1]}-cp3{sys.version_info[1]}-")
