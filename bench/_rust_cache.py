@@ -47,6 +47,7 @@ import platform
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -311,21 +312,22 @@ def clean_registry(cargo_home: Path, packages: list[Package], crates: bool = Tru
     if not crates:
         return
     keep_src = {f"{p.name}-{p.version}" for p in packages if p.name.endswith("-sys")}
-    src = cargo_home / "registry" / "src"
-    if src.is_dir():
-        for reg in os.scandir(src):
-            if reg.is_dir():
-                for entry in os.scandir(reg.path):
-                    if entry.is_dir() and entry.name not in keep_src:
-                        shutil.rmtree(entry.path, ignore_errors=True)
+    for entry in _registry_entries(cargo_home / "registry" / "src"):
+        if entry.is_dir() and entry.name not in keep_src:
+            shutil.rmtree(entry.path, ignore_errors=True)
     keep_crates = {f"{p.name}-{p.version}.crate" for p in packages}
-    cache = cargo_home / "registry" / "cache"
-    if cache.is_dir():
-        for reg in os.scandir(cache):
-            if reg.is_dir():
-                for entry in os.scandir(reg.path):
-                    if entry.is_file() and entry.name not in keep_crates:
-                        os.unlink(entry.path)
+    for entry in _registry_entries(cargo_home / "registry" / "cache"):
+        if entry.is_file() and entry.name not in keep_crates:
+            os.unlink(entry.path)
+
+
+def _registry_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """What each registry's subfolder of ``folder`` (registry/src, registry/cache) holds."""
+    if not folder.is_dir():
+        return
+    for reg in os.scandir(folder):
+        if reg.is_dir():
+            yield from os.scandir(reg.path)
 
 
 def clean_git(cargo_home: Path, packages: list[Package]) -> None:

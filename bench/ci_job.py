@@ -204,11 +204,17 @@ class Runner:
         return env
 
 
-def baseline_job(ctx: Context, scenario: str, runner: Runner) -> Job:
-    job = Job(ctx.project.name, scenario, "baseline")
+def _start(
+    ctx: Context, scenario: str, runner: Runner, flow: str
+) -> tuple[Job, Path, dict[str, str]]:
+    """A new job of ``flow`` on a fresh runner: the job, its Python and its env."""
     python = ctx.pythons[scenario]
     runner.fresh()
-    env = runner.env(python)
+    return Job(ctx.project.name, scenario, flow), python, runner.env(python)
+
+
+def baseline_job(ctx: Context, scenario: str, runner: Runner) -> Job:
+    job, python, env = _start(ctx, scenario, runner, "baseline")
     env["CARGO_INCREMENTAL"] = "0"  # rust-cache exports it before computing the key
     env["CARGO_TERM_VERBOSE"] = "true"  # for our counts; cargo's fingerprints ignore it
     checkout, target, tmp = runner.checkout, runner.checkout / "target", runner.tmp
@@ -266,10 +272,7 @@ def baseline_job(ctx: Context, scenario: str, runner: Runner) -> Job:
 
 
 def ours_job(ctx: Context, scenario: str, runner: Runner) -> Job:
-    job = Job(ctx.project.name, scenario, "ours")
-    python = ctx.pythons[scenario]
-    runner.fresh()
-    env = runner.env(python)
+    job, python, env = _start(ctx, scenario, runner, "ours")
     checkout, tmp = runner.checkout, runner.tmp
     target = checkout / "target"
     manifest = checkout / ctx.project.manifest
