@@ -183,6 +183,39 @@ def target_dir(root: Path, environ: Mapping[str, str] | None = None) -> Path:
     return root / "target"
 
 
+# --- a target dir as cargo makes it --------------------------------------------------
+
+CACHEDIR_TAG = "CACHEDIR.TAG"
+# What cargo 1.95 writes when it creates a target dir (cargo's `Layout`:
+# create_dir_all_excluded_from_backups_atomic); it never tags a folder that
+# already exists.
+CARGO_CACHEDIR_TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by cargo.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+def write_cargo_cachedir_tag(folder: Path) -> None:
+    """Tag ``folder`` as cargo tags a target dir it creates (for one we create for cargo)."""
+    (folder / CACHEDIR_TAG).write_text(CARGO_CACHEDIR_TAG_TEXT, encoding="utf-8")
+
+
+def find_profile_dirs(target: Path) -> list[Path]:
+    """``target/<profile>`` and ``target/<triple>/<profile>`` folders cargo wrote."""
+    found = []
+    for child in sorted(target.iterdir()) if target.is_dir() else []:
+        if not child.is_dir() or child.is_symlink():
+            continue
+        if (child / ".fingerprint").is_dir():
+            found.append(child)
+            continue
+        for grandchild in sorted(child.iterdir()):
+            if grandchild.is_dir() and (grandchild / ".fingerprint").is_dir():
+                found.append(grandchild)
+    return found
+
+
 # --- finding the project's files (for the keys) ------------------------------------
 
 

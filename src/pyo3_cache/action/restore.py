@@ -45,16 +45,6 @@ def _explain_key_change(old: Path, new: Path) -> list[str]:
     return list(diff.lines())
 
 
-# What cargo 1.95 writes when it creates a target dir (cargo's `Layout`:
-# create_dir_all_excluded_from_backups_atomic); it never tags a folder that
-# already exists.
-CARGO_CACHEDIR_TAG = (
-    "Signature: 8a477f597d28d172789f06886806bc55\n"
-    "# This file is a cache directory tag created by cargo.\n"
-    "# For information about cache directory tags see https://bford.info/cachedir/\n"
-)
-
-
 def make_target_dir_as_cargo_does(target: Path) -> None:
     """Create a missing target dir with cargo's CACHEDIR.TAG before the pin writes into it.
 
@@ -63,12 +53,12 @@ def make_target_dir_as_cargo_does(target: Path) -> None:
     save would then refuse it as "not a target dir cargo made". A folder that
     exists is left alone (its tag, or the lack of one, is cargo's).
     """
-    from pyo3_cache.cache.target_dir import CACHEDIR_TAG
+    from pyo3_cache.project import write_cargo_cachedir_tag
 
     if target.exists() or target.is_symlink():
         return
     target.mkdir(parents=True)
-    (target / CACHEDIR_TAG).write_text(CARGO_CACHEDIR_TAG, encoding="utf-8")
+    write_cargo_cachedir_tag(target)
 
 
 def after_restore(env: Mapping[str, str] | None = None) -> FlowState:

@@ -60,6 +60,7 @@ from typing import Any
 
 from pyo3_cache.cache.target_dir import is_cargo_target_dir
 from pyo3_cache.errors import OutputLocationError
+from pyo3_cache.project import find_profile_dirs
 
 _UNIT_DIR = re.compile(r"^(?P<package>.+)-(?P<hash>[0-9a-f]{16})$")
 _ARTIFACT = re.compile(r"^(?P<stem>.+?)-(?P<hash>[0-9a-f]{16})(?P<ext>\..*)?$")
@@ -164,21 +165,6 @@ def nested_target_dirs(target: Path) -> list[Path]:
     return [
         child for child in sorted(nested.iterdir()) if child.is_dir() and not child.is_symlink()
     ]
-
-
-def find_profile_dirs(target: Path) -> list[Path]:
-    """``target/<profile>`` and ``target/<triple>/<profile>`` folders cargo wrote."""
-    found = []
-    for child in sorted(target.iterdir()) if target.is_dir() else []:
-        if not child.is_dir() or child.is_symlink():
-            continue
-        if (child / ".fingerprint").is_dir():
-            found.append(child)
-            continue
-        for grandchild in sorted(child.iterdir()):
-            if grandchild.is_dir() and (grandchild / ".fingerprint").is_dir():
-                found.append(grandchild)
-    return found
 
 
 def _artifact_hashes(deps_dir: Path) -> dict[str, set[str]]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-CACHEDIR_TAG = "CACHEDIR.TAG"
+from pyo3_cache.project import CACHEDIR_TAG
+
 SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
 
 

@@ -25,28 +25,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-CACHEDIR_TAG = "CACHEDIR.TAG"
-TAG_TEXT = (
-    "Signature: 8a477f597d28d172789f06886806bc55\n"
-    "# This file is a cache directory tag created by pyo3-cache for cargo's builds.\n"
-    "# For information about cache directory tags see https://bford.info/cachedir/\n"
-)
-# What is not copied: our own folder (it holds the secondary dirs themselves),
-# maturin's and cargo's outputs nobody reads back, and incremental state.
-_SKIPPED_TOP = {"pyo3-cache", "maturin", "wheels", "doc", "package", "tmp"}
-
-
-def _profiles(target: Path) -> list[Path]:
-    """``target/<profile>`` and ``target/<triple>/<profile>``, as cargo writes them."""
-    found = []
-    for child in sorted(target.iterdir()):
-        if child.name in _SKIPPED_TOP or not child.is_dir() or child.is_symlink():
-            continue
-        if (child / ".fingerprint").is_dir():
-            found.append(child)
-            continue
-        found += [g for g in sorted(child.iterdir()) if (g / ".fingerprint").is_dir()]
-    return found
+from pyo3_cache.project import find_profile_dirs, write_cargo_cachedir_tag
 
 
 def _skip_incremental(profile: Path) -> Callable[[str, list[str]], set[str]]:
@@ -70,7 +49,7 @@ def seed_target_dir(primary: Path, secondary: Path) -> int:
     if primary.is_symlink() or not primary.is_dir():
         return 0
     try:
-        profiles = _profiles(primary)
+        profiles = find_profile_dirs(primary)
     except OSError:
         return 0
     if not profiles:  # nothing cargo built there yet
@@ -83,11 +62,18 @@ def seed_target_dir(primary: Path, secondary: Path) -> int:
         return 0
     try:
         # cargo tags only a target dir it creates itself; this one we create
-        (work / CACHEDIR_TAG).write_text(TAG_TEXT, encoding="utf-8")
+        write_cargo_cachedir_tag(work)
+
+        def copy(source: str, dest: str) -> None:
+            nonlocal copied
+            shutil.copy2(source, dest)
+            copied += 1
+
         for profile in profiles:
             dest = work / profile.relative_to(primary)
-            shutil.copytree(profile, dest, symlinks=True, ignore=_skip_incremental(profile))
-            copied += sum(len(files) for _, _, files in os.walk(dest))
+            shutil.copytree(
+                profile, dest, symlinks=True, ignore=_skip_incremental(profile), copy_function=copy
+            )
         os.rename(work, secondary)
     except OSError:
         shutil.rmtree(work, ignore_errors=True)
