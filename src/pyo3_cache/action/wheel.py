@@ -24,6 +24,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pyo3_cache.action.state import cache_path_string
+
+# The audit steps live in wheel_audit.py (they need none of the wheel cache);
+# their old names here keep working.
+from pyo3_cache.action.wheel_audit import (
+    action_audit,
+    action_audit_dist,
+    audit_markdown,
+    guarded,
+)
 from pyo3_cache.cache.wheel_cache import (
     describe,
     read_cargo_inputs,
@@ -227,15 +236,6 @@ def _with_cargo_inputs(key: str, dist: Path, env: Mapping[str, str]) -> tuple[st
         return key, f"cargo's input list could not be written ({exc.strerror or exc})"
     return f"{key}-{inputs.digest()}", ""
 
-
-# The audit steps live in wheel_audit.py (they need none of the wheel cache);
-# their old names here keep working.
-from pyo3_cache.action.wheel_audit import (  # noqa: E402
-    action_audit,
-    action_audit_dist,
-    audit_markdown,
-    guarded,
-)
 
 __all__ = [
     "action_audit",

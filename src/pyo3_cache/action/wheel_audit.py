@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pyo3_cache.action.state import guard
 from pyo3_cache.explain.render import escape_markdown
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
@@ -95,21 +96,13 @@ def action_audit_wheels(env: Mapping[str, str] | None = None, output: str = "fai
 
 
 def guarded(what: str, env: Mapping[str, str], step: Callable[[Mapping[str, str]], Any]) -> None:
-    """Run one action step; our trouble is one warning, never a failed job."""
-    from pyo3_cache.errors import Pyo3CacheError
-
-    try:
-        step(env)
-    except Pyo3CacheError as exc:
-        log.warn(f"{what} skipped: {exc}")
-    except Exception as exc:  # never fail the user's job over our own bug
-        log.warn(f"{what} skipped: internal error ({type(exc).__name__}: {exc})")
+    """Run one action step on ``env``; our trouble is one warning, never a failed job."""
+    guard(what, lambda: step(env), [])
 
 
 def audit_markdown(report: Any, dist: Path) -> str:
     """The job summary's bytecode section: a warning callout over the audit's table."""
     from pyo3_cache.bytecode.audit import render_markdown
-    from pyo3_cache.explain.render import escape_markdown
 
     errors, warnings = report.count("error"), report.count("warning")
     lines = [f"## pyo3-cache: bytecode in {escape_markdown(dist.name)}/", ""]
