@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyo3_cache.cache import zstd
 from pyo3_cache.cache.archive import READ_CHUNK, STAGING_PREFIX
 from pyo3_cache.cache.members import (
+    BROKEN_STREAM,
     REFUSE,
     ExtractLimits,
     MemberRules,
@@ -81,9 +81,6 @@ def _remove_existing(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
-
-
-BROKEN_STREAM: tuple[type[BaseException], ...] = (tarfile.TarError, *zstd.errors())
 
 
 def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> int:

@@ -48,20 +48,23 @@ class ExtractLimits:
     ratio_grace_bytes: int = 64 << 20
 
 
+# What a damaged archive raises while it is read: tar's errors and zstd's.
+BROKEN_STREAM: tuple[type[BaseException], ...] = (tarfile.TarError, *zstd.errors())
+
+
 def iter_members(archive: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
-    broken: tuple[type[BaseException], ...] = (tarfile.TarError, *zstd.errors())
     try:
         with zstd.decompressing(archive) as stream:
             try:
                 # closed below; 1 MiB reads: tarfile's default 10 KiB costs a third of a restore
                 tar = tarfile.open(fileobj=stream, mode="r|", bufsize=READ_CHUNK)  # noqa: SIM115
-            except broken as exc:
+            except BROKEN_STREAM as exc:
                 raise ArchiveError(f"{archive.name} is not a .tar.zst archive ({exc})") from None
             with tar:
                 while True:
                     try:
                         member = tar.next()
-                    except broken as exc:
+                    except BROKEN_STREAM as exc:
                         raise ArchiveError(
                             f"{archive.name} is corrupt or truncated ({exc})"
                         ) from None
@@ -70,7 +73,7 @@ def iter_members(archive: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarIn
                     yield tar, member
     except zstd.ZstdMissing as exc:
         raise ArchiveError(f"cannot read {archive.name}: {exc}") from None
-    except broken as exc:  # the zstd command's verdict on the whole stream
+    except BROKEN_STREAM as exc:  # the zstd command's verdict on the whole stream
         raise ArchiveError(f"{archive.name} is corrupt or truncated ({exc})") from None
 
 
