@@ -62,11 +62,6 @@ def _command() -> str:
     return found
 
 
-def backend() -> str:
-    """``zstandard`` or ``zstd`` (the command), whichever archives use here."""
-    return "zstandard" if _module() is not None else "zstd"
-
-
 def errors() -> tuple[type[BaseException], ...]:
     """The exceptions a corrupt or truncated stream raises while it is read."""
     found: tuple[type[BaseException], ...] = (ZstdCommandError, EOFError)
