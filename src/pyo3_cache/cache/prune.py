@@ -157,9 +157,9 @@ def _read_unit(folder: Path) -> Unit | None:
 
 def nested_target_dirs(target: Path) -> list[Path]:
     """``target/pyo3-cache/targets/*``: one target dir per secondary interpreter."""
-    from pyo3_cache.pin.state import TARGETS_SUBDIR
+    from pyo3_cache.pin.state import secondary_targets
 
-    nested = target / "pyo3-cache" / TARGETS_SUBDIR
+    nested = secondary_targets(target)
     if not nested.is_dir() or nested.is_symlink():
         return []
     return [

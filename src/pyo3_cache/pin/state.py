@@ -49,6 +49,13 @@ PROBE_CACHE_FILE = "probes.json"
 # dir each: cargo keeps one fingerprint per unit, so two interpreters in one
 # target dir evict each other (6 crates rebuilt per interpreter, pyo3 0.23.5).
 TARGETS_SUBDIR = "targets"
+
+
+def secondary_targets(target_dir: Path) -> Path:
+    """Where the secondary interpreters' target dirs live: ``target/pyo3-cache/targets/``."""
+    return target_dir / "pyo3-cache" / TARGETS_SUBDIR
+
+
 STATE_VERSION = 1
 
 
@@ -162,7 +169,7 @@ def pin_interpreter(
     write_shim(shim, base_interpreter(info))
     own_target = None
     if target_dir is not None and primary_key is not None and key != primary_key:
-        own_target = target_dir / "pyo3-cache" / TARGETS_SUBDIR / key
+        own_target = secondary_targets(target_dir) / key
     pinned = PinnedInterpreter(
         python=info.path,
         implementation=info.implementation,
