@@ -13,15 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pyo3_cache.action.state import cache_paths, entry_path_for_cache, truthy
+from pyo3_cache.action.state import cache_paths, entry_path_for_cache, python_inputs, truthy
 from pyo3_cache.action.wheel import action_wheel_key, guarded
 from pyo3_cache.github import client as github
 from pyo3_cache.github import log
-
-
-def primary_python(value: str | None) -> str | None:
-    """The ``python`` input's first non-empty line (the interpreter pinned first)."""
-    return next((line.strip() for line in (value or "").splitlines() if line.strip()), None)
 
 
 def rust_key_outputs(env: Mapping[str, str]) -> None:
@@ -35,7 +30,7 @@ def rust_key_outputs(env: Mapping[str, str]) -> None:
         prefix_key=env.get("INPUT_PREFIX_KEY") or "v1-pyo3",
         shared_key=env.get("INPUT_SHARED_KEY") or None,
         extra_key=env.get("INPUT_KEY") or None,
-        python=primary_python(env.get("INPUT_PYTHON")),
+        python=next(iter(python_inputs(env)), None),  # the one pinned first
         environ=env,
     )
     for secret in manifest.masks:  # before any line could show one

@@ -16,6 +16,7 @@ from pyo3_cache.action.state import (
     entry_dir,
     guard,
     places,
+    python_inputs,
     remove_entry_dir,
     state_path,
     truthy,
@@ -159,11 +160,11 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         if state.target_dir:
             make_target_dir_as_cargo_does(Path(state.target_dir))
 
-        # One interpreter per line (or word); the first is the primary one.
+        # One interpreter per line (or word, python_inputs); the first is the primary one.
         # Only PYO3_CACHE_PIN goes to $GITHUB_ENV: the cargo wrapper (on PATH
         # below) applies each interpreter's config to its own cargo call, so
         # maturin -i/--find-interpreter, uv --python and containers stay right.
-        pythons = (env.get("INPUT_PYTHON") or "").split()
+        pythons = python_inputs(env)
         result = pin_pyo3_config(pythons or None)
         for warning in result.warnings:
             log.warn(warning)

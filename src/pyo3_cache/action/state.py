@@ -38,6 +38,11 @@ ENTRY_DIR_NAME = ".pyo3-cache-entry"
 ENTRY_DIR = Path("pyo3-cache") / "entry"
 
 
+def python_inputs(env: Mapping[str, str]) -> list[str]:
+    """The ``python`` input's interpreters, one per line (or word); the first is the primary."""
+    return (env.get("INPUT_PYTHON") or "").split()
+
+
 def truthy(value: str | None, default: bool = False) -> bool:
     if value is None or value.strip() == "":
         return default

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pyo3_cache.action.state import cache_path_string
+from pyo3_cache.action.state import cache_path_string, python_inputs
 
 # The audit steps live in wheel_audit.py (they need none of the wheel cache);
 # their old names here keep working.
@@ -81,7 +81,7 @@ def action_wheel_key(env: Mapping[str, str] | None = None, output_prefix: str = 
             manifest = compute_wheel_key(
                 prefix_key=e.get("INPUT_PREFIX_KEY") or "v1-pyo3",
                 extra_key=e.get("INPUT_KEY") or None,
-                python=next(iter((e.get("INPUT_PYTHON") or "").split()), None),  # the primary
+                python=next(iter(python_inputs(e)), None),  # the primary
                 environ=e,
                 inputs_out=inputs,
             )
