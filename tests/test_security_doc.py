@@ -4,7 +4,6 @@ test or file they name exists."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from tests import security_report as report
 from tests.bad_inputs.cases import CASES
@@ -63,6 +62,3 @@ def test_the_script_prints_every_table(capsys) -> None:
     out = capsys.readouterr().out
     for name in report.TABLES:
         assert f"<!-- generated: {name} -->" in out
-
-
-_ = Path  # the module's paths are REPO-relative
