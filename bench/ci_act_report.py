@@ -21,7 +21,7 @@ PHASES = {
     "wheel-key": "wheel key",
     "wheel-check": "wheel check",
     "pin": "after-restore (unpack, mtimes, pin)",
-    "prepare": "before-save (explain, prune, pack)",
+    "prepare": "before-save (explain, prune, pack, audits)",
     "wheel-prepare": "wheel save check",
     "audit": "audits (bytecode, wheel tags)",
     "audit-wheels": "wheel tag audit",

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyo3_cache.action.wheel import (
-    action_audit,
-    action_audit_dist,
-    action_wheel_check,
-    action_wheel_key,
-    action_wheel_save,
-)
+from pyo3_cache.action.wheel import action_wheel_check, action_wheel_key, action_wheel_save
+from pyo3_cache.action.wheel_audit import action_audit, action_audit_dist
 from pyo3_cache.cache.wheel_cache import write_cargo_inputs
 from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
 from pyo3_cache.keys.cargo_inputs import CargoInputs

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from pyo3_cache.cache import pipe_tar, zstd
 from pyo3_cache.cache.archive import ArchiveRoot, create_archive
 from pyo3_cache.cache.extract import ExtractLimits, check_archive, extract_archive
 from pyo3_cache.errors import ArchiveError
@@ -17,6 +18,18 @@ from tests.cache.tar_members import member as _file
 from tests.cache.tar_members import special as _special
 
 NS = 1_600_000_000_123_456_789  # an mtime whose last digits a float would lose
+
+
+@pytest.fixture(autouse=True, params=["pipe", "tarfile"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here twice: zstd's pipe spliced into the files (Linux), and tarfile."""
+    if request.param == "pipe":
+        monkeypatch.setenv(zstd.ENV_BACKEND, "cli")
+        if not pipe_tar.available():
+            pytest.skip("no os.splice or no zstd command here")
+    else:
+        monkeypatch.setenv(zstd.ENV_BACKEND, "module")
+    return str(request.param)
 
 
 def _tree(root: Path) -> None:

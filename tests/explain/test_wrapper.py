@@ -26,7 +26,7 @@ echo "real cargo $*"
 echo "cargo stderr line" >&2
 trap 'echo TERM > "{dir}/cargo.signal"; exit 143' TERM
 trap 'echo INT > "{dir}/cargo.signal"; exit 130' INT
-if [ "$1" = "sleep" ]; then
+if [ "$1" = "sleep" ] || [ "$2" = "sleep" ]; then
     i=0
     while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 fi
@@ -114,7 +114,8 @@ def test_signal_to_logging_wrapper_reaches_cargo_and_status_is_kept(
     env = _env(
         tmp_path, wrapper.parent, fake_cargo, PYO3_CACHE_CARGO_LOG=str(tmp_path / "cargo.log")
     )
-    proc = subprocess.Popen([str(wrapper), "sleep"], env=env, stdout=subprocess.DEVNULL)
+    # `build`: a subcommand the wrapper hands to its Python half while logging.
+    proc = subprocess.Popen([str(wrapper), "build", "sleep"], env=env, stdout=subprocess.DEVNULL)
     cargo_pid = int(_wait_for(tmp_path / "cargo.pid"))
     assert cargo_pid != proc.pid
     time.sleep(0.3)  # let the shell set its traps
@@ -213,3 +214,20 @@ def test_with_a_pin_cargo_metadata_goes_straight_to_cargo(tmp_path: Path, fake_c
     )
     assert built.returncode == 7
     assert "pyo3-cache: warning: PyO3 not pinned for this cargo call" in built.stderr
+
+
+def test_while_logging_cargo_metadata_goes_straight_to_cargo(
+    tmp_path: Path, fake_cargo: Path
+) -> None:
+    """maturin calls `cargo metadata` before every build: no Python start for it."""
+    wrapper = install_cargo_wrapper(tmp_path / "w")
+    log_file = tmp_path / "cargo.log"
+    env = _env(tmp_path, wrapper.parent, fake_cargo, PYO3_CACHE_CARGO_LOG=str(log_file))
+    proc = subprocess.Popen([str(wrapper), "metadata", "--format-version", "1"], env=env)
+    assert proc.wait(timeout=60) == 7
+    assert int((tmp_path / "cargo.pid").read_text()) == proc.pid  # no Python in between
+    assert not log_file.exists()
+    # A build is still logged.
+    built = subprocess.run([str(wrapper), "build"], env=env, capture_output=True, timeout=60)
+    assert built.returncode == 7
+    assert log_file.is_file()

@@ -13,9 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pyo3_cache.action.state import cache_paths, entry_path_for_cache, python_inputs, truthy
-from pyo3_cache.action.wheel import action_wheel_key, guarded
-from pyo3_cache.github import client as github
+from pyo3_cache.action.state import (
+    cache_paths,
+    entry_path_for_cache,
+    guarded,
+    python_inputs,
+    truthy,
+)
+from pyo3_cache.github import files as github
 from pyo3_cache.github import log
 
 
@@ -57,4 +62,6 @@ def action_keys(env: Mapping[str, str] | None = None) -> None:
     """The key step: the Rust key and entry paths, then the wheel key; trouble is a warning."""
     env = dict(os.environ if env is None else env)
     guarded("computing the cache key", env, rust_key_outputs)
+    from pyo3_cache.action.wheel import action_wheel_key  # the wheel cache's modules, only here
+
     action_wheel_key(env, output_prefix="wheel-")

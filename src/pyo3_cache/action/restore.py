@@ -22,7 +22,7 @@ from pyo3_cache.action.state import (
     truthy,
 )
 from pyo3_cache.errors import Pyo3CacheError
-from pyo3_cache.github import client as github
+from pyo3_cache.github import files as github
 from pyo3_cache.github import log
 
 

@@ -251,6 +251,11 @@ def guard(
     return None
 
 
+def guarded(what: str, env: Mapping[str, str], step: Callable[[Mapping[str, str]], Any]) -> None:
+    """Run one action step on ``env``; our trouble is one warning, never a failed job."""
+    guard(what, lambda: step(env), [])
+
+
 def cache_paths(cache_targets: bool = True) -> list[str]:
     """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
     from pyo3_cache.cache.places import DEFAULT_CARGO_HOME_PATHS

@@ -22,29 +22,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyo3_cache.action.state import cache_path_string, python_inputs
-
-# The audit steps live in wheel_audit.py (they need none of the wheel cache);
-# their old names here keep working.
-from pyo3_cache.action.wheel_audit import (
-    action_audit,
-    action_audit_dist,
-    audit_markdown,
-    guarded,
-)
-from pyo3_cache.cache.wheel_cache import (
-    describe,
-    read_cargo_inputs,
-    wheel_cargo_inputs,
-    write_cargo_inputs,
-)
+from pyo3_cache.action.state import cache_path_string, guarded, python_inputs
 from pyo3_cache.errors import Pyo3CacheError
-from pyo3_cache.github import client as github
+from pyo3_cache.github import files as github
 from pyo3_cache.github import log
 from pyo3_cache.keys.cargo_inputs import FILE_NAME as CARGO_INPUTS_FILE
-from pyo3_cache.keys.cargo_inputs import CargoInputs
-from pyo3_cache.keys.wheel import wheel_files
+
+if TYPE_CHECKING:
+    from pyo3_cache.keys.cargo_inputs import CargoInputs
+
+# The wheel cache's modules are imported where they are used: the key step
+# imports this module on every job, and with wheel-cache off it needs none of them.
 
 
 def _truthy(value: str | None) -> bool:
@@ -131,6 +121,9 @@ def action_wheel_check(env: Mapping[str, str] | None = None) -> bool:
     wheels are removed again and the build runs.  The list itself never stays
     in dist/.
     """
+    from pyo3_cache.cache.wheel_cache import describe, read_cargo_inputs
+    from pyo3_cache.keys.wheel import wheel_files
+
     env = dict(os.environ if env is None else env)
     dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
     listed = dist / CARGO_INPUTS_FILE
@@ -184,6 +177,8 @@ def action_wheel_save(env: Mapping[str, str] | None = None) -> bool:
     The key saved is ``<wheel key>-<cargo inputs>``, with cargo's input list
     (taken now, after the build) written next to the wheels.
     """
+    from pyo3_cache.keys.wheel import wheel_files
+
     env = dict(os.environ if env is None else env)
     key = env.get("PYO3_CACHE_WHEEL_KEY", "")
     dist = Path(env.get("PYO3_CACHE_DIST") or "dist")
@@ -220,7 +215,8 @@ def action_wheel_save(env: Mapping[str, str] | None = None) -> bool:
 
 def _with_cargo_inputs(key: str, dist: Path, env: Mapping[str, str]) -> tuple[str, str]:
     """Write cargo's input list into dist/; the entry's key, or why nothing is saved."""
-    from pyo3_cache.keys.wheel import find_wheel_inputs
+    from pyo3_cache.cache.wheel_cache import wheel_cargo_inputs, write_cargo_inputs
+    from pyo3_cache.keys.wheel import find_wheel_inputs, wheel_files
 
     try:
         project = find_wheel_inputs(env.get("PYO3_CACHE_WHEEL_MANIFEST") or None, env)
@@ -238,11 +234,7 @@ def _with_cargo_inputs(key: str, dist: Path, env: Mapping[str, str]) -> tuple[st
 
 
 __all__ = [
-    "action_audit",
-    "action_audit_dist",
     "action_wheel_check",
     "action_wheel_key",
     "action_wheel_save",
-    "audit_markdown",
-    "guarded",
 ]

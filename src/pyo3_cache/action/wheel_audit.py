@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.action.state import guard
+from pyo3_cache.action.state import guarded
 from pyo3_cache.explain.render import escape_markdown
-from pyo3_cache.github import client as github
+from pyo3_cache.github import files as github
 from pyo3_cache.github import log
 from pyo3_cache.wheels.audit import WheelReport, audit_dist_wheels, render_markdown
 
@@ -93,11 +93,6 @@ def action_audit_wheels(env: Mapping[str, str] | None = None, output: str = "fai
         failed=lambda report: report.exit_code != 0,
         output=output,
     )
-
-
-def guarded(what: str, env: Mapping[str, str], step: Callable[[Mapping[str, str]], Any]) -> None:
-    """Run one action step on ``env``; our trouble is one warning, never a failed job."""
-    guard(what, lambda: step(env), [])
 
 
 def audit_markdown(report: Any, dist: Path) -> str:

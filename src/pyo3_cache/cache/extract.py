@@ -24,10 +24,11 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyo3_cache.cache import pipe_tar
 from pyo3_cache.cache.archive import READ_CHUNK, STAGING_PREFIX
 from pyo3_cache.cache.members import (
     BROKEN_STREAM,
@@ -83,27 +84,55 @@ def _remove_existing(path: Path) -> None:
         path.unlink()
 
 
-def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> int:
-    source = tar.extractfile(member)
-    if source is None:  # pragma: no cover - regular members always have data
-        raise ArchiveError(f"archive member {member.name!r} has no data")
-    written = 0
-    with os.fdopen(os.open(target, _WRITE_FLAGS, 0o600), "wb") as out:
-        while True:
-            try:
-                chunk = source.read(READ_CHUNK)
-            except BROKEN_STREAM as exc:
-                raise ArchiveError(
-                    f"the archive is corrupt or truncated inside {member.name!r} ({exc})"
-                ) from None
-            if not chunk:
-                break
-            out.write(chunk)
-            written += len(chunk)
-        out.flush()
-        os.fchmod(out.fileno(), member.mode & 0o777)
+DataWriter = Callable[[int], int]  # writes the current member's data into an open fd
+
+
+def _portable_members(archive: Path) -> Iterator[tuple[tarfile.TarInfo, DataWriter]]:
+    """Members through tarfile, on every platform and for any tar we might meet."""
+    for tar, member in iter_members(archive):
+
+        def copy(fd: int, tar: tarfile.TarFile = tar, member: tarfile.TarInfo = member) -> int:
+            source = tar.extractfile(member)
+            if source is None:  # pragma: no cover - regular members always have data
+                raise ArchiveError(f"archive member {member.name!r} has no data")
+            written = 0
+            while True:
+                try:
+                    chunk = source.read(READ_CHUNK)
+                except BROKEN_STREAM as exc:
+                    raise ArchiveError(
+                        f"the archive is corrupt or truncated inside {member.name!r} ({exc})"
+                    ) from None
+                if not chunk:
+                    return written
+                _write_all(fd, chunk)
+                written += len(chunk)
+
+        yield member, copy
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+@contextlib.contextmanager
+def _pipe_members(archive: Path) -> Iterator[Iterator[tuple[tarfile.TarInfo, DataWriter]]]:
+    """Members from ``zstd -d`` through a pipe, data spliced into the files (pipe_tar.py)."""
+    with pipe_tar.reading(archive) as stream:
+        yield ((member, stream.write_data) for member in stream.members())
+
+
+def _write_file(write: DataWriter, member: tarfile.TarInfo, target: Path) -> int:
+    fd = os.open(target, _WRITE_FLAGS, 0o600)
+    try:
+        written = write(fd)
+        os.fchmod(fd, member.mode & 0o777)
         ns = mtime_ns(member)
-        os.utime(out.fileno(), ns=(ns, ns))
+        os.utime(fd, ns=(ns, ns))
+    finally:
+        os.close(fd)
     return written
 
 
@@ -229,17 +258,37 @@ def extract_archive(
     an earlier file, a device/fifo, or absurd sizes is refused
     (``ArchiveError``) with nothing written to the destinations; an
     ``OSError`` (disk full, permissions) propagates, also with nothing written.
+
+    On Linux with the ``zstd`` command the data goes from zstd's pipe into the
+    files inside the kernel (``pipe_tar.py``); a tar that reader leaves alone
+    is read again, from the start, through tarfile.
     """
     _check_apart(destinations)
     for dest in destinations.values():
         _clear_stale(dest)
+    if pipe_tar.available():
+        try:
+            with _pipe_members(archive) as members:
+                return _extract(archive, destinations, limits, members)
+        except pipe_tar.Unsupported:
+            pass  # the staging folders are gone again; nothing was published
+    return _extract(archive, destinations, limits, _portable_members(archive))
+
+
+def _extract(
+    archive: Path,
+    destinations: Mapping[str, Path],
+    limits: ExtractLimits | None,
+    members: Iterator[tuple[tarfile.TarInfo, DataWriter]],
+) -> ExtractStats:
     rules = MemberRules(archive, destinations, limits or ExtractLimits())
     stats = ExtractStats()
     staging = _Staging(destinations)
     published = False
+    made: set[Path] = set()  # staged folders known to exist: no mkdir call per file
     dir_times: list[tuple[str, str, int]] = []  # anchor, rest, mtime
     try:
-        for tar, member in iter_members(archive):
+        for member, write in members:
             _name, anchor, rest = rules.check(member)
             stats.members += 1
             if member.issym():
@@ -248,12 +297,15 @@ def extract_archive(
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
                 os.chmod(target, (member.mode & 0o777) | 0o700)
+                made.add(target)
                 dir_times.append((anchor, rest, mtime_ns(member)))
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             _remove_existing(target)  # a file met twice: the later one wins
             if member.isreg():
-                stats.bytes_written += _write_file(tar, member, target)
+                stats.bytes_written += _write_file(write, member, target)
             else:
                 source_anchor, source_rest = split_anchor(clean_name(member.linkname), destinations)
                 _hard_link(staging.path(source_anchor, source_rest), target)

@@ -62,6 +62,16 @@ def _command() -> str:
     return found
 
 
+def command_available() -> bool:
+    """Whether the ``zstd`` command is on PATH."""
+    return shutil.which("zstd") is not None
+
+
+def decompress_command(path: Path) -> list[str]:
+    """``zstd -d`` of ``path`` to stdout, refusing windows larger than ours allow."""
+    return [_command(), "-q", "-d", "-c", f"--memory={1 << (MAX_WINDOW_LOG - 20)}MB", str(path)]
+
+
 def errors() -> tuple[type[BaseException], ...]:
     """The exceptions a corrupt or truncated stream raises while it is read."""
     found: tuple[type[BaseException], ...] = (ZstdCommandError, EOFError)
@@ -100,7 +110,7 @@ def compressing(out: IO[bytes], level: int = LEVEL) -> Iterator[IO[bytes]]:
         proc.kill()
         proc.wait()
         raise
-    _finish(proc, "compressing")
+    finish(proc, "compressing")
 
 
 @contextlib.contextmanager
@@ -118,7 +128,7 @@ def decompressing(path: Path) -> Iterator[IO[bytes]]:
             with reader_of as reader:
                 yield reader
         return
-    cmd = [_command(), "-q", "-d", "-c", f"--memory={1 << (MAX_WINDOW_LOG - 20)}MB", str(path)]
+    cmd = decompress_command(path)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     try:
@@ -135,10 +145,10 @@ def decompressing(path: Path) -> Iterator[IO[bytes]]:
         proc.wait()
         raise
     proc.stdout.close()
-    _finish(proc, "decompressing")
+    finish(proc, "decompressing")
 
 
-def _finish(proc: subprocess.Popen[bytes], what: str) -> None:
+def finish(proc: subprocess.Popen[bytes], what: str) -> None:
     err = proc.stderr.read() if proc.stderr is not None else b""
     proc.wait()
     if proc.returncode:

@@ -63,7 +63,13 @@ def _cmd_action_after_restore(args: argparse.Namespace) -> int:
 def _cmd_action_before_save(args: argparse.Namespace) -> int:
     from pyo3_cache.action.save import before_save
 
-    before_save()
+    try:
+        before_save()
+    finally:
+        if args.audit:  # the audit step's work, in this process: one Python start fewer
+            from pyo3_cache.action.wheel_audit import action_audit
+
+            action_audit()
     return 0
 
 
@@ -155,24 +161,41 @@ def _add_action_plain_steps(steps: argparse._SubParsersAction[Parser]) -> None:
     ):
         step = steps.add_parser(name, help=help_text, description=description)
         step.set_defaults(handler=handler, wheel_step=name)
+        if name == "before-save":
+            step.add_argument(
+                "--audit",
+                action="store_true",
+                help="then do what the audit step does (outputs bytecode-failed, wheels-failed)",
+            )
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:
-    from pyo3_cache.action import wheel as wheel_cache
-    from pyo3_cache.action.keys import action_keys
-    from pyo3_cache.action.wheel_audit import action_audit_wheels
+    def step() -> Callable[[], object]:
+        # Import only the step that runs: each step is its own process.
+        if args.wheel_step == "keys":
+            from pyo3_cache.action.keys import action_keys
 
-    run: dict[str, Callable[[], object]] = {
-        "wheel-key": wheel_cache.action_wheel_key,
-        "wheel-check": wheel_cache.action_wheel_check,
-        "wheel-save": wheel_cache.action_wheel_save,
-        "audit-dist": wheel_cache.action_audit_dist,
-        "audit-wheels": action_audit_wheels,
-        "keys": action_keys,
-        "audit": wheel_cache.action_audit,
-    }
+            return action_keys
+        if args.wheel_step in ("wheel-key", "wheel-check", "wheel-save"):
+            from pyo3_cache.action import wheel
+
+            wheel_steps: dict[str, Callable[[], object]] = {
+                "wheel-key": wheel.action_wheel_key,
+                "wheel-check": wheel.action_wheel_check,
+                "wheel-save": wheel.action_wheel_save,
+            }
+            return wheel_steps[args.wheel_step]
+        from pyo3_cache.action import wheel_audit
+
+        audit_steps: dict[str, Callable[[], object]] = {
+            "audit-dist": wheel_audit.action_audit_dist,
+            "audit-wheels": wheel_audit.action_audit_wheels,
+            "audit": wheel_audit.action_audit,
+        }
+        return audit_steps[args.wheel_step]
+
     try:
-        run[args.wheel_step]()
+        step()()
     except Exception as exc:  # an action step of ours never fails the job
         log.warn(f"action {args.wheel_step} skipped: {exc}")
     return 0

@@ -1,0 +1,122 @@
+"""pipe_tar.py: our archives read from zstd's pipe, data spliced; other tars left to tarfile."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from pyo3_cache.cache import pipe_tar, zstd
+from pyo3_cache.cache.archive import ArchiveRoot, create_archive
+from pyo3_cache.cache.extract import extract_archive
+from pyo3_cache.errors import ArchiveError
+
+pytestmark = pytest.mark.skipif(
+    not (hasattr(os, "splice") and zstd.command_available()), reason="Linux splice and zstd"
+)
+NS = 1_700_000_000_987_654_321
+
+
+@pytest.fixture(autouse=True)
+def _cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(zstd.ENV_BACKEND, "cli")
+
+
+def _zst(path: Path, members: list[tuple[tarfile.TarInfo, bytes]], fmt: int) -> Path:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=fmt) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
+    return path
+
+
+def _file(name: str, data: bytes, **pax: str) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o640
+    info.pax_headers = dict(pax)
+    return info, data
+
+
+def _names(archive: Path) -> list[str]:
+    with pipe_tar.reading(archive) as stream:
+        return [member.name for member in stream.members()]
+
+
+def test_our_archive_restores_byte_for_byte_with_exact_mtimes(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "release" / "deps").mkdir(parents=True)
+    big = os.urandom(3 << 20) + b"tail"  # more than one splice, not a block multiple
+    (src / "release" / "deps" / "libbig.rlib").write_bytes(big)
+    (src / "release" / "empty").write_bytes(b"")
+    (src / "release" / "exact").write_bytes(b"x" * 512)
+    for name in ("deps/libbig.rlib", "empty", "exact"):
+        os.utime(src / "release" / name, ns=(NS, NS))
+    (src / "release" / "deps" / "libbig.rlib").chmod(0o751)
+    archive = tmp_path / "a.tar.zst"
+    create_archive([ArchiveRoot("target", src)], archive)
+    assert pipe_tar.available()
+
+    stats = extract_archive(archive, {"target": tmp_path / "out"})
+
+    out = tmp_path / "out" / "release"
+    assert (out / "deps" / "libbig.rlib").read_bytes() == big
+    assert (out / "empty").read_bytes() == b""
+    assert (out / "exact").read_bytes() == b"x" * 512
+    assert (out / "deps" / "libbig.rlib").stat().st_mtime_ns == NS
+    assert (out / "deps" / "libbig.rlib").stat().st_mode & 0o777 == 0o751
+    assert stats.bytes_written == len(big) + 512
+
+
+@pytest.mark.parametrize(
+    ("why", "members", "fmt"),
+    [
+        ("GNU long name", [_file("target/" + "n" * 150, b"long")], tarfile.GNU_FORMAT),
+        (
+            "unknown PAX keyword",
+            [_file("target/x", b"x", **{"SCHILY.xattr.a": "1"})],
+            tarfile.PAX_FORMAT,
+        ),
+    ],
+)
+def test_a_tar_this_reader_does_not_know_is_read_by_tarfile(
+    tmp_path: Path, why: str, members: list[tuple[tarfile.TarInfo, bytes]], fmt: int
+) -> None:
+    archive = _zst(tmp_path / "other.tar.zst", [_file("target/first", b"ok"), *members], fmt)
+    with pytest.raises(pipe_tar.Unsupported):
+        _names(archive)
+
+    extract_archive(archive, {"target": tmp_path / "out"})
+
+    name, data = members[0][0].name.removeprefix("target/"), members[0][1]
+    assert (tmp_path / "out" / name).read_bytes() == data
+    assert (tmp_path / "out" / "first").read_bytes() == b"ok"
+    assert [p.name for p in tmp_path.iterdir()] == ["other.tar.zst", "out"]  # no staging left
+
+
+def test_a_stream_cut_inside_a_file_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info, data = _file("target/big", os.urandom(1 << 20))
+        tar.addfile(info, io.BytesIO(data))
+    cut = raw.getvalue()[:600_000]
+    archive = tmp_path / "cut.tar.zst"
+    archive.write_bytes(zstandard.ZstdCompressor().compress(cut))
+
+    with pytest.raises(ArchiveError, match="corrupt or truncated"):
+        extract_archive(archive, {"target": tmp_path / "out"})
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.tar.zst"]
+
+
+def test_zstd_garbage_says_it_is_no_archive_without_our_paths(tmp_path: Path) -> None:
+    archive = tmp_path / "junk.tar.zst"
+    archive.write_bytes(os.urandom(4096))
+    with pytest.raises(ArchiveError) as caught:
+        _names(archive)
+    assert "junk.tar.zst is not a .tar.zst archive" in str(caught.value)
+    assert str(tmp_path) not in str(caught.value)
