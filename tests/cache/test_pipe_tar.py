@@ -120,3 +120,30 @@ def test_zstd_garbage_says_it_is_no_archive_without_our_paths(tmp_path: Path) ->
         _names(archive)
     assert "junk.tar.zst is not a .tar.zst archive" in str(caught.value)
     assert str(tmp_path) not in str(caught.value)
+
+
+def test_the_pipe_writer_writes_the_same_tar_as_tarfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    (src / "release" / "deps").mkdir(parents=True)
+    lib = src / "release" / "deps" / "libfoo-0123456789abcdef.rlib"
+    lib.write_bytes(os.urandom(70_000))
+    os.link(lib, src / "release" / "libfoo.rlib")  # cargo's uplift: a hard link member
+    os.symlink("deps", src / "release" / "current")
+    (src / "release" / "empty").write_bytes(b"")
+    (src / "release" / ("n" * 120)).write_bytes(b"a long name: a PAX path record")
+    for path in src.rglob("*"):
+        os.utime(path, ns=(NS, NS), follow_symlinks=False)
+    tars = {}
+    for backend in ("module", "cli"):
+        monkeypatch.setenv(zstd.ENV_BACKEND, backend)
+        archive = tmp_path / f"{backend}.tar.zst"
+        create_archive([ArchiveRoot("target", src)], archive)
+        with archive.open("rb") as fh:
+            tars[backend] = zstandard.ZstdDecompressor().stream_reader(fh).read()
+    assert tars["cli"] == tars["module"]
+    with tarfile.open(fileobj=io.BytesIO(tars["cli"])) as tar:
+        kinds = {m.name: m.type for m in tar.getmembers()}
+    assert kinds["target/release/libfoo.rlib"] == tarfile.LNKTYPE
+    assert kinds["target/release/current"] == tarfile.SYMTYPE

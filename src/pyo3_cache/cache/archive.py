@@ -18,11 +18,12 @@ import hashlib
 import os
 import re
 import stat
+import sys
 import tarfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pyo3_cache.cache import zstd
 
@@ -138,14 +139,96 @@ def create_archive(
     no slower.
     """
     stats = ArchiveStats()
-    with dest.open("wb") as raw, zstd.compressing(raw, level) as zout:  # noqa: SIM117
-        with tarfile.open(fileobj=zout, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    fast = _pipe_writes_available()
+    with dest.open("wb") as raw, zstd.compressing(raw, level, command=fast) as zout:
+        sink = _PipeSink(zout.fileno()) if fast else _TarfileSink(zout)
+        with sink:
             for root in roots:
                 if root.path.is_dir():
-                    _add_tree(tar, root, stats)
+                    _add_tree(sink, root, stats)
     stats.archive_bytes = dest.stat().st_size
     stats.sha256 = sha256_of(dest)
     return stats
+
+
+def _pipe_writes_available() -> bool:
+    """Linux ``sendfile`` into a pipe and the zstd command (unless the module is forced)."""
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(os, "sendfile")
+        and os.environ.get(zstd.ENV_BACKEND) != "module"
+        and zstd.command_available()
+    )
+
+
+class _Sink:
+    """Where ``_add_tree`` puts members: tarfile, or raw writes into zstd's pipe."""
+
+    def add(self, info: tarfile.TarInfo, path: Path | None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+
+
+class _TarfileSink(_Sink):
+    def __init__(self, out: IO[bytes]) -> None:
+        # closed by close(), at the end of the sink's with block
+        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+
+    def add(self, info: tarfile.TarInfo, path: Path | None) -> None:
+        if path is None:
+            self.tar.addfile(info)
+            return
+        with path.open("rb") as handle:
+            self.tar.addfile(info, handle)
+
+    def close(self) -> None:
+        self.tar.close()
+
+
+class _PipeSink(_Sink):
+    """The same tar bytes tarfile writes (PAX headers from ``TarInfo.tobuf``), with
+    each file's data sent from the file into zstd's pipe inside the kernel."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.offset = 0
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        self.offset += len(data)
+
+    def add(self, info: tarfile.TarInfo, path: Path | None) -> None:
+        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        if path is None:
+            self._write(header)
+            return
+        with path.open("rb") as handle:  # opened first: a vanished file adds nothing
+            self._write(header)
+            left, sent = info.size, 0
+            while left:
+                moved = os.sendfile(self.fd, handle.fileno(), sent, min(left, 1 << 30))
+                if not moved:
+                    raise OSError(f"{path} shrank while it was archived")
+                left -= moved
+                sent += moved
+        self.offset += info.size
+        self._write(bytes(-info.size % tarfile.BLOCKSIZE))
+
+    def close(self) -> None:
+        # tarfile's end: two zero blocks, then zeros up to a whole record.
+        self._write(bytes(2 * tarfile.BLOCKSIZE))
+        self._write(bytes(-self.offset % tarfile.RECORDSIZE))
 
 
 def _filtered(
@@ -163,8 +246,9 @@ def _filtered(
     return [p for p in folders if p in needed] + kept
 
 
-def _add_tree(tar: tarfile.TarFile, root: ArchiveRoot, stats: ArchiveStats) -> None:
+def _add_tree(sink: _Sink, root: ArchiveRoot, stats: ArchiveStats) -> None:
     anchor = root.anchor.strip("/")
+    inodes: dict[tuple[int, int], str] = {}
     base = root.path
     entries: list[Path] = [base, *_walk(base)]
     if root.keep is not None:
@@ -185,21 +269,42 @@ def _add_tree(tar: tarfile.TarFile, root: ArchiveRoot, stats: ArchiveStats) -> N
         elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             stats.skipped.append(f"{arcname} (not a file, directory or link)")
             continue
-        info = tar.gettarinfo(str(path), arcname=arcname)
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        info.mtime = int(st.st_mtime_ns // 1_000_000_000)
-        info.pax_headers = {"mtime": _exact_mtime(st)}
+        info = _tarinfo(path, arcname, st, inodes)
         if info.isreg():
             try:
-                with path.open("rb") as handle:
-                    tar.addfile(info, handle)
+                sink.add(info, path)
             except FileNotFoundError:
                 continue
             stats.source_bytes += info.size
         else:
-            tar.addfile(info)
+            sink.add(info, None)
         stats.members += 1
+
+
+def _tarinfo(
+    path: Path, arcname: str, st: os.stat_result, inodes: dict[tuple[int, int], str]
+) -> tarfile.TarInfo:
+    """What tarfile's ``gettarinfo`` makes of ``path``, owners dropped, the mtime exact.
+
+    A file whose inode was archived before (cargo hard-links its uplifted
+    outputs) becomes a hard link to that earlier member.
+    """
+    info = tarfile.TarInfo(arcname)
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.mtime = int(st.st_mtime_ns // 1_000_000_000)
+    info.pax_headers = {"mtime": _exact_mtime(st)}
+    if stat.S_ISREG(st.st_mode):
+        inode = (st.st_ino, st.st_dev)
+        if st.st_nlink > 1 and inode in inodes and inodes[inode] != arcname:
+            info.type, info.linkname = tarfile.LNKTYPE, inodes[inode]
+        else:
+            inodes[inode] = arcname
+            info.size = st.st_size
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+    else:
+        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+    return info
 
 
 def sha256_of(path: Path) -> str:

@@ -83,9 +83,13 @@ def errors() -> tuple[type[BaseException], ...]:
 
 
 @contextlib.contextmanager
-def compressing(out: IO[bytes], level: int = LEVEL) -> Iterator[IO[bytes]]:
-    """A writable stream whose bytes reach ``out`` (an open file) zstd-compressed."""
-    zstandard = _module()
+def compressing(out: IO[bytes], level: int = LEVEL, command: bool = False) -> Iterator[IO[bytes]]:
+    """A writable stream whose bytes reach ``out`` (an open file) zstd-compressed.
+
+    ``command``: through the zstd command even when the module is installed
+    (the stream is then a pipe, whose ``fileno()`` takes raw writes).
+    """
+    zstandard = None if command else _module()
     threads = -1 if (os.cpu_count() or 1) > 1 else 0
     if zstandard is not None:
         params = zstandard.ZstdCompressionParameters.from_level(
