@@ -115,3 +115,21 @@ def test_a_cold_job_s_target_dir_carries_cargo_s_tag_so_it_can_be_saved(
     (target / "CACHEDIR.TAG").unlink()
     after_restore(dict(env, PRIMARY_KEY="k1"))
     assert not (target / "CACHEDIR.TAG").exists()
+
+
+def test_no_comment_step_on_an_event_without_a_pull_request(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """comment: always prepares a section on a pull request, and nothing on a push."""
+    workspace = _crate(tmp_path / "ws")
+    monkeypatch.chdir(workspace)
+    comment = tmp_path / "_temp" / "pyo3-cache" / "comment.json"
+    for n, (event, wanted) in enumerate([("push", False), ("pull_request", True)]):
+        env = _job_env(tmp_path, monkeypatch, n)
+        comment.unlink(missing_ok=True)
+        FlowState(key="k1", workspace=str(workspace), comment="always", cache_hit=True).write(
+            tmp_path / "_temp" / "pyo3-cache" / "state.json"
+        )
+        before_save(dict(env, GITHUB_EVENT_NAME=event))
+        assert ("comment=true" in _outputs(env)) is wanted, (event, _outputs(env))
+        assert comment.is_file() is wanted

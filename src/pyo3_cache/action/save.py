@@ -81,8 +81,14 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     markdown = summary_markdown(state, report_md, job)
     if state.summary:
         guard("writing the job summary", lambda: github.append_summary(markdown), state.notes)
-    # The comment is posted by the next step, the only one given the token.
-    wants_comment = state.comment == "always" or (state.comment == "on-rebuild" and rebuilt)
+    # The comment is posted by the next step, the only one given the token; on
+    # an event without a pull request that step would only say so, so it is skipped.
+    from pyo3_cache.github.pull_request import PULL_REQUEST_EVENTS
+
+    event = env.get("GITHUB_EVENT_NAME", "")
+    wants_comment = (not event or event in PULL_REQUEST_EVENTS) and (
+        state.comment == "always" or (state.comment == "on-rebuild" and rebuilt)
+    )
     commented = wants_comment and guard(
         "preparing the PR comment",
         lambda: write_comment(markdown, env, job, state.matrix),
