@@ -31,6 +31,8 @@ _VOLATILE = (
     "CARGO_LOG",
     "RUSTFLAGS",
     "CONDA_PREFIX",
+    "PYO3_CACHE_PIN",
+    "PYO3_CACHE_CARGO_LOG",
 )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.errors import ProjectError
+from pyo3_cache.errors import ProjectError, Pyo3CacheError
 
 # Cargo.toml's dependency tables (path dependencies are found in each).
 DEP_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
@@ -47,18 +47,7 @@ class LockedPackage:
 def load_toml(path: Path, what: str | None = None) -> dict[str, Any]:
     """Parse a TOML file, turning every failure into one readable ``ProjectError``."""
     label = what or path.name
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ProjectError(f"{label} not found at {path}") from None
-    except IsADirectoryError:
-        raise ProjectError(f"{label} at {path} is a directory") from None
-    except OSError as exc:
-        raise ProjectError(f"cannot read {label} at {path}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProjectError(f"{label} at {path} is not UTF-8 text (byte {exc.start})") from None
+    text = read_text(path, label)
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -360,13 +349,20 @@ class ProjectFiles:
         return cls(manifest, root, project_root, pyproject)
 
 
-def read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str, error: type[Pyo3CacheError] = ProjectError) -> str:
+    """The UTF-8 text of the file ``what`` at ``path``; ``error`` with one readable line else."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ProjectError(f"{what} at {path} is not UTF-8 text") from None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{what} not found at {path}") from None
+    except IsADirectoryError:
+        raise error(f"{what} at {path} is a directory") from None
     except OSError as exc:
-        raise ProjectError(f"cannot read {what} at {path}: {exc.strerror}") from None
+        raise error(f"cannot read {what} at {path}: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} at {path} is not UTF-8 text (byte {exc.start})") from None
 
 
 def find_python_project(path: str | os.PathLike[str] | None = None) -> Path:

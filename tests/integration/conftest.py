@@ -8,7 +8,6 @@ Copies keep mtimes to the nanosecond (shutil.copy2), which cargo's freshness nee
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,33 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+# The clean build environment the benchmarks build in, the venv's uv and maturin first on PATH.
+from _common import BIN, tool_env
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
-
-
-def tool_env(**extra: str) -> dict[str, str]:
-    """The environment builds run in: our venv's tools (uv, maturin) first on PATH."""
-    env = dict(os.environ)
-    for name in (
-        "PYO3_CONFIG_FILE",
-        "PYO3_PYTHON",
-        "VIRTUAL_ENV",
-        "CARGO_TARGET_DIR",
-        "CARGO_TERM_VERBOSE",
-        "CARGO_LOG",
-        "RUSTFLAGS",
-        "CONDA_PREFIX",
-        "PYO3_CACHE_PIN",
-        "PYO3_CACHE_CARGO_LOG",
-    ):
-        env.pop(name, None)
-    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
-    env["CARGO_TERM_COLOR"] = "never"
-    env.update(extra)
-    return env
+__all__ = ["BIN", "tool_env"]
 
 
 @dataclass

@@ -162,11 +162,10 @@ def _add_action_plain_steps(steps: argparse._SubParsersAction[Parser]) -> None:
         step = steps.add_parser(name, help=help_text, description=description)
         step.set_defaults(handler=handler, wheel_step=name)
         if name == "before-save":
-            step.add_argument(
-                "--audit",
-                action="store_true",
-                help="then do what the audit step does (outputs bytecode-failed, wheels-failed)",
-            )
+            step.add_argument("--audit", action="store_true", help=_AUDIT_HELP)
+
+
+_AUDIT_HELP = "then do what the audit step does (outputs bytecode-failed, wheels-failed)"
 
 
 def _cmd_action_wheel_step(args: argparse.Namespace) -> int:

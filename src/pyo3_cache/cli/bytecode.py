@@ -70,7 +70,7 @@ def add_audit_wheels(sub: argparse._SubParsersAction[Parser]) -> None:
         ),
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="wheel files or directories of wheels")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format_flag(p, "the findings per wheel")
 
 
 def _cmd_audit_wheels(args: argparse.Namespace) -> int:

@@ -14,22 +14,13 @@ from pyo3_cache.errors import (
     OutputLocationError,
 )
 from pyo3_cache.keys.model import MANIFEST_FILE_NAME, KeyManifest
-from pyo3_cache.project import find_manifest, find_workspace_root, target_dir
+from pyo3_cache.project import find_manifest, find_workspace_root, read_text, target_dir
 
 
 def load_manifest(path: str | os.PathLike[str]) -> KeyManifest:
     """Read a manifest file; ``ManifestError`` (one line) for anything unusable."""
     where = os.fspath(path)
-    try:
-        text = Path(where).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(f"key manifest {where} not found") from None
-    except IsADirectoryError:
-        raise ManifestError(f"key manifest {where} is a directory") from None
-    except UnicodeDecodeError:
-        raise ManifestError(f"key manifest {where} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ManifestError(f"cannot read key manifest {where}: {exc.strerror}") from None
+    text = read_text(Path(where), "key manifest", ManifestError)
     try:
         data = json.loads(text)
     except ValueError as exc:
