@@ -74,14 +74,24 @@ def read_chunks(fd: int) -> Iterator[bytes]:
 
 def run_logged(command: list[str], env: dict[str, str], log: BinaryIO) -> int:
     """Run cargo with its stderr copied to ours and to ``log``; signals forwarded."""
-    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    # Handlers first: a signal that comes while cargo starts is kept and passed on.
+    started: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        if not started:
+            pending.append(signum)
+            return
         with contextlib.suppress(OSError):
-            proc.send_signal(signum)
+            started[0].send_signal(signum)
 
     for signum in _FORWARDED:
         signal.signal(signum, forward)
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    started.append(proc)
+    for waiting in pending:
+        with contextlib.suppress(OSError):
+            proc.send_signal(waiting)
     assert proc.stderr is not None
     for data in read_chunks(proc.stderr.fileno()):
         try:
