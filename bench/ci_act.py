@@ -54,7 +54,7 @@ QUICK_SCENARIOS = ("cold", "warm")
 # One `maturin build --release -i A -i B` (another CPython minor), cold then warm.
 MULTI_SCENARIOS = ("multi-cold", "multi-warm")
 SHORT = {"rust-cache": "rc", "base-python": "bp", "sccache": "sc", "ours": "pc"}  # same length
-_ACTION_PARTS = ("action.yml", "save", "scripts", "src", "pyproject.toml", "LICENSE")
+_ACTION_PARTS = ("action.yml", "save", "scripts", "src", "pyproject.toml")
 _ACTION_FILES = shutil.ignore_patterns(
     ".git", ".venv", "target", "__pycache__", "*.egg-info", "build", "dist", ".*_cache",
     "docs", "tests", "bench", "examples",

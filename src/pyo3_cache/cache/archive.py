@@ -153,12 +153,14 @@ def create_archive(
 
 def _pipe_writes_available() -> bool:
     """Linux ``sendfile`` into a pipe and the zstd command (unless the module is forced)."""
-    return (
-        sys.platform.startswith("linux")
-        and hasattr(os, "sendfile")
-        and os.environ.get(zstd.ENV_BACKEND) != "module"
-        and zstd.command_available()
-    )
+    return sys.platform.startswith("linux") and hasattr(os, "sendfile") and zstd.pipes_available()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte of ``data`` is in ``fd`` (a pipe may take fewer)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class _Sink:
@@ -203,9 +205,7 @@ class _PipeSink(_Sink):
         self.offset = 0
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
+        write_all(self.fd, data)
         self.offset += len(data)
 
     def add(self, info: tarfile.TarInfo, path: Path | None) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyo3_cache.cache import pipe_tar
-from pyo3_cache.cache.archive import READ_CHUNK, STAGING_PREFIX
+from pyo3_cache.cache.archive import READ_CHUNK, STAGING_PREFIX, write_all
 from pyo3_cache.cache.members import (
     BROKEN_STREAM,
     REFUSE,
@@ -105,16 +105,10 @@ def _portable_members(archive: Path) -> Iterator[tuple[tarfile.TarInfo, DataWrit
                     ) from None
                 if not chunk:
                     return written
-                _write_all(fd, chunk)
+                write_all(fd, chunk)
                 written += len(chunk)
 
         yield member, copy
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 @contextlib.contextmanager

@@ -58,11 +58,7 @@ class Unsupported(Exception):
 
 def available() -> bool:
     """Linux's ``splice`` and the ``zstd`` command, unless the module is forced."""
-    return (
-        hasattr(os, "splice")
-        and os.environ.get(zstd.ENV_BACKEND) != "module"
-        and zstd.command_available()
-    )
+    return hasattr(os, "splice") and zstd.pipes_available()
 
 
 def _pad(size: int) -> int:

@@ -67,6 +67,12 @@ def command_available() -> bool:
     return shutil.which("zstd") is not None
 
 
+def pipes_available() -> bool:
+    """The zstd command is there and the module is not forced: archives can go
+    through its pipes (``pipe_tar.py`` reads them, ``archive.py`` writes them)."""
+    return os.environ.get(ENV_BACKEND) != "module" and command_available()
+
+
 def decompress_command(path: Path) -> list[str]:
     """``zstd -d`` of ``path`` to stdout, refusing windows larger than ours allow."""
     return [_command(), "-q", "-d", "-c", f"--memory={1 << (MAX_WINDOW_LOG - 20)}MB", str(path)]
