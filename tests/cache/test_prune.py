@@ -251,3 +251,35 @@ def test_a_secondary_interpreters_target_dir_is_pruned_like_the_main_one(tmp_pat
     (t.root / "pyo3-cache" / "targets" / "linked").symlink_to(outside.root)
     prune_target(t.root)
     assert _names(outside.profile / ".fingerprint") == ["dep-7777777777777777"]
+
+
+def test_an_orphan_read_after_the_build_still_goes(tmp_path: Path) -> None:
+    """After a lock bump the old dependency unit is left with nothing on it. Some
+    step read its hash file after the build (its access time is the newest): it is
+    still an orphan, because the new unit of the same package is the one built upon
+    (found in a jellyfish lock-bump job that kept 50 MB of old units)."""
+    t = Target(tmp_path / "target")
+    later = NEW + 10**9
+    t.unit("dep", "1" * 16, "lib-dep", 101, used=later)  # old, read after the build
+    t.unit("dep", "2" * 16, "lib-dep", 102)
+    t.unit("app", "a" * 16, "lib-app", 501, deps=(102,))
+    (t.root.parent / "Cargo.lock").write_text(
+        'version = 4\n\n[[package]]\nname = "app"\nversion = "0.1.0"\n'
+    )
+    assert prune_target(t.root).units_removed == ["release/dep-1111111111111111"]
+
+
+def test_explaining_the_target_dir_leaves_what_prune_reads(tmp_path: Path) -> None:
+    """explain compares a rebuilt unit with its older folders; reading them must
+    not make the old units look used to prune."""
+    from pyo3_cache.explain.target_dir import read_target_dir
+
+    t = _example(tmp_path)
+    hash_files = [p for p in (t.profile / ".fingerprint").glob("*/lib-*") if p.suffix != ".json"]
+    before = {p: p.stat().st_atime_ns for p in hash_files}
+    index = read_target_dir(t.root)
+    records = index.units("dep") + index.units("app")
+    assert {r.fingerprint for r in records} >= {_print(101), _print(102), _print(501)}
+    assert {p: p.stat().st_atime_ns for p in hash_files} == before
+    report = prune_target(t.root)
+    assert "release/app-aaaaaaaaaaaaaaaa" in report.units_removed

@@ -142,6 +142,13 @@ def test_prune_after_lock_downgrade_drops_old_units_and_next_build_compiles_noth
     assert f"once_cell v{OLDER_ONCE_CELL}" in rebuilt.compiled
     assert len(_once_cell_units(project)) == 2
 
+    # As the save action does: explain first (it reads the old units' records to
+    # say what changed), then prune; explain's reads must not keep the old chain.
+    log = project / "target" / "lock-bump.log"
+    log.write_text(rebuilt.output)
+    explained = _cli(project, env, "explain", str(log), "--target-dir", "target")
+    assert explained["counts"], explained
+    log.unlink()
     report = _cli(project, env, "prune")
     removed = set(report["units_removed"])  # type: ignore[arg-type]
     assert {f"release/{u}" for u in old_units} <= removed

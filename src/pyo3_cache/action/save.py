@@ -109,9 +109,11 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if decision.save and state.target_dir and Path(state.target_dir).is_dir():
 
         def prune() -> None:
-            from pyo3_cache.cache.prune import prune_target
+            from pyo3_cache.cache.prune import prune_target, workspace_members
 
-            result = prune_target(Path(state.target_dir))
+            lock = Path(state.workspace) / "Cargo.lock" if state.workspace else None
+            members = workspace_members(lock) if lock else None
+            result = prune_target(Path(state.target_dir), members=members)
             log.info(f"pruned the target dir: {result.bytes_before} → {result.bytes_after} bytes")
 
         guard("pruning the target dir", prune, state.notes, clock, "prune")

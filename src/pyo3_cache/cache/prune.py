@@ -24,7 +24,11 @@ following the ``deps`` fingerprints. So:
    (rustflags, features, a dependency upgrade that changed every hash above
    it). "Used" is the later of the hash file's mtime (written when built) and
    atime (cargo reads it to decide freshness; a restore sets atime = mtime,
-   so under ``relatime`` that first read always moves it).
+   so under ``relatime`` that first read always moves it; our own readers,
+   ``explain`` among them, put the atime back). A dependency's top unit is
+   stale whenever another unit of its package and kind is built upon: after
+   a lock bump cargo rebuilds a cdylib member in place, which leaves the old
+   dependency chain on top.
 2. Every unit reachable from a kept top unit is kept, fresh or rebuilt; so
    are its ``deps/`` files and ``build/`` folder. Everything else in
    ``.fingerprint``, ``deps`` and ``build`` belonging to an unreachable unit is
@@ -58,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyo3_cache.cache.target_dir import is_cargo_target_dir
+from pyo3_cache.cache.target_dir import is_cargo_target_dir, read_unused
 from pyo3_cache.errors import OutputLocationError
 from pyo3_cache.project import find_profile_dirs
 
@@ -136,13 +140,11 @@ def _read_unit(folder: Path) -> Unit | None:
             continue
         try:
             st = child.stat()
-            text = child.read_text().strip()
+            # Our own read must not count as a use (a dry run, then the real run).
+            text = read_unused(child).decode("ascii", "replace").strip()
             data = json.loads(meta.read_text())
         except (OSError, ValueError, RecursionError):
             continue
-        # Our own read must not count as a use (a dry run, then the real run).
-        with contextlib.suppress(OSError):
-            os.utime(child, ns=(st.st_atime_ns, st.st_mtime_ns))
         used = max(used, st.st_mtime_ns, st.st_atime_ns)
         kinds.append(child.name)
         prints.append(text)
@@ -195,11 +197,13 @@ def units_to_keep(
     """The folder names (``package-hash``) of units the next build will use.
 
     ``members`` are the workspace's package names (from Cargo.lock). A top
-    unit of a dependency (nothing depends on it any more) is kept only if it
-    is the most recently used unit of its package and kind: after a lock
-    change the old ``pyo3`` unit is such an orphan, while the new one is
-    used by the member. A member's top unit is an orphan too when a newer
-    unit of the same package and kind is one another unit builds on: in a
+    unit of a dependency (nothing depends on it any more) is kept only if no
+    other unit of its package and kind is built upon and it is the most
+    recently used one: after a lock change the old ``pyo3`` unit is such an
+    orphan, while the new one is used by the member (whatever read the old
+    one's files since: the structure decides, not only the access times).
+    A member's top unit is an orphan too when a newer unit of the same
+    package and kind is one another unit builds on: in a
     workspace whose cdylib member depends on a library member (jiter 0.19:
     jiter-python on jiter), a lock change leaves the library's old unit on
     top, holding its whole old dependency chain. Without ``members`` every
@@ -236,8 +240,8 @@ def units_to_keep(
             continue
         key = slot(unit)
         is_member = members is None or unit.package in members
-        if not is_member and unit.last_used_ns < newest_any[key]:
-            continue  # an orphan: a newer unit of this package is what builds use now
+        if not is_member and (key in newest_used or unit.last_used_ns < newest_any[key]):
+            continue  # an orphan: another unit of this package is what builds use now
         if members is not None and is_member and unit.last_used_ns < newest_used.get(key, 0):
             continue  # an orphaned library member: a newer unit of it is built upon now
         best = newest_top.get(key)

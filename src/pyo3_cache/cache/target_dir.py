@@ -14,6 +14,7 @@ cargo never tags it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -64,3 +65,25 @@ def target_dir_problem(target: Path, workspace: Path | None = None) -> str | Non
             "target/, so cargo did not make it (is CARGO_TARGET_DIR a source folder?)"
         )
     return None
+
+
+def read_unused(path: str | os.PathLike[str], limit: int = -1) -> bytes:
+    """Read a file in the target dir without making it look used.
+
+    ``prune`` tells the units the last build used from the rest by their hash
+    files' access times (cargo reads a hash file to decide freshness); a read
+    of ours, such as ``explain`` comparing a rebuilt unit with its older
+    folders, would make a stale unit look just used and keep it in the cache.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit)
+        times = (st.st_atime_ns, st.st_mtime_ns)
+        # Not ours to change (a read-only tree): there is nothing to prune there either.
+        with contextlib.suppress(OSError):
+            os.utime(fd if os.utime in os.supports_fd else path, ns=times)
+        return data
+    finally:
+        os.close(fd)

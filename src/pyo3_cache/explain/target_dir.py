@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyo3_cache.cache.target_dir import read_unused
+
 _UNIT_DIR = re.compile(r"^(.+)-([0-9a-f]{16})$")
 MAX_RECORD_BYTES = 1 << 20
 
@@ -183,8 +185,8 @@ def _load(package: str, folders: list[tuple[str, str, str]]) -> list[UnitRecord]
             fingerprint = None
             if file in names:
                 try:
-                    with open(os.path.join(folder, file), "rb") as handle:
-                        fingerprint = handle.read(16).decode("ascii", "replace")
+                    raw = read_unused(os.path.join(folder, file), 16)
+                    fingerprint = raw.decode("ascii", "replace")
                 except OSError:
                     pass
             records.append(
