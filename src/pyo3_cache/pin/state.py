@@ -294,10 +294,16 @@ def cached_probe(python: str) -> InterpreterInfo:
         hit = cache.get(key[0])
         if isinstance(hit, dict) and hit.get("stat") == key[1]:
             with contextlib.suppress(TypeError, KeyError, ValueError):
-                return dataclasses.replace(_info_from_json(hit["info"]), path=python)
+                info = _info_from_json(hit["info"])
+                # The answer names the interpreter by the path it was first asked
+                # by (a toolcache link, a venv): that path must still lead to the
+                # same file, or the pin's shim would run a gone or another Python.
+                if base_interpreter(info) == hit.get("base"):
+                    return dataclasses.replace(info, path=python)
     info = probe_interpreter(python)
     if key is not None:
-        cache[key[0]] = {"stat": key[1], "info": _info_to_json(info)}
+        entry = {"stat": key[1], "info": _info_to_json(info), "base": base_interpreter(info)}
+        cache[key[0]] = entry
         with contextlib.suppress(OutputLocationError, OSError):
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(cache_file, json.dumps(cache).encode("utf-8"), 0o644)
