@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.action_runner import Job, LocalActionsCache, wait_for_new_mtime
+from tests.action_runner import Job, LocalActionsCache, StepResult, wait_for_new_mtime
 from tests.conftest import REPO
 from tests.integration.conftest import (
     WarmExample,
@@ -156,6 +156,30 @@ def _audit_job(project: Path, root: Path) -> Job:
     return job
 
 
+def save_with_audit(
+    project: Path, root: Path, inputs: dict[str, str]
+) -> tuple[Job, list[StepResult], str]:
+    """The save action over dist/ with these audit inputs: (job, steps, summary).
+
+    The audits run in the prepare step's process; the audit step is for a wheel hit."""
+    job = _audit_job(project, root)
+    steps = job.run_action(REPO / "save", inputs)
+    by_name = {s.name: s for s in steps}
+    assert by_name["Explain rebuilds, report and prune"].outcome == "success"
+    assert by_name["Audit the wheels (bytecode and tags)"].outcome == "skipped"
+    return job, steps, job.summary.read_text()
+
+
+def assert_gate(job: Job, steps: list[StepResult], gate_name: str, mode: str) -> None:
+    """warn: a green job, the gate skipped; error: the gate is the one failed step."""
+    gate = next(s for s in steps if s.name == gate_name)
+    if mode == "warn":
+        assert job.status == "success" and gate.outcome == "skipped"
+    else:
+        assert job.status == "failure"
+        assert [s.name for s in steps if s.outcome == "failure"] == [gate.name]
+
+
 def _inject_foreign_pyc(wheel: Path, dest: Path) -> Path:
     """The wheel with a CPython 3.10 .pyc of its __init__ (foreign to its cp3xx tag)."""
     with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as out:
@@ -174,22 +198,11 @@ def test_save_action_audits_the_wheels_in_dist(
     dist = warm_example.path / "dist"
     dist.mkdir()
     _inject_foreign_pyc(real, dist / real.name)
-    job = _audit_job(warm_example.path, tmp_path / "runner")
-    steps = job.run_action(REPO / "save", {"audit-bytecode": mode})
-    by_name = {s.name: s for s in steps}
-    # the audits run in the prepare step's process; the audit step is for a wheel hit
-    assert by_name["Explain rebuilds, report and prune"].outcome == "success"
-    assert by_name["Audit the wheels (bytecode and tags)"].outcome == "skipped"
-    summary = job.summary.read_text()
+    inputs = {"audit-bytecode": mode}
+    job, steps, summary = save_with_audit(warm_example.path, tmp_path / "runner", inputs)
     assert "[!WARNING]" in summary and "foreign-tag" in summary, summary
     assert "__init__.cpython-310.pyc" in summary
-    gate = by_name["Fail on bytecode errors (audit-bytecode is error)"]
-    if mode == "warn":
-        assert job.status == "success"
-        assert gate.outcome == "skipped"
-    else:
-        assert job.status == "failure"
-        assert [s.name for s in steps if s.outcome == "failure"] == [gate.name]
+    assert_gate(job, steps, "Fail on bytecode errors (audit-bytecode is error)", mode)
 
 
 def test_save_action_with_a_clean_wheel_adds_no_warning(

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tests.integration.conftest import WarmExample, tool_env, uv_build
-from tests.integration.test_wheel_cache_action import _audit_job
+from tests.integration.test_wheel_cache_action import assert_gate, save_with_audit
 from tests.wheels.retag import module_of, retag
 
 pytestmark = pytest.mark.integration
@@ -110,18 +110,8 @@ def test_save_action_audits_the_wheels_tags(
     """A pp39-tagged copy of the cp3xx wheel in dist/: a warning section, or a failed job."""
     (real,) = (warm_example.session_dir / "dist0").glob("*.whl")
     bad = retag(real, warm_example.path / "dist", tags=f"pp39-pypy39_pp73-{_platform(real)}")
-    job = _audit_job(warm_example.path, tmp_path / "runner")
-    steps = job.run_action(REPO / "save", {"audit-wheels": mode})
-    by_name = {s.name: s for s in steps}
-    # the audits run in the prepare step's process; the audit step is for a wheel hit
-    assert by_name["Explain rebuilds, report and prune"].outcome == "success"
-    assert by_name["Audit the wheels (bytecode and tags)"].outcome == "skipped"
-    summary = job.summary.read_text()
+    inputs = {"audit-wheels": mode}
+    job, steps, summary = save_with_audit(warm_example.path, tmp_path / "runner", inputs)
     assert "## pyo3-cache: wheel tags in dist/" in summary and "interpreter-mismatch" in summary
     assert bad.name.replace("_", "&#95;") in summary or bad.name in summary
-    gate = by_name["Fail on wheel tag errors (audit-wheels is error)"]
-    if mode == "warn":
-        assert job.status == "success" and gate.outcome == "skipped"
-    else:
-        assert job.status == "failure"
-        assert [s.name for s in steps if s.outcome == "failure"] == [gate.name]
+    assert_gate(job, steps, "Fail on wheel tag errors (audit-wheels is error)", mode)

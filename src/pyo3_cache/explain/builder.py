@@ -129,67 +129,10 @@ class _Builder:
             self.finisher.add(inv)
 
     def feed_all(self, events: list[Event]) -> None:
-        """``feed`` each event; the most frequent kinds handled inline."""
+        """``feed`` each event (statuses and artifacts, the most frequent, are tried first)."""
+        feed = self.feed
         for event in events:
-            if type(event) is JsonArtifact:
-                # As _artifact().
-                self.just_closed = False
-                at = event.at
-                inv = self.current or self._open(at.source, at.line)
-                key = (event.package, event.version)
-                unit = inv.units.get(key)
-                if unit is None:
-                    unit = inv.units[key] = _Acc(event.package, event.version)
-                if event.fresh:
-                    unit.json_fresh = True
-                else:
-                    unit.json_stale = True
-                    if inv.first_work_at is None and at.stamp is not None:
-                        inv.first_work_at = at
-                if "custom-build" not in event.target_kind:
-                    unit.features = event.features
-                    unit.profile = event.profile
-                if at.stamp is not None:
-                    inv.last_at = at
-                continue
-            if type(event) is Running:
-                self.just_closed = False
-                inv = self.current or self._open(event.at.source, event.at.line)
-                inv.verbose = True
-                inv.running.append(event.command)
-                continue
-            if type(event) is not UnitStatus:
-                self.feed(event)
-                continue
-            self.just_closed = False
-            at = event.at
-            inv = self.current or self._open(at.source, at.line)
-            key = (event.package, event.version)
-            unit = inv.units.get(key)
-            if unit is not None and (unit.fresh or unit.compiled):
-                # cargo prints one status per package and invocation: a second one
-                # means another cargo run began without a Finished line in between.
-                self.close()
-                inv = self._open(at.source, at.line)
-                unit = None
-            if unit is None:
-                unit = inv.units[key] = _Acc(event.package, event.version, event.source_path)
-            elif event.source_path and not unit.source_path:
-                unit.source_path = event.source_path
-            word = event.word
-            if word == "Fresh":
-                inv.verbose = True
-                unit.fresh = True
-            else:
-                if word == "Dirty":
-                    inv.verbose = True
-                    unit.dirty = _classify_cached(event.reason or "")
-                else:
-                    unit.compiled = True
-                if inv.first_work_at is None and at.stamp is not None:
-                    inv.first_work_at = at
-            if at.stamp is not None:
-                inv.last_at = at
+            feed(event)
 
     def feed(self, event: Event) -> None:
         # Most frequent kinds first; `type() is` is cheaper than isinstance chains.
