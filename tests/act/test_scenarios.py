@@ -16,6 +16,7 @@ whole module takes 3-5 minutes on 2 cores.
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 import subprocess
@@ -116,6 +117,33 @@ def test_lock_bump_is_a_partial_hit_that_names_the_package(repo: ActRepo) -> Non
     assert "once_cell" in summary and "1.21.3" in summary, summary
     assert any(name.startswith("once_cell v1.21.3") for name in _built(run)), _built(run)
     assert len(repo.saves()) == 2
+    # The old version's units went before the save (explain had read them to say
+    # what changed; that must not make them look used to prune).
+    (pruned,) = run.lines("pyo3-cache: pruned the target dir: ")
+    before, after = map(int, re.findall(r"(\d+) → (\d+) bytes", pruned)[0])
+    assert after < before, pruned
+    old = _entry_units(repo, restored["matched-key"], "once_cell-")
+    new = _entry_units(repo, restored["key"], "once_cell-")
+    assert old and new and old.isdisjoint(new), (old, new)
+
+
+def _entry_units(repo: ActRepo, key: str, prefix: str) -> set[str]:
+    """The fingerprint folders (``target/<profile>/.fingerprint/<prefix>…``) in a saved entry."""
+    with tarfile.open(repo.entry(key)) as outer:
+        member = next(m for m in outer.getmembers() if m.name.endswith("/archive.tar.zst"))
+        packed = outer.extractfile(member)
+        assert packed is not None
+        raw = subprocess.run(
+            ["zstd", "-dc", "--long=31"], input=packed.read(), capture_output=True, check=True
+        ).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as inner:
+        parts = [Path(m.name).parts for m in inner.getmembers()]
+    return {
+        p[i + 1]
+        for p in parts
+        for i in range(len(p) - 1)
+        if p[i] == ".fingerprint" and p[i + 1].startswith(prefix)
+    }
 
 
 def test_rust_change_rebuilds_only_the_crate_and_says_which_file(repo: ActRepo) -> None:
