@@ -16,7 +16,6 @@ whole module takes 3-5 minutes on 2 cores.
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from pyo3_cache.cache import zstd
 from tests.act.harness import ActRepo, ActRun, act_binary, fixed_act
 from tests.fake_github import FakeGitHub
 
@@ -129,15 +129,15 @@ def test_lock_bump_is_a_partial_hit_that_names_the_package(repo: ActRepo) -> Non
 
 def _entry_units(repo: ActRepo, key: str, prefix: str) -> set[str]:
     """The fingerprint folders (``target/<profile>/.fingerprint/<prefix>…``) in a saved entry."""
+    archive = repo.root / "inspected-archive.tar.zst"
     with tarfile.open(repo.entry(key)) as outer:
         member = next(m for m in outer.getmembers() if m.name.endswith("/archive.tar.zst"))
         packed = outer.extractfile(member)
         assert packed is not None
-        raw = subprocess.run(
-            ["zstd", "-dc", "--long=31"], input=packed.read(), capture_output=True, check=True
-        ).stdout
-    with tarfile.open(fileobj=io.BytesIO(raw)) as inner:
-        parts = [Path(m.name).parts for m in inner.getmembers()]
+        archive.write_bytes(packed.read())
+    with zstd.decompressing(archive) as stream, tarfile.open(fileobj=stream, mode="r|") as inner:
+        parts = [Path(m.name).parts for m in inner]
+    archive.unlink()
     return {
         p[i + 1]
         for p in parts
