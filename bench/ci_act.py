@@ -116,11 +116,12 @@ def _span(run: ActRun, step: str, stage: str, begin: str, end: str | None) -> fl
     return max(0.0, min(stop - start, found.seconds))
 
 
-_PHASE = re.compile(r"\b(unpack|pack) (\d+(?:\.\d+)?) s\b")
+_PHASE = re.compile(r"\b(unpack|pack|place|stage) (\d+(?:\.\d+)?) s\b")
 
 
 def _archive_seconds(run: ActRun) -> float:
-    """Our archive's unpack (after-restore) and pack (before-save), from their timing lines."""
+    """Our entry's placing (after-restore) and staging (before-save; an archive's unpack and
+    pack in earlier versions), from their timing lines."""
     total = 0.0
     for step, head in (
         ("cache/pin", "pyo3-cache: after-restore "),

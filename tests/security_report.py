@@ -94,8 +94,13 @@ CHECKS: list[tuple[str, tuple[str, ...]]] = [
     (
         "Hostile cache entries (path traversal, absolute paths, links out or swapped later in "
         "the stream, members outside the job's folders, devices, decompression bombs, corrupt "
-        "or mismatching archives) write nothing and are a warning and a miss",
-        ("tests/bad_inputs/attacks_cache.py", "tests/cache/test_archive.py"),
+        "or mismatching archives; in the action's folder trees links out, special files, "
+        "unlisted folders, missing or cut files) write nothing and are a warning and a miss",
+        (
+            "tests/bad_inputs/attacks_cache.py",
+            "tests/cache/test_archive.py",
+            "tests/cache/test_tree.py",
+        ),
     ),
     (
         "Log text in the job summary and the PR comment cannot inject HTML, mentions, links, "

@@ -58,7 +58,8 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     os.utime(probe, ns=(1_600_000_000_123_456_789,) * 2)
     monkeypatch.chdir(workspace)
 
-    # job 1 saves: before-save packs the entry dir that actions/cache will store
+    # job 1 saves: before-save stages the entry dir that actions/cache will store:
+    # the cached folders themselves (hard links), which actions/cache compresses
     env = _job_env(tmp_path, monkeypatch, 1)
     state = FlowState(key="k1", workspace=str(workspace), target_dir=str(target))
     state.paths = str(target)
@@ -66,7 +67,8 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     assert before_save(env).save
     entry = tmp_path / "_temp" / "pyo3-cache" / "entry"
     assert f"paths={entry}" in _outputs(env)
-    archive = next(entry.glob("entries/*/archive.tar.zst"))
+    staged = next(entry.glob("entries/*/tree/0/pyo3-cache/probe.txt"))
+    assert staged.stat().st_ino == probe.stat().st_ino  # a link, not a copy
 
     # job 2 restores it (actions/cache brought the folder back) on a fresh checkout
     shutil.rmtree(target)
@@ -79,18 +81,17 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     assert probe.stat().st_mtime_ns == 1_600_000_000_123_456_789
     assert not entry.exists()  # its disk space goes back to the build
 
-    # job 3: the entry came back damaged: one warning, and the job runs cold
+    # job 3: the entry came back cut short: one warning, and the job runs cold
     shutil.rmtree(target)
     shutil.copytree(saved, entry)
-    damaged = entry / archive.relative_to(entry)
-    data = bytearray(damaged.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    damaged.write_bytes(bytes(data))
+    damaged = entry / staged.relative_to(entry)
+    damaged.write_bytes(damaged.read_bytes()[:2])
     env = _job_env(tmp_path, monkeypatch, 3)
     cold = after_restore(dict(env, MATCHED_KEY="k1", CACHE_HIT="true", PRIMARY_KEY="k1"))
     assert not cold.cache_hit and cold.matched_key == ""
-    assert any("unpacking the restored cache skipped" in note for note in cold.notes)
+    assert any("putting the restored cache in place skipped" in note for note in cold.notes)
     assert not probe.exists()
+    assert not entry.exists()  # refused, it is gone all the same
     assert decide_save(cold, "success").save  # so this job saves a good entry again
 
 

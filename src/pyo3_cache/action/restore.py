@@ -1,4 +1,4 @@
-"""after-restore: unpack the entry, pin PyO3, capture cargo output, explain a partial hit."""
+"""after-restore: put the entry in place, pin PyO3, capture cargo output, explain a partial hit."""
 
 from __future__ import annotations
 
@@ -44,6 +44,35 @@ def _explain_key_change(old: Path, new: Path) -> list[str]:
 
     diff = diff_manifests(load_manifest(old), load_manifest(new))
     return list(diff.lines())
+
+
+def _put_in_place(folder: Path, state: FlowState) -> None:
+    """The entry actions/cache restored into ``folder``, in this job's folders."""
+    from pyo3_cache.cache.dir_store import DirStore
+    from pyo3_cache.cache.places import anchored_roots
+    from pyo3_cache.cache.restore import restore_cache
+    from pyo3_cache.cache.tree import is_tree_record, restore_tree
+    from pyo3_cache.errors import StoreError
+
+    store = DirStore(folder)
+    keys = [entry.key for entry in store.list_entries("")] if folder.is_dir() else []
+    key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
+    if not key:
+        raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
+    contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
+    roots = anchored_roots(places(state), contents) if contents else None
+    if is_tree_record(store.read_record(key)):  # what this version saves
+        result = restore_tree(store, key, places(state), roots=roots)
+        done = f"moved the cache entry into place: {result.restored_bytes} bytes"
+    else:  # an archive, as earlier versions saved
+        result = restore_cache(store, key, places(state), roots=roots)
+        sizes = f"{result.archive_bytes} bytes → {result.restored_bytes} bytes"
+        done = f"unpacked the cache entry: {sizes}"
+    for warning in result.warnings:
+        log.warn(warning)
+    if not result.hit:
+        raise StoreError("the restored entry could not be used")
+    log.info(f"{done} in {result.seconds:.2f} s")
 
 
 def make_target_dir_as_cargo_does(target: Path) -> None:
@@ -105,36 +134,20 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     guard("locating the target dir", locate_target, notes, clock, "locate")
 
     def unpack() -> bool:
-        from pyo3_cache.cache.dir_store import DirStore
-        from pyo3_cache.cache.places import anchored_roots
-        from pyo3_cache.cache.restore import restore_cache
         from pyo3_cache.errors import StoreError
 
         folder = entry_dir(env)
         if folder.is_symlink():
             remove_entry_dir(folder)
             raise StoreError(f"{folder.name} was a link, not the folder actions/cache restored")
-        store = DirStore(folder)
-        keys = [entry.key for entry in store.list_entries("")] if folder.is_dir() else []
-        key = state.matched_key if state.matched_key in keys else (keys[0] if keys else "")
-        if not key:
-            raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
-        contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
-        roots = anchored_roots(places(state), contents) if contents else None
-        result = restore_cache(store, key, places(state), roots=roots)
-        for warning in result.warnings:
-            log.warn(warning)
-        if not result.hit:
-            raise StoreError("the restored entry could not be unpacked")
-        log.info(
-            f"unpacked the cache entry: {result.archive_bytes} bytes → "
-            f"{result.restored_bytes} bytes in {result.seconds:.1f} s"
-        )
-        remove_entry_dir(folder)  # the disk space is the build's; the workspace, the user's
+        try:
+            _put_in_place(folder, state)
+        finally:  # used or refused, its disk space is the build's; the workspace, the user's
+            remove_entry_dir(folder)
         return True
 
     unpacked = state.matched_key and guard(
-        "unpacking the restored cache", unpack, notes, clock, "unpack"
+        "putting the restored cache in place", unpack, notes, clock, "place"
     )
     if state.matched_key and not unpacked:
         # Whatever actions/cache brought back is unusable: this job is cold.

@@ -1,4 +1,4 @@
-"""before-save: explain the cargo logs, report, prune, decide and pack the entry."""
+"""before-save: explain the cargo logs, report, prune, decide and stage the entry."""
 
 from __future__ import annotations
 
@@ -139,34 +139,35 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
 
     if decision.save:
 
-        def pack() -> bool:
+        def stage() -> bool:
+            # The cached folders themselves, hard-linked into the entry dir:
+            # actions/cache compresses them, once (cache/tree.py).
             from pyo3_cache.cache.dir_store import DirStore
             from pyo3_cache.cache.places import anchored_roots, locked_packages
-            from pyo3_cache.cache.save import save_cache
+            from pyo3_cache.cache.tree import stage_tree
             from pyo3_cache.errors import StoreError
 
             folder = fresh_entry_dir(entry_dir(env))
             manifest = Path(state.manifest) if state.manifest else None
             contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
-            result = save_cache(
+            result = stage_tree(
                 DirStore(folder),
                 state.key,
                 anchored_roots(places(state), contents, locked_packages(Path(state.workspace))),
                 key_manifest=manifest.read_bytes() if manifest and manifest.is_file() else None,
-                max_bytes=None,
             )
             for warning in result.warnings:
                 log.warn(warning)
             if not result.saved:
                 raise StoreError(f"the cache entry was not written ({result.reason})")
             log.info(
-                f"packed the cache entry: {result.source_bytes} bytes → "
-                f"{result.archive_bytes} bytes in {result.seconds:.1f} s"
+                f"staged the cache entry for actions/cache: {result.source_bytes} bytes "
+                f"in {result.seconds:.2f} s"
             )
             return True
 
-        if not guard("packing the cache entry", pack, state.notes, clock, "pack"):
-            decision = SaveDecision(False, "the cache entry could not be packed")
+        if not guard("staging the cache entry", stage, state.notes, clock, "stage"):
+            decision = SaveDecision(False, "the cache entry could not be staged")
     log.info(f"save: {'yes' if decision.save else 'no'} ({decision.reason})")
     guard(
         "setting the save outputs",

@@ -76,7 +76,7 @@ def _exact_mtime(st: os.stat_result) -> str:
     return f"{seconds}.{nanos:09d}"
 
 
-def _link_stays_inside(link: Path, target: str, root: Path) -> bool:
+def link_stays_inside(link: Path, target: str, root: Path) -> bool:
     """A relative symlink whose real destination is under ``root``."""
     if os.path.isabs(target):
         return False
@@ -246,14 +246,20 @@ def _filtered(
     return [p for p in folders if p in needed] + kept
 
 
+def root_entries(root: ArchiveRoot, stats: ArchiveStats) -> list[Path]:
+    """What is cached of ``root``: the folder itself, then (``_walk``'s order) every
+    entry below it that ``root.keep`` keeps, with the folders on the way."""
+    entries: list[Path] = [root.path, *_walk(root.path)]
+    if root.keep is not None:
+        entries = _filtered(root.path, entries, root, stats)
+    return entries
+
+
 def _add_tree(sink: _Sink, root: ArchiveRoot, stats: ArchiveStats) -> None:
     anchor = root.anchor.strip("/")
     inodes: dict[tuple[int, int], str] = {}
     base = root.path
-    entries: list[Path] = [base, *_walk(base)]
-    if root.keep is not None:
-        entries = _filtered(base, entries, root, stats)
-    for path in entries:
+    for path in root_entries(root, stats):
         rel = path.relative_to(base).as_posix()
         arcname = anchor if rel == "." else f"{anchor}/{rel}"
         try:
@@ -263,7 +269,7 @@ def _add_tree(sink: _Sink, root: ArchiveRoot, stats: ArchiveStats) -> None:
         mode = st.st_mode
         if stat.S_ISLNK(mode):
             target = os.readlink(path)
-            if not _link_stays_inside(path, target, base):
+            if not link_stays_inside(path, target, base):
                 stats.skipped.append(f"{arcname} (symlink pointing outside)")
                 continue
         elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):

@@ -63,6 +63,10 @@ class DirStore(Store):
     def _dir(self, key: str) -> Path:
         return self.entries / encode_key(key)
 
+    def entry_folder(self, key: str) -> Path:
+        """Where ``key``'s entry lives (whether or not it exists)."""
+        return self._dir(key)
+
     def list_entries(self, prefix: str) -> list[EntryInfo]:
         self._check_folder()
         if not self.entries.is_dir():
@@ -107,28 +111,39 @@ class DirStore(Store):
     def put(
         self, key: str, archive: Path, record: dict[str, Any], key_manifest: bytes | None
     ) -> bool:
-        self._ensure()
-        stage = Path(tempfile.mkdtemp(prefix=leftovers.prefix("put"), dir=self.tmp))
+        stage = self.new_stage()
         try:
             os.replace(archive, stage / ARCHIVE_NAME)
             if key_manifest is not None:
                 (stage / KEY_MANIFEST_NAME).write_bytes(key_manifest)
                 record["key_manifest"] = KEY_MANIFEST_NAME
             (stage / ENTRY_NAME).write_text(json.dumps(record, indent=2) + "\n")
-            (stage / "last-used").touch()
-            os.chmod(stage, 0o755)
-            try:
-                # rename(2) of a folder onto an existing non-empty folder fails:
-                # the first of two concurrent savers wins, whole.
-                os.rename(stage, self._dir(key))
-            except OSError:
-                if self.has(key):
-                    return False
-                raise
-            return True
+            return self.publish(key, stage)
         finally:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
+
+    def new_stage(self) -> Path:
+        """A private folder in the store's ``tmp`` to build an entry in, for ``publish``."""
+        self._ensure()
+        return Path(tempfile.mkdtemp(prefix=leftovers.prefix("put"), dir=self.tmp))
+
+    def publish(self, key: str, stage: Path) -> bool:
+        """Make the folder ``stage`` (its ``entry.json`` written last) the entry of ``key``.
+
+        False if another saver published ``key`` first (``stage`` is then left).
+        """
+        (stage / "last-used").touch()
+        os.chmod(stage, 0o755)
+        try:
+            # rename(2) of a folder onto an existing non-empty folder fails:
+            # the first of two concurrent savers wins, whole.
+            os.rename(stage, self._dir(key))
+        except OSError:
+            if self.has(key):
+                return False
+            raise
+        return True
 
     def touch(self, key: str) -> None:
         with contextlib.suppress(OSError):

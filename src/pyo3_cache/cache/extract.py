@@ -44,7 +44,7 @@ from pyo3_cache.errors import ArchiveError
 
 __all__ = ["ExtractLimits", "ExtractStats", "check_archive", "extract_archive"]
 
-_NO_HARD_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
+NO_HARD_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 _WRITE_FLAGS = (
     os.O_WRONLY
     | os.O_CREAT
@@ -135,7 +135,7 @@ def _hard_link(source: Path, target: Path) -> None:
     try:
         os.link(source, target, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
+        if exc.errno not in NO_HARD_LINKS:
             raise
         # A filesystem without hard links: copy the staged file, still inside staging.
         shutil.copy2(source, target, follow_symlinks=False)
@@ -196,7 +196,15 @@ def _merge(src_dir: Path, dst_dir: Path) -> None:
             _move(src, dst)
 
 
-def _check_apart(destinations: Mapping[str, Path]) -> None:
+def move_into_place(stage: Path, dest: Path) -> None:
+    """A finished tree at ``dest``: by one rename where nothing is there yet, else merged."""
+    if not dest.exists() and not dest.is_symlink():
+        _move(stage, dest)
+    else:
+        _merge(stage, dest)
+
+
+def check_apart(destinations: Mapping[str, Path]) -> None:
     """No destination inside another: each anchor's staging and clean-up are its own."""
     paths = {anchor: Path(os.path.abspath(p)) for anchor, p in destinations.items()}
     for a, pa in paths.items():
@@ -221,11 +229,7 @@ class _Staging:
 
     def publish(self) -> None:
         for anchor, stage in self.folders.items():
-            dest = self.destinations[anchor]
-            if not dest.exists() and not dest.is_symlink():
-                _move(stage, dest)
-            else:
-                _merge(stage, dest)
+            move_into_place(stage, self.destinations[anchor])
 
     def discard(self, published: bool) -> None:
         for stage in self.folders.values():
@@ -257,7 +261,7 @@ def extract_archive(
     files inside the kernel (``pipe_tar.py``); a tar that reader leaves alone
     is read again, from the start, through tarfile.
     """
-    _check_apart(destinations)
+    check_apart(destinations)
     for dest in destinations.values():
         _clear_stale(dest)
     if pipe_tar.available():

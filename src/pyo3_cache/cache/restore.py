@@ -84,7 +84,7 @@ def _candidates(
                     yield entry.key, unscoped_key(scope, entry.key)
 
 
-class _NotForThisJob(Exception):
+class NotForThisJob(Exception):
     """An entry this restore may not unpack: skipped, left in the store."""
 
 
@@ -137,7 +137,7 @@ def restore_cache(
     return result
 
 
-def _destinations(
+def entry_destinations(
     record: dict[str, Any], places: Places, wanted: dict[str, Path], key: str
 ) -> dict[str, Path]:
     """The folders ``record`` lists, if this job asked for every one of them."""
@@ -146,14 +146,14 @@ def _destinations(
         raise ArchiveError(f"entry {key!r} lists no paths")
     extra = [p for p in listed if p not in wanted]
     if extra:
-        raise _NotForThisJob(
+        raise NotForThisJob(
             f"it holds {', '.join(extra)}, which this restore does not write "
             f"(it restores {', '.join(sorted(wanted))}; restore with the --path list of the save)"
         )
     if "target" in listed:
         problem = target_dir_problem(places.target, places.workspace)
         if problem:
-            raise _NotForThisJob(problem)
+            raise NotForThisJob(problem)
     return {p: wanted[p] for p in listed}
 
 
@@ -168,7 +168,7 @@ def _restore_one(
     key, shown = names  # the stored name and the key a user knows
     try:
         record = parse_entry(store.read_record(key), shown)
-        destinations = _destinations(record, places, wanted, shown)
+        destinations = entry_destinations(record, places, wanted, shown)
         archive = store.fetch_archive(key, record, work)
         actual = sha256_of(archive)
         if actual != record["archive"]["sha256"]:
@@ -182,7 +182,7 @@ def _restore_one(
         if archive.parent == work:
             archive.unlink()
         return True
-    except _NotForThisJob as exc:
+    except NotForThisJob as exc:
         result.warnings.append(f"skipped cache entry {shown!r}: {exc}")
         return False
     except ArchiveError as exc:

@@ -11,7 +11,8 @@ are relative to GITHUB_WORKSPACE. As the real one (its glob patterns), save
 refuses a path with a ``..`` segment or a ``.`` segment after the first: it
 warns "Cache save failed." and saves nothing, and the step still succeeds. A
 path is a file, a folder or a glob (``dist/*.whl``: the files it matches,
-restored beside each other).
+restored beside each other). Hard links within a path stay hard links, as tar
+keeps them for actions/cache.
 
 Every save appends a line to ``$STAND_IN_CACHE_DIR/log`` (``save KEY``) so a
 test can see what was saved.
@@ -93,6 +94,8 @@ def restore() -> None:
         for member in tar.getmembers():
             index, _, rest = member.name.partition("/")
             member.name = rest
+            if member.islnk():  # a hard link names its file as stored, under the same path
+                member.linkname = member.linkname.partition("/")[2]
             tar.extract(member, _base(paths[int(index)]), filter="tar")
     hit = "true" if found["key"] == key else "false"
     _output(**{"cache-hit": hit, "cache-matched-key": str(found["key"])})
