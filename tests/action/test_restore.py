@@ -95,6 +95,45 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     assert decide_save(cold, "success").save  # so this job saves a good entry again
 
 
+def test_entry_format_archive_saves_our_archive_and_either_format_restores(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """entry-format: archive (smaller entries); a job restores whichever format it finds."""
+    workspace = _crate(tmp_path / "ws")
+    target = workspace / "target"
+    probe = target / "release" / "probe.txt"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("built")
+    cargo_target_dir(target)
+    os.utime(probe, ns=(1_600_000_000_123_456_789,) * 2)
+    monkeypatch.chdir(workspace)
+    env = _job_env(tmp_path, monkeypatch, 1)
+    state = FlowState(key="k1", workspace=str(workspace), target_dir=str(target))
+    state.paths, state.entry_format = str(target), "archive"
+    state.write(tmp_path / "_temp" / "pyo3-cache" / "state.json")
+    assert before_save(env).save
+    entry = tmp_path / "_temp" / "pyo3-cache" / "entry"
+    assert [p.name for p in entry.glob("entries/*/*.tar.zst")] == ["archive.tar.zst"]
+    assert not list(entry.glob("entries/*/tree"))
+
+    shutil.rmtree(target)
+    env = _job_env(tmp_path, monkeypatch, 2)
+    restored = after_restore(
+        dict(env, MATCHED_KEY="k1", CACHE_HIT="true", PRIMARY_KEY="k1", INPUT_ENTRY_FORMAT="tree")
+    )
+    assert restored.cache_hit, restored.notes
+    assert probe.stat().st_mtime_ns == 1_600_000_000_123_456_789
+    assert probe.read_text() == "built"
+
+
+def test_an_unknown_entry_format_is_a_warning_and_tree(tmp_path: Path, monkeypatch: Any) -> None:
+    workspace = _crate(tmp_path / "ws")
+    monkeypatch.chdir(workspace)
+    env = _job_env(tmp_path, monkeypatch, 1)
+    state = after_restore(dict(env, PRIMARY_KEY="k1", INPUT_ENTRY_FORMAT="zip"))
+    assert state.entry_format == "tree"
+
+
 def test_a_cold_job_s_target_dir_carries_cargo_s_tag_so_it_can_be_saved(
     tmp_path: Path, monkeypatch: Any
 ) -> None:

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 
 from pyo3_cache.action.state import (
     cache_paths,
+    entry_dir,
     entry_path_for_cache,
     guarded,
     python_inputs,
+    remove_entry_dir,
     truthy,
 )
 from pyo3_cache.github import files as github
@@ -61,6 +63,9 @@ def rust_key_outputs(env: Mapping[str, str]) -> None:
 def action_keys(env: Mapping[str, str] | None = None) -> None:
     """The key step: the Rust key and entry paths, then the wheel key; trouble is a warning."""
     env = dict(os.environ if env is None else env)
+    # What a killed job left at the entry dir would mix with the entry
+    # actions/cache restores there next (a self-hosted runner keeps the workspace).
+    guarded("clearing a leftover cache entry", env, lambda e: remove_entry_dir(entry_dir(e)))
     guarded("computing the cache key", env, rust_key_outputs)
     from pyo3_cache.action.wheel import action_wheel_key  # the wheel cache's modules, only here
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pyo3_cache.action.state import (
     COMMENT_MODES,
+    ENTRY_FORMATS,
     MANIFEST_IN_CACHE,
     MTIMES_IN_CACHE,
     FlowState,
@@ -105,6 +106,12 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     if comment not in COMMENT_MODES:
         log.warn(f"comment: {comment!r} is not one of {', '.join(COMMENT_MODES)}; using never")
         comment = "never"
+    entry_format = env.get("INPUT_ENTRY_FORMAT", "").strip() or "tree"
+    if entry_format not in ENTRY_FORMATS:
+        log.warn(
+            f"entry-format: {entry_format!r} is not one of {', '.join(ENTRY_FORMATS)}; using tree"
+        )
+        entry_format = "tree"
     state = FlowState(
         key=env.get("PRIMARY_KEY", ""),
         matched_key=env.get("MATCHED_KEY", ""),
@@ -117,6 +124,7 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
         save_if=truthy(env.get("INPUT_SAVE_IF"), default=True),
         cache_on_failure=truthy(env.get("INPUT_CACHE_ON_FAILURE")),
         matrix=env.get("INPUT_MATRIX", ""),
+        entry_format=entry_format,
         notes=notes,
     )
     if state.restore_failed:

@@ -140,30 +140,31 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if decision.save:
 
         def stage() -> bool:
-            # The cached folders themselves, hard-linked into the entry dir:
-            # actions/cache compresses them, once (cache/tree.py).
             from pyo3_cache.cache.dir_store import DirStore
             from pyo3_cache.cache.places import anchored_roots, locked_packages
+            from pyo3_cache.cache.save import save_cache
             from pyo3_cache.cache.tree import stage_tree
             from pyo3_cache.errors import StoreError
 
             folder = fresh_entry_dir(entry_dir(env))
             manifest = Path(state.manifest) if state.manifest else None
             contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
-            result = stage_tree(
-                DirStore(folder),
-                state.key,
-                anchored_roots(places(state), contents, locked_packages(Path(state.workspace))),
-                key_manifest=manifest.read_bytes() if manifest and manifest.is_file() else None,
-            )
+            store = DirStore(folder)
+            roots = anchored_roots(places(state), contents, locked_packages(Path(state.workspace)))
+            key_manifest = manifest.read_bytes() if manifest and manifest.is_file() else None
+            if state.entry_format == "archive":  # ours, compressed with long-distance matching
+                result = save_cache(store, state.key, roots, key_manifest, max_bytes=None)
+                done = (
+                    f"packed the cache entry: {result.source_bytes} bytes → {result.archive_bytes}"
+                )
+            else:  # the folders themselves, hard-linked: actions/cache compresses them once
+                result = stage_tree(store, state.key, roots, key_manifest)
+                done = f"staged the cache entry for actions/cache: {result.source_bytes}"
             for warning in result.warnings:
                 log.warn(warning)
             if not result.saved:
                 raise StoreError(f"the cache entry was not written ({result.reason})")
-            log.info(
-                f"staged the cache entry for actions/cache: {result.source_bytes} bytes "
-                f"in {result.seconds:.2f} s"
-            )
+            log.info(f"{done} bytes in {result.seconds:.2f} s")
             return True
 
         if not guard("staging the cache entry", stage, state.notes, clock, "stage"):

@@ -17,7 +17,7 @@ from typing import Any
 
 from pyo3_cache.errors import InterpreterError, ToolchainError
 from pyo3_cache.keys.model import canonical, content_label
-from pyo3_cache.pin.interpreter import InterpreterInfo, default_python, probe_interpreter
+from pyo3_cache.pin.interpreter import InterpreterInfo, default_python
 from pyo3_cache.project import which
 
 
@@ -114,7 +114,11 @@ class Probes:
 
     def start(self, python: str) -> None:
         if python not in self._futures:
-            self._futures[python] = self._pool.submit(probe_interpreter, python)
+            # The per-user probe cache (pin/state.py): the pin, right after the
+            # key step, asks the same interpreter, and a kept home asks it every job.
+            from pyo3_cache.pin.state import cached_probe
+
+            self._futures[python] = self._pool.submit(cached_probe, python)
 
     def get(self, python: str) -> InterpreterInfo:
         self.start(python)
