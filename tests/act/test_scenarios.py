@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from pyo3_cache.cache import zstd
 from tests.act.harness import ActRepo, ActRun, act_binary, fixed_act
 from tests.fake_github import FakeGitHub
 
@@ -66,15 +67,11 @@ def test_cold_job_misses_builds_everything_and_saves(repo: ActRepo) -> None:
     assert len(_built(run)) >= 10
     assert repo.saves() == [f"save {restored['key']}"]
     assert run.json("save.json")["saved"] == "true"
-    # What actions/cache stored: the entry dir, which holds the pruned target
-    # dir itself (actions/cache compresses it, once), its record and the key
-    # manifest; no archive of ours inside.
+    # What actions/cache stored: the entry dir (one pyo3-cache archive, its
+    # record and the key manifest), not the target dir itself.
     with tarfile.open(repo.entry(restored["key"])) as tar:
-        names = [m.name for m in tar.getmembers() if m.isfile()]
-    top = sorted(Path(n).name for n in names if "/tree/" not in n)
-    assert top == ["entry.json", "key-manifest.json", "last-used"], top
-    assert any(n.endswith("/tree/0/CACHEDIR.TAG") for n in names), names[:20]
-    assert not any(n.endswith((".tar.zst", ".tar")) for n in names)
+        files = sorted(Path(m.name).name for m in tar.getmembers() if m.isfile())
+    assert files == ["archive.tar.zst", "entry.json", "key-manifest.json", "last-used"], files
     # every phase of ours is timed in the job log
     for step in ("install", "key", "after-restore", "before-save"):
         assert run.lines(f"pyo3-cache: {step} "), step
@@ -90,7 +87,7 @@ def test_warm_job_is_an_exact_hit_and_compiles_nothing(repo: ActRepo) -> None:
     _ok(run)
     restored = run.json("restore.json")
     assert restored["cache-hit"] == "true"
-    assert run.lines("pyo3-cache: moved the cache entry into place")
+    assert run.lines("pyo3-cache: unpacked the cache entry")
     assert _built(run) == []
     summary = _summary(run)
     assert "exact hit" in summary
@@ -132,8 +129,15 @@ def test_lock_bump_is_a_partial_hit_that_names_the_package(repo: ActRepo) -> Non
 
 def _entry_units(repo: ActRepo, key: str, prefix: str) -> set[str]:
     """The fingerprint folders (``target/<profile>/.fingerprint/<prefix>…``) in a saved entry."""
-    with tarfile.open(repo.entry(key)) as tar:
-        parts = [Path(m.name).parts for m in tar.getmembers()]
+    archive = repo.root / "inspected-archive.tar.zst"
+    with tarfile.open(repo.entry(key)) as outer:
+        member = next(m for m in outer.getmembers() if m.name.endswith("/archive.tar.zst"))
+        packed = outer.extractfile(member)
+        assert packed is not None
+        archive.write_bytes(packed.read())
+    with zstd.decompressing(archive) as stream, tarfile.open(fileobj=stream, mode="r|") as inner:
+        parts = [Path(m.name).parts for m in inner]
+    archive.unlink()
     return {
         p[i + 1]
         for p in parts

@@ -62,7 +62,7 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     # the cached folders themselves (hard links), which actions/cache compresses
     env = _job_env(tmp_path, monkeypatch, 1)
     state = FlowState(key="k1", workspace=str(workspace), target_dir=str(target))
-    state.paths = str(target)
+    state.paths, state.entry_format = str(target), "tree"
     state.write(tmp_path / "_temp" / "pyo3-cache" / "state.json")
     assert before_save(env).save
     entry = tmp_path / "_temp" / "pyo3-cache" / "entry"
@@ -126,12 +126,12 @@ def test_entry_format_archive_saves_our_archive_and_either_format_restores(
     assert probe.read_text() == "built"
 
 
-def test_an_unknown_entry_format_is_a_warning_and_tree(tmp_path: Path, monkeypatch: Any) -> None:
+def test_an_unknown_entry_format_is_a_warning_and_archive(tmp_path: Path, monkeypatch: Any) -> None:
     workspace = _crate(tmp_path / "ws")
     monkeypatch.chdir(workspace)
     env = _job_env(tmp_path, monkeypatch, 1)
     state = after_restore(dict(env, PRIMARY_KEY="k1", INPUT_ENTRY_FORMAT="zip"))
-    assert state.entry_format == "tree"
+    assert state.entry_format == "archive"
 
 
 def test_a_cold_job_s_target_dir_carries_cargo_s_tag_so_it_can_be_saved(

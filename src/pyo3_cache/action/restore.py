@@ -106,12 +106,12 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     if comment not in COMMENT_MODES:
         log.warn(f"comment: {comment!r} is not one of {', '.join(COMMENT_MODES)}; using never")
         comment = "never"
-    entry_format = env.get("INPUT_ENTRY_FORMAT", "").strip() or "tree"
+    entry_format = env.get("INPUT_ENTRY_FORMAT", "").strip() or "archive"
     if entry_format not in ENTRY_FORMATS:
         log.warn(
-            f"entry-format: {entry_format!r} is not one of {', '.join(ENTRY_FORMATS)}; using tree"
+            f"entry-format: {entry_format!r} is not one of {', '.join(ENTRY_FORMATS)}; using archive"
         )
-        entry_format = "tree"
+        entry_format = "archive"
     state = FlowState(
         key=env.get("PRIMARY_KEY", ""),
         matched_key=env.get("MATCHED_KEY", ""),

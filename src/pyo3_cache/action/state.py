@@ -34,9 +34,9 @@ COMMENT_MODES = ("on-rebuild", "always", "never")
 # relative string without ``..`` (actions/cache refuses ``.`` and ``..``
 # segments, and versions an entry by the literal strings).
 ENTRY_DIR_NAME = ".pyo3-cache-entry"
-# The entry actions/cache stores: the folders themselves, which actions/cache
-# compresses once (faster), or an archive of ours (about a third smaller).
-ENTRY_FORMATS = ("tree", "archive")
+# The entry actions/cache stores: an archive of ours (about a third smaller),
+# or the folders themselves, which actions/cache compresses once (docs/benchmarks.md).
+ENTRY_FORMATS = ("archive", "tree")
 # Off a runner (no GITHUB_WORKSPACE): under RUNNER_TEMP or ~/.cache.
 ENTRY_DIR = Path("pyo3-cache") / "entry"
 
@@ -73,7 +73,7 @@ class FlowState:
     save_if: bool = True
     cache_on_failure: bool = False
     matrix: str = ""
-    entry_format: str = "tree"  # ENTRY_FORMATS
+    entry_format: str = "archive"  # ENTRY_FORMATS
     notes: list[str] = field(default_factory=list)
 
     @property
