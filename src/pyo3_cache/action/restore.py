@@ -109,7 +109,8 @@ def after_restore(env: Mapping[str, str] | None = None) -> FlowState:
     entry_format = env.get("INPUT_ENTRY_FORMAT", "").strip() or "archive"
     if entry_format not in ENTRY_FORMATS:
         log.warn(
-            f"entry-format: {entry_format!r} is not one of {', '.join(ENTRY_FORMATS)}; using archive"
+            f"entry-format: {entry_format!r} is not one of {', '.join(ENTRY_FORMATS)}; "
+            "using archive"
         )
         entry_format = "archive"
     state = FlowState(
