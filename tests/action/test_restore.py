@@ -46,25 +46,41 @@ def _outputs(env: dict[str, str]) -> str:
     return Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
 
 
+MTIME_NS = 1_600_000_000_123_456_789  # an mtime whose last digits a float would lose
+
+
+def _built(tmp_path: Path, monkeypatch: Any, rel: str) -> tuple[Path, Path, Path]:
+    """A crate whose target dir (cargo's CACHEDIR.TAG: only a real one is saved) holds
+    ``rel``; the workspace, the target dir and that file."""
+    workspace = _crate(tmp_path / "ws")
+    target = workspace / "target"
+    probe = target / rel
+    probe.parent.mkdir(parents=True)
+    probe.write_text("built")
+    cargo_target_dir(target)
+    os.utime(probe, ns=(MTIME_NS,) * 2)
+    monkeypatch.chdir(workspace)
+    return workspace, target, probe
+
+
+def _saved(tmp_path: Path, monkeypatch: Any, state: FlowState) -> dict[str, str]:
+    """Job 1's before-save on ``state``: it saves; its env."""
+    env = _job_env(tmp_path, monkeypatch, 1)
+    state.write(tmp_path / "_temp" / "pyo3-cache" / "state.json")
+    assert before_save(env).save
+    return env
+
+
 def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_job(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    workspace = _crate(tmp_path / "ws")
-    target = workspace / "target"
-    probe = target / "pyo3-cache" / "probe.txt"
-    probe.parent.mkdir(parents=True)
-    probe.write_text("built")
-    cargo_target_dir(target)  # cargo's CACHEDIR.TAG: only a real target dir is saved
-    os.utime(probe, ns=(1_600_000_000_123_456_789,) * 2)
-    monkeypatch.chdir(workspace)
+    workspace, target, probe = _built(tmp_path, monkeypatch, "pyo3-cache/probe.txt")
 
     # job 1 saves: before-save stages the entry dir that actions/cache will store:
     # the cached folders themselves (hard links), which actions/cache compresses
-    env = _job_env(tmp_path, monkeypatch, 1)
     state = FlowState(key="k1", workspace=str(workspace), target_dir=str(target))
     state.paths, state.entry_format = str(target), "tree"
-    state.write(tmp_path / "_temp" / "pyo3-cache" / "state.json")
-    assert before_save(env).save
+    env = _saved(tmp_path, monkeypatch, state)
     entry = tmp_path / "_temp" / "pyo3-cache" / "entry"
     assert f"paths={entry}" in _outputs(env)
     staged = next(entry.glob("entries/*/tree/0/pyo3-cache/probe.txt"))
@@ -78,7 +94,7 @@ def test_the_entry_actions_cache_stores_round_trips_and_a_corrupt_one_is_a_cold_
     restored = after_restore(dict(env, MATCHED_KEY="k1", CACHE_HIT="true", PRIMARY_KEY="k1"))
     assert restored.cache_hit and restored.matched_key == "k1", restored.notes
     assert probe.read_text() == "built"
-    assert probe.stat().st_mtime_ns == 1_600_000_000_123_456_789
+    assert probe.stat().st_mtime_ns == MTIME_NS
     assert not entry.exists()  # its disk space goes back to the build
 
     # job 3: the entry came back cut short: one warning, and the job runs cold
@@ -99,19 +115,10 @@ def test_entry_format_archive_saves_our_archive_and_either_format_restores(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
     """entry-format: archive (smaller entries); a job restores whichever format it finds."""
-    workspace = _crate(tmp_path / "ws")
-    target = workspace / "target"
-    probe = target / "release" / "probe.txt"
-    probe.parent.mkdir(parents=True)
-    probe.write_text("built")
-    cargo_target_dir(target)
-    os.utime(probe, ns=(1_600_000_000_123_456_789,) * 2)
-    monkeypatch.chdir(workspace)
-    env = _job_env(tmp_path, monkeypatch, 1)
+    workspace, target, probe = _built(tmp_path, monkeypatch, "release/probe.txt")
     state = FlowState(key="k1", workspace=str(workspace), target_dir=str(target))
     state.paths, state.entry_format = str(target), "archive"
-    state.write(tmp_path / "_temp" / "pyo3-cache" / "state.json")
-    assert before_save(env).save
+    _saved(tmp_path, monkeypatch, state)
     entry = tmp_path / "_temp" / "pyo3-cache" / "entry"
     assert [p.name for p in entry.glob("entries/*/*.tar.zst")] == ["archive.tar.zst"]
     assert not list(entry.glob("entries/*/tree"))
@@ -122,7 +129,7 @@ def test_entry_format_archive_saves_our_archive_and_either_format_restores(
         dict(env, MATCHED_KEY="k1", CACHE_HIT="true", PRIMARY_KEY="k1", INPUT_ENTRY_FORMAT="tree")
     )
     assert restored.cache_hit, restored.notes
-    assert probe.stat().st_mtime_ns == 1_600_000_000_123_456_789
+    assert probe.stat().st_mtime_ns == MTIME_NS
     assert probe.read_text() == "built"
 
 

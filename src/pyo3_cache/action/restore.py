@@ -61,12 +61,13 @@ def _put_in_place(folder: Path, state: FlowState) -> None:
     if not key:
         raise StoreError(f"the restored {folder.name} folder holds no pyo3-cache entry")
     contents = [line.strip() for line in state.paths.splitlines() if line.strip()]
-    roots = anchored_roots(places(state), contents) if contents else None
-    if is_tree_record(store.read_record(key)):  # what this version saves
-        result = restore_tree(store, key, places(state), roots=roots)
+    where = places(state)
+    roots = anchored_roots(where, contents) if contents else None
+    if is_tree_record(store.read_record(key)):  # saved with entry-format: tree
+        result = restore_tree(store, key, where, roots=roots)
         done = f"moved the cache entry into place: {result.restored_bytes} bytes"
-    else:  # an archive, as earlier versions saved
-        result = restore_cache(store, key, places(state), roots=roots)
+    else:  # an archive: the default format, and every earlier version's
+        result = restore_cache(store, key, where, roots=roots)
         sizes = f"{result.archive_bytes} bytes → {result.restored_bytes} bytes"
         done = f"unpacked the cache entry: {sizes}"
     for warning in result.warnings:

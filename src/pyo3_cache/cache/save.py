@@ -83,10 +83,7 @@ def save_cache(
         if store.has(stored):
             result.reason = "exact-hit"
             return result
-        for root in roots:
-            problem = target_dir_problem(root.path) if root.anchor == "target" else None
-            if problem:
-                raise StoreError(problem)
+        refuse_untagged_targets(roots)
         folder = store.staging_dir()
         leftovers.clear(folder, _KIND)
         prefix = leftovers.prefix(_KIND)
@@ -119,6 +116,14 @@ def save_cache(
                 staged.unlink()
         result.seconds = time.monotonic() - started
     return result
+
+
+def refuse_untagged_targets(roots: Sequence[ArchiveRoot]) -> None:
+    """``StoreError`` for a ``target`` root cargo did not make (no ``CACHEDIR.TAG``)."""
+    for root in roots:
+        problem = target_dir_problem(root.path) if root.anchor == "target" else None
+        if problem:
+            raise StoreError(problem)
 
 
 def os_reason(exc: OSError) -> str:

@@ -87,15 +87,8 @@ class EntryInfo:
 def new_entry_record(
     key: str, archive_sha256: str, archive_bytes: int, source_bytes: int, paths: Sequence[str]
 ) -> dict[str, Any]:
-    from pyo3_cache import __version__
-
-    now = time.time_ns()
     return {
-        "schema": ENTRY_SCHEMA,
-        "key": key,
-        "created": datetime.fromtimestamp(now / 1e9, tz=timezone.utc).isoformat(),
-        "created_ns": now,
-        "tool_version": __version__,
+        **record_header(ENTRY_SCHEMA, key),
         "archive": {"name": ARCHIVE_NAME, "sha256": archive_sha256, "bytes": archive_bytes},
         "source_bytes": source_bytes,
         "paths": list(paths),
@@ -103,11 +96,30 @@ def new_entry_record(
     }
 
 
-def parse_entry(data: bytes, key: str) -> dict[str, Any]:
+def record_header(schema: str, key: str) -> dict[str, Any]:
+    """The fields every ``entry.json`` starts with: its schema, the key, when, by which version."""
+    from pyo3_cache import __version__
+
+    now = time.time_ns()
+    return {
+        "schema": schema,
+        "key": key,
+        "created": datetime.fromtimestamp(now / 1e9, tz=timezone.utc).isoformat(),
+        "created_ns": now,
+        "tool_version": __version__,
+    }
+
+
+def load_record(data: bytes, key: str) -> Any:
+    """An ``entry.json``'s JSON (of any shape); ``ArchiveError`` if it is not JSON."""
     try:
-        record = json.loads(data)
+        return json.loads(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ArchiveError(f"entry {key!r} has an unreadable entry.json") from None
+
+
+def parse_entry(data: bytes, key: str) -> dict[str, Any]:
+    record = load_record(data, key)
     archive = record.get("archive") if isinstance(record, dict) else None
     if (
         not isinstance(record, dict)

@@ -28,7 +28,6 @@ import shutil
 import stat
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,14 @@ from pyo3_cache.cache.dir_store import DirStore
 from pyo3_cache.cache.extract import NO_HARD_LINKS, check_apart, move_into_place
 from pyo3_cache.cache.places import Places, anchored_roots
 from pyo3_cache.cache.restore import NotForThisJob, RestoreResult, entry_destinations
-from pyo3_cache.cache.save import SaveResult, os_reason
-from pyo3_cache.cache.store import ENTRY_NAME, KEY_MANIFEST_NAME, check_key
-from pyo3_cache.cache.target_dir import target_dir_problem
+from pyo3_cache.cache.save import SaveResult, os_reason, refuse_untagged_targets
+from pyo3_cache.cache.store import (
+    ENTRY_NAME,
+    KEY_MANIFEST_NAME,
+    check_key,
+    load_record,
+    record_header,
+)
 from pyo3_cache.errors import ArchiveError, StoreError
 
 TREE_SCHEMA = "pyo3-cache-tree/1"
@@ -56,10 +60,7 @@ def is_tree_record(data: bytes) -> bool:
 
 
 def parse_tree_record(data: bytes, key: str) -> dict[str, Any]:
-    try:
-        record = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ArchiveError(f"entry {key!r} has an unreadable entry.json") from None
+    record = load_record(data, key)
     tree = record.get("tree") if isinstance(record, dict) else None
     if (
         not isinstance(record, dict)
@@ -152,10 +153,7 @@ def stage_tree(
         if store.has(key):
             result.reason = "exact-hit"
             return result
-        for root in roots:
-            problem = target_dir_problem(root.path) if root.anchor == "target" else None
-            if problem:
-                raise StoreError(problem)
+        refuse_untagged_targets(roots)
         store.staging_dir()  # clears what killed saves left
         stage = store.new_stage()
         stats, listed = ArchiveStats(), 0
@@ -191,16 +189,9 @@ def stage_tree(
 def _record(
     key: str, stats: ArchiveStats, listed: int, paths: list[str], manifest: bool
 ) -> dict[str, Any]:
-    from pyo3_cache import __version__
-
-    now = time.time_ns()
     files = stats.members  # folders and links included: what the restore counts again
     return {
-        "schema": TREE_SCHEMA,
-        "key": key,
-        "created": datetime.fromtimestamp(now / 1e9, tz=timezone.utc).isoformat(),
-        "created_ns": now,
-        "tool_version": __version__,
+        **record_header(TREE_SCHEMA, key),
         "tree": {"name": TREE_NAME, "files": files, "bytes": listed},
         "source_bytes": stats.source_bytes,
         "paths": paths,
