@@ -231,3 +231,33 @@ def test_while_logging_cargo_metadata_goes_straight_to_cargo(
     built = subprocess.run([str(wrapper), "build"], env=env, capture_output=True, timeout=60)
     assert built.returncode == 7
     assert log_file.is_file()
+
+
+def test_two_installs_of_pyo3_cache_keep_their_own_wrapper(tmp_path: Path) -> None:
+    """Two tool venvs of one user (two runners, or two pyo3-cache versions) on
+    one machine: each default install writes its own wrapper, naming its own
+    Python, and a second install from the first venv finds its wrapper as it was."""
+    import pyo3_cache
+
+    src = str(Path(pyo3_cache.__file__).resolve().parents[1])
+    env = _env(tmp_path, XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=src)
+    pythons = []
+    for name in ("runner-1", "runner-2"):
+        venv = tmp_path / name
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        pythons.append(venv / "bin" / "python")
+
+    def install(python: Path) -> Path:
+        cmd = [str(python), "-m", "pyo3_cache", "cargo-wrapper", "--install"]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        lines = [line for line in out.splitlines() if "PATH=" in line]
+        assert lines, out
+        found = list((tmp_path / "cache" / "pyo3-cache" / "cargo-wrapper").glob("*/cargo"))
+        return next(w for w in found if str(python) in w.read_text())
+
+    first, second = install(pythons[0]), install(pythons[1])
+    assert first.parent != second.parent
+    assert str(pythons[1]) not in first.read_text()
+    before = first.stat().st_mtime_ns
+    assert install(pythons[0]) == first
+    assert first.stat().st_mtime_ns == before

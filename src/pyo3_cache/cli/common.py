@@ -77,5 +77,8 @@ def add_wrapper_dir_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wrapper-dir",
         metavar="DIR",
-        help="stable directory for the cargo wrapper (default: ~/.cache/pyo3-cache/cargo-wrapper)",
+        help=(
+            "stable directory for the cargo wrapper "
+            "(default: ~/.cache/pyo3-cache/cargo-wrapper/ID, one per pyo3-cache install)"
+        ),
     )

@@ -205,7 +205,7 @@ def add_cargo_wrapper(sub: argparse._SubParsersAction[Parser]) -> None:
         nargs="?",
         const="",
         required=True,
-        help="directory (default: ~/.cache/pyo3-cache/cargo-wrapper)",
+        help="directory (default: ~/.cache/pyo3-cache/cargo-wrapper/ID, one per install)",
     )
     p.add_argument("--log", metavar="FILE", help="log file to export as PYO3_CACHE_CARGO_LOG")
     p.add_argument(

@@ -15,6 +15,7 @@ directory that changed per run would itself cause rebuilds.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -49,12 +50,19 @@ def wrapper_script(python: str | None = None) -> bytes:
 
 
 def default_wrapper_dir() -> Path:
-    """A directory that stays the same from run to run (PATH is a build input)."""
+    """A directory that stays the same from run to run (PATH is a build input).
+
+    One per install of pyo3-cache (the Python the wrapper runs): two runners of
+    one user on one machine, each with its own tool venv, or two projects on
+    different pyo3-cache versions, would otherwise rewrite one wrapper in turn,
+    and a build of one would run the other's Python half.
+    """
     configured = os.environ.get(WRAPPER_DIR_VARIABLE)
     if configured:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pyo3-cache" / "cargo-wrapper"
+    install = hashlib.sha256(os.fsencode(sys.executable)).hexdigest()[:12]
+    return Path(base) / "pyo3-cache" / "cargo-wrapper" / install
 
 
 def install_cargo_wrapper(directory: str | os.PathLike[str] | None = None) -> Path:
