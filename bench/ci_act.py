@@ -13,8 +13,10 @@ Scenarios are those of the model runner (``_ci_projects.py``): ``cold``,
 ``warm``, then pull-request-like jobs on top of the default branch's entry
 (``python-change``, ``rust-change``, ``lock-bump``, ``python-patch``); an
 entry a PR job saves is dropped afterwards, as GitHub scopes it to the PR.
-Flows run job by job, side by side. With ``--rounds N`` every round starts
-from an empty cache and the report shows medians.
+Flows run job by job, side by side, each round in another order (a row of
+a balanced Latin square), with dirty pages flushed before every job, so no
+flow always follows the same neighbour. With ``--rounds N`` every round
+starts from an empty cache and the report shows medians.
 """
 
 from __future__ import annotations
@@ -244,6 +246,20 @@ def _act_env() -> dict[str, str]:
     return env
 
 
+def rotated(flows: list[str], rnd: int) -> list[str]:
+    """The flows in the order round ``rnd`` runs them (a Williams design).
+
+    A job pays for what the job before it left behind (dirty pages written
+    back, a warm or cold page cache); with a fixed order one flow would always
+    follow the same neighbour. Row ``rnd`` of a balanced Latin square: over
+    as many rounds as flows (an even number), each flow runs first once and
+    follows every other flow once.
+    """
+    n = len(flows)
+    first = [(j + 1) // 2 if j % 2 else (n - j // 2) % n for j in range(n)]
+    return [flows[(i + rnd) % n] for i in first]
+
+
 def run_project(
     ctx: Context, scenarios: list[str], flows: list[str], act: Path, peers: Peers, action: Path,
     rounds: int, log: Any, timeout: float, second: Path | None = None,
@@ -273,7 +289,7 @@ def run_project(
             shutil.rmtree(runner.cache_server, ignore_errors=True)
         for scenario in scenarios:
             multi = scenario in MULTI_SCENARIOS
-            for flow in flows:
+            for flow in rotated(flows, rnd):
                 runner, root = runners[(flow, "csm" if multi else "cs")], ctx.work / SHORT[flow]
                 cargo_home = root / "ch"
                 shutil.rmtree(cargo_home, ignore_errors=True)  # a fresh runner
@@ -291,6 +307,7 @@ def run_project(
                 wf.parent.mkdir(parents=True, exist_ok=True)
                 wf.write_text(text, encoding="utf-8")
                 before = _tree_bytes(runner.cache_server)
+                os.sync()  # the last job's writes are flushed before this one starts (untimed)
                 run = runner.run(repos / scenario, wf, _act_env(), timeout)
                 grown = _tree_bytes(runner.cache_server) - before
                 job = ActJob(

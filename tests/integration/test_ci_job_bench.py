@@ -177,6 +177,19 @@ def test_every_flow_builds_and_imports_the_same_way() -> None:
     )  # fmt: skip
 
 
+def test_each_round_runs_the_flows_in_another_order() -> None:
+    """Over as many rounds as flows, every flow comes first once and no flow
+    always follows the same neighbour (a job pays for what the last one left)."""
+    flows = ["rust-cache", "base-python", "sccache", "ours"]
+    orders = [ci_act.rotated(flows, r) for r in range(len(flows))]
+    assert all(sorted(o) == sorted(flows) for o in orders)
+    assert {o[0] for o in orders} == set(flows)
+    for flow in flows:
+        before = [o[o.index(flow) - 1] for o in orders if o[0] != flow]
+        assert sorted(before) == sorted(f for f in flows if f != flow), (flow, orders)
+    assert ci_act.rotated(["ours"], 2) == ["ours"]
+
+
 def test_act_runner_says_which_checkout_a_flow_needs(tmp_path: Path) -> None:
     cmd = [sys.executable, str(REPO / "bench" / "ci_job.py"), "--runner", "act", "--quick"]
     cmd += ["--flows", "rust-cache", "--work", str(tmp_path)]
