@@ -198,20 +198,27 @@ def part_one(workdir: Path) -> None:
         print(f"demo: warm rebuild {n} without pinning ...", flush=True)
         rows.append(row(f"unpinned rebuild {n}", uv_build(project, tool_env(), dist), dist))
 
-    pinned = json.loads(pyo3_cache("pin", "--format", "json", cwd=project))
+    pinned = json.loads(pyo3_cache("pin", "--format", "json", cwd=project, env=tool_env()))
     print(f"demo: pyo3-cache pin -> {Path(pinned['config_file']).name}")
+    # pin's env is complete: PYO3_CACHE_PIN and PATH with the cargo wrapper first
     env = tool_env(**pinned["env"])
+    builds = []
     for n in (1, 2):
-        print(f"demo: warm rebuild {n} with PYO3_CONFIG_FILE pinned ...", flush=True)
-        rows.append(row(f"pinned rebuild {n}", uv_build(project, env, dist), dist))
+        print(f"demo: warm rebuild {n} with the pin on ...", flush=True)
+        builds.append(uv_build(project, env, dist))
+        rows.append(row(f"pinned rebuild {n}", builds[-1], dist))
 
     print()
     print(f"{'run':<24}{'crates':>6}{'cargo s':>10}  {'wheel tag':<28}recompiled")
     print("\n".join(rows))
     print(
-        "\nThe first pinned rebuild recompiles once (PYO3_CONFIG_FILE is new to cargo);"
+        "\nThe first pinned rebuild recompiles once (the pinned config is new to cargo);"
         " from then on a warm rebuild compiles nothing."
     )
+    # The demo is also a check: a pinned warm rebuild that compiles anything
+    # is the very defect this tool exists to fix.
+    if builds[-1].compiled:
+        raise SystemExit(f"demo: the second pinned rebuild compiled {builds[-1].compiled}")
 
 
 def part_wheel_cache(workdir: Path) -> None:
@@ -225,8 +232,9 @@ def part_wheel_cache(workdir: Path) -> None:
     shutil.rmtree(base / "store", ignore_errors=True)
     env = tool_env()
     warm = workdir / "hello-pyo3" / "target"
-    if warm.is_dir():  # part 1's target dir: only the example's own crate compiles
+    if warm.is_dir():  # part 1's target dir: with the pin, only the example's own crate compiles
         env["CARGO_TARGET_DIR"] = str(warm)
+    env.update(json.loads(pyo3_cache("pin", "--format", "json", cwd=project, env=env))["env"])
     dist = project / "dist"
 
     def job(label: str) -> str:

@@ -30,7 +30,8 @@ from pyo3_cache import pin_pyo3_config
 def p1(project: Path, runs: int, dist: Path) -> dict[str, float]:
     uv_build(project, tool_env(), dist)  # cold build, unpinned
     unpinned = [uv_build(project, tool_env(), dist) for _ in range(runs)]
-    out = pyo3_cache("pin", "--manifest-path", str(project / "Cargo.toml"), "--format", "json")
+    manifest = str(project / "Cargo.toml")
+    out = pyo3_cache("pin", "--manifest-path", manifest, "--format", "json", env=tool_env())
 
     pin_env = tool_env(**json.loads(out)["env"])
     uv_build(project, pin_env, dist)  # the config path is new once: one rebuild

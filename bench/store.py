@@ -101,7 +101,8 @@ def _copy(src: Path, dst: Path) -> None:
 
 def _next_build(project: Path, out: Path) -> tuple[list[str], float]:
     """What the next CI run does after a restore: pin, then the release and dev builds."""
-    env = tool_env(**json.loads(pyo3_cache("pin", "--format", "json", cwd=project))["env"])
+    pinned = pyo3_cache("pin", "--format", "json", cwd=project, env=tool_env())
+    env = tool_env(**json.loads(pinned)["env"])
     release = uv_build(project, env, out)
     dev = run(["cargo", "build", "-v"], project, env).check()
     return release.compiled + [f"{c} (dev)" for c in dev.compiled], release.wall_s + dev.wall_s

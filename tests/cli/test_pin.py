@@ -45,7 +45,13 @@ def test_json_format_has_config_file_python_and_env(crate: Path) -> None:
     result = run_cli("pin", "--python", sys.executable, "--format", "json", cwd=crate)
     data = json.loads(result.stdout)
     assert data["pyo3_version"] == "0.30.1"
-    assert data["env"] == {"PYO3_CACHE_PIN": data["state_file"]}
+    # Complete: setting env alone switches the pin on (the wrapper first on PATH).
+    assert set(data["env"]) == {"PYO3_CACHE_PIN", "PATH"}
+    assert data["env"]["PYO3_CACHE_PIN"] == data["state_file"]
+    first, *rest = data["env"]["PATH"].split(os.pathsep)
+    assert first == data["wrapper_dir"]
+    assert rest == [p for p in os.environ["PATH"].split(os.pathsep) if p != first]
+    assert (Path(first) / "cargo").read_text().splitlines()[1].startswith("# pyo3-cache cargo")
     assert Path(data["config_file"]).read_text().startswith("implementation=CPython\n")
     # The config names our stable shim, not the interpreter's moving path.
     assert data["config"]["executable"] == data["pyo3_python"]

@@ -19,7 +19,8 @@ FINGERPRINT_LOG = "cargo::core::compiler::fingerprint=info"
 
 
 def _pin(project: Path) -> dict[str, str]:
-    result = run_cli("pin", "--manifest-path", str(project / "Cargo.toml"), "--format", "json")
+    manifest = str(project / "Cargo.toml")
+    result = run_cli("pin", "--manifest-path", manifest, "--format", "json", env=tool_env())
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout)["env"])
 

@@ -31,7 +31,8 @@ PYO3_CHAIN = {"pyo3-ffi", "pyo3", "hello-pyo3"}
 
 
 def _pin(project: Path) -> dict[str, str]:
-    """The variables `pin` exports: PYO3_CACHE_PIN, and PATH with the cargo wrapper first."""
+    """The JSON's ``env`` as it is, which a user sets: PYO3_CACHE_PIN, and PATH
+    (the build tools' PATH, pin's own) with the cargo wrapper first."""
     wrapper_dir = project.parent / "wrapper"
     result = run_cli(
         "pin",
@@ -41,12 +42,13 @@ def _pin(project: Path) -> dict[str, str]:
         str(wrapper_dir),
         "--format",
         "json",
+        env=tool_env(),
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert not any(name.startswith("PYO3_") and "CACHE" not in name for name in data["env"])
-    path = os.pathsep.join([data["wrapper_dir"], tool_env()["PATH"]])
-    return {**data["env"], "PATH": path}
+    assert data["env"]["PATH"] == os.pathsep.join([data["wrapper_dir"], tool_env()["PATH"]])
+    return dict(data["env"])
 
 
 def _names(compiled: list[str]) -> set[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+from pathlib import Path
 
 from pyo3_cache.cli.common import Parser, add_wrapper_dir_flag, print_json
 from pyo3_cache.github import log
@@ -42,7 +44,8 @@ def add_pin(sub: argparse._SubParsersAction[Parser]) -> None:
         "--format",
         choices=("shell", "json"),
         default="shell",
-        help="shell: export lines to eval (default); json: the pin state, the configs per "
+        help="shell: export lines to eval (default); json: the variables to set (env: "
+        "PYO3_CACHE_PIN and PATH with the wrapper first), the pin state, the configs per "
         "interpreter, the PyO3 version and the primary interpreter's config",
     )
     p.add_argument(
@@ -76,7 +79,15 @@ def _cmd_pin(args: argparse.Namespace) -> int:
             github.append_path(wrapper_dir)
         github.append_output({"config-file": str(result.config_file)})
     if args.format == "json":
-        print_json({**result.to_json(), "wrapper_dir": wrapper_dir})
+        data = result.to_json()
+        if wrapper_dir is not None:
+            # Complete, as the shell format's exports are: PYO3_CACHE_PIN alone
+            # switches nothing on without the wrapper first on PATH.
+            from pyo3_cache.explain.wrapper import with_wrapper_first
+
+            path = with_wrapper_first(os.environ.get("PATH", ""), Path(wrapper_dir))
+            data["env"] = {**result.env, "PATH": path}
+        print_json({**data, "wrapper_dir": wrapper_dir})
     else:
         for name, value in result.env.items():
             print(f"export {name}={shlex.quote(value)}")
