@@ -47,16 +47,16 @@ def cargo_home(cargo_home_copy: Path, tmp_path: Path) -> Path:
 
 
 def _pinned_env(project: Path, cargo_home: Path) -> dict[str, str]:
-    """What `pin` exports: PYO3_CACHE_PIN, and PATH with the cargo wrapper first."""
+    """pin's JSON ``env`` as it is: PYO3_CACHE_PIN, and PATH with the cargo wrapper first."""
     wrapper_dir = project.parent / "wrapper"
     pin = run_cli(
         "pin", "--manifest-path", str(project / "Cargo.toml"),
-        "--wrapper-dir", str(wrapper_dir), "--format", "json",
+        "--wrapper-dir", str(wrapper_dir), "--format", "json", env=tool_env(),
     )  # fmt: skip
     assert pin.returncode == 0, pin.stderr
     data = json.loads(pin.stdout)
-    path = os.pathsep.join([data["wrapper_dir"], tool_env()["PATH"]])
-    return tool_env(**data["env"], PATH=path, CARGO_HOME=str(cargo_home))
+    assert data["env"]["PATH"].split(os.pathsep)[0] == data["wrapper_dir"]
+    return tool_env(**data["env"], CARGO_HOME=str(cargo_home))
 
 
 def _cli(project: Path, env: dict[str, str], *args: str) -> dict[str, object]:
