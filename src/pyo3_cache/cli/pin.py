@@ -6,7 +6,6 @@ import argparse
 import os
 import shlex
 import sys
-from pathlib import Path
 
 from pyo3_cache.cli.common import Parser, add_wrapper_dir_flag, print_json
 from pyo3_cache.github import log
@@ -69,25 +68,22 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         log.warn(warning)
     wrapper_dir: str | None = None
+    # Complete, as the shell format's exports are: PYO3_CACHE_PIN alone
+    # switches nothing on without the wrapper first on PATH.
+    env = dict(result.env)
     if sys.platform != "win32":
-        from pyo3_cache.explain.wrapper import install_cargo_wrapper
+        from pyo3_cache.explain.wrapper import install_cargo_wrapper, pin_env_with_wrapper
 
-        wrapper_dir = str(install_cargo_wrapper(args.wrapper_dir).parent)
+        wrapper = install_cargo_wrapper(args.wrapper_dir).parent
+        wrapper_dir = str(wrapper)
+        env = pin_env_with_wrapper(result.env, os.environ, wrapper)
     if args.github:
         github.append_env(result.env)
         if wrapper_dir is not None:
             github.append_path(wrapper_dir)
         github.append_output({"config-file": str(result.config_file)})
     if args.format == "json":
-        data = result.to_json()
-        if wrapper_dir is not None:
-            # Complete, as the shell format's exports are: PYO3_CACHE_PIN alone
-            # switches nothing on without the wrapper first on PATH.
-            from pyo3_cache.explain.wrapper import with_wrapper_first
-
-            path = with_wrapper_first(os.environ.get("PATH", ""), Path(wrapper_dir))
-            data["env"] = {**result.env, "PATH": path}
-        print_json({**data, "wrapper_dir": wrapper_dir})
+        print_json({**result.to_json(), "env": env, "wrapper_dir": wrapper_dir})
     else:
         for name, value in result.env.items():
             print(f"export {name}={shlex.quote(value)}")

@@ -144,9 +144,15 @@ def activate_pin(
         session.env.update(activate_pin(result.env, session.env or os.environ))
     """
     base = os.environ if environ is None else environ
-    wrapper = install_cargo_wrapper(wrapper_dir)
+    return pin_env_with_wrapper(pin_env, base, install_cargo_wrapper(wrapper_dir).parent)
+
+
+def pin_env_with_wrapper(
+    pin_env: Mapping[str, str], environ: Mapping[str, str], wrapper_dir: Path
+) -> dict[str, str]:
+    """``pin_env`` plus ``environ``'s PATH with the installed wrapper's folder first."""
     out = dict(pin_env)
-    out["PATH"] = with_wrapper_first(base.get("PATH", ""), wrapper.parent)
+    out["PATH"] = with_wrapper_first(environ.get("PATH", ""), wrapper_dir)
     return out
 
 
