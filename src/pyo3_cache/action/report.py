@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pyo3_cache.action.state import FlowState, PhaseClock, guard, own_folder, state_path
-from pyo3_cache.github import client as github
 from pyo3_cache.github import log
+from pyo3_cache.github.job import job_section_key
 
 
 def summary_markdown(state: FlowState, report_markdown: str | None, job: str) -> str:
@@ -61,7 +61,7 @@ def comment_path(env: Mapping[str, str]) -> Path:
 def write_comment(markdown: str, env: Mapping[str, str], job: str, matrix: str) -> bool:
     """Leave this job's comment section for ``post_comment`` (the step with the token)."""
     # The same section key as `pyo3-cache explain --comment`, so both write one section.
-    section = {"markdown": markdown, "key": github.job_section_key(env, matrix), "title": job}
+    section = {"markdown": markdown, "key": job_section_key(env, matrix), "title": job}
     path = comment_path(env)
     own_folder(path.parent)
     path.write_text(json.dumps(section), encoding="utf-8")
@@ -79,10 +79,12 @@ def post_comment(env: Mapping[str, str] | None = None) -> None:
     notes: list[str] = []
 
     def post() -> None:
+        from pyo3_cache.github.pull_request import post_job_section
+
         path = comment_path(env)
         own_folder(path.parent)  # a section only from our own folder reaches the token
         section = json.loads(path.read_text(encoding="utf-8"))
-        outcome = github.post_job_section(
+        outcome = post_job_section(
             section["markdown"], section_key=section["key"], title=section["title"], env=env
         )
         log.info(outcome.message)

@@ -22,8 +22,9 @@ from pyo3_cache.action.state import (
     places,
     read_state,
 )
-from pyo3_cache.github import client as github
+from pyo3_cache.github import files as github
 from pyo3_cache.github import log
+from pyo3_cache.github.job import PULL_REQUEST_EVENTS, job_title
 
 
 @dataclass
@@ -55,7 +56,7 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
     if state is None:
         state = FlowState(key=env.get("PRIMARY_KEY", ""), notes=[])
     state.notes.extend(notes)
-    job = github.job_title(env.get("GITHUB_JOB", ""), state.matrix)
+    job = job_title(env.get("GITHUB_JOB", ""), state.matrix)
 
     report = None
     logs = [p for p in [*_extra_logs(env), state.cargo_log] if p and Path(p).is_file()]
@@ -83,8 +84,6 @@ def before_save(env: Mapping[str, str] | None = None) -> SaveDecision:
         guard("writing the job summary", lambda: github.append_summary(markdown), state.notes)
     # The comment is posted by the next step, the only one given the token; on
     # an event without a pull request that step would only say so, so it is skipped.
-    from pyo3_cache.github.pull_request import PULL_REQUEST_EVENTS
-
     event = env.get("GITHUB_EVENT_NAME", "")
     wants_comment = (not event or event in PULL_REQUEST_EVENTS) and (
         state.comment == "always" or (state.comment == "on-rebuild" and rebuilt)

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyo3_cache.cache.archive import ArchiveRoot
-from pyo3_cache.cache.dir_store import DirStore
-from pyo3_cache.cache.s3_store import S3Store
 from pyo3_cache.cache.store import Store
 from pyo3_cache.errors import ProjectError, StoreError
 from pyo3_cache.project import read_lockfile
@@ -21,7 +19,11 @@ from pyo3_cache.project import read_lockfile
 
 def open_store(spec: str, endpoint_url: str | None = None) -> Store:
     """``dir:PATH`` or ``s3://BUCKET/PREFIX``. Raises ``StoreError`` for anything else."""
+    # Each store's module only when asked for: the action's steps import this
+    # module for the entry's folders and open no store of these two kinds.
     if spec.startswith("dir:"):
+        from pyo3_cache.cache.dir_store import DirStore
+
         path = spec[len("dir:") :]
         if not path:
             raise StoreError("store 'dir:' needs a path, e.g. dir:.cache/pyo3-cache")
@@ -30,6 +32,8 @@ def open_store(spec: str, endpoint_url: str | None = None) -> Store:
         bucket, _, prefix = spec[len("s3://") :].partition("/")
         if not bucket:
             raise StoreError(f"store {spec!r} names no bucket; use s3://BUCKET/PREFIX")
+        from pyo3_cache.cache.s3_store import S3Store
+
         return S3Store(bucket, prefix, endpoint_url=endpoint_url)
     scheme = spec.split(":", 1)[0] if ":" in spec else spec
     raise StoreError(

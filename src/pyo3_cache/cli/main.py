@@ -16,50 +16,59 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyo3_cache import __version__
-from pyo3_cache.cli import action, bytecode, cache, explain, github, key, pin
 from pyo3_cache.cli.common import Parser
 from pyo3_cache.errors import Pyo3CacheError
 from pyo3_cache.github import log
 
 INTERNAL_ERROR_EXIT = 70
 
-# In the order `pyo3-cache --help` lists them.
-_COMMANDS = (
-    pin.add_pin,
-    key.add_key,
-    key.add_key_diff,
-    cache.add_prune,
-    cache.add_save,
-    cache.add_restore,
-    bytecode.add_audit_bytecode,
-    bytecode.add_audit_wheels,
-    cache.add_wheel_cache,
-    explain.add_explain,
-    explain.add_run,
-    explain.add_cargo_wrapper,
-    action.add_action,
-    github.add_comment,
-    github.add_summary,
-)
+
+def all_commands() -> tuple[Callable[[Any], None], ...]:
+    """Every command's ``add_*``, in the order `pyo3-cache --help` lists them."""
+    from pyo3_cache.cli import action, bytecode, cache, explain, github, key, pin
+
+    return (
+        pin.add_pin,
+        key.add_key,
+        key.add_key_diff,
+        cache.add_prune,
+        cache.add_save,
+        cache.add_restore,
+        bytecode.add_audit_bytecode,
+        bytecode.add_audit_wheels,
+        cache.add_wheel_cache,
+        explain.add_explain,
+        explain.add_run,
+        explain.add_cargo_wrapper,
+        action.add_action,
+        github.add_comment,
+        github.add_summary,
+    )
 
 
-def build_parser(commands: Sequence[Callable[[Any], None]] = _COMMANDS) -> Parser:
+def build_parser(commands: Sequence[Callable[[Any], None]] | None = None) -> Parser:
     parser = Parser(
         prog="pyo3-cache",
         description="Fast, explainable CI caching for Rust+PyO3 Python packages.",
     )
     parser.add_argument("--version", action="version", version=f"pyo3-cache {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for add in commands:
+    for add in all_commands() if commands is None else commands:
         add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # An action step is a process of its own in every job: it builds only the
-    # action group's parser (the whole CLI's costs 35-40 ms).
-    parser = build_parser((action.add_action,) if argv[:1] == ["action"] else _COMMANDS)
+    # An action step is a process of its own in every job: it imports and
+    # builds only the action group's parser (the action runs from a fresh
+    # checkout, so each module imported is also compiled, in every job).
+    if argv[:1] == ["action"]:
+        from pyo3_cache.cli.action import add_action
+
+        parser = build_parser((add_action,))
+    else:
+        parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)

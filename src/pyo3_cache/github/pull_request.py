@@ -17,11 +17,21 @@ from pyo3_cache.errors import GitHubError
 from pyo3_cache.github import log
 from pyo3_cache.github.comment import CommentResult, upsert_sticky_comment
 from pyo3_cache.github.files import append_summary
+from pyo3_cache.github.job import PULL_REQUEST_EVENTS, job_section_key, job_title, matrix_values
 from pyo3_cache.github.rest import DEFAULT_API_URL, ReadOnlyTokenError
 
-# --- the event that started the workflow ---------------------------------------
+__all__ = [
+    "PULL_REQUEST_EVENTS",
+    "CommentOutcome",
+    "GitHubContext",
+    "job_section_key",
+    "job_title",
+    "matrix_values",
+    "post_job_section",
+    "pull_request_number",
+]
 
-PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
+# --- the event that started the workflow ---------------------------------------
 
 
 def pull_request_number(
@@ -81,42 +91,6 @@ class GitHubContext:
             job=env.get("GITHUB_JOB", ""),
             step_summary=env.get("GITHUB_STEP_SUMMARY", ""),
         )
-
-
-def matrix_values(matrix: str) -> list[str]:
-    """The values of ``${{ toJSON(matrix) }}``, in order; a plain string is one value."""
-    text = (matrix or "").strip()
-    if not text or text == "null":
-        return []
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return [text]
-    if isinstance(data, dict):
-        items: list[Any] = list(data.values())
-    elif isinstance(data, list):
-        items = data
-    else:
-        items = [data]
-    return [
-        v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), sort_keys=True)
-        for v in items
-        if v not in (None, "")
-    ]
-
-
-def job_title(job: str, matrix: str = "") -> str:
-    """``job (value, value)``, as GitHub names a matrix job's check."""
-    values = matrix_values(matrix)
-    name = job or "job"
-    return f"{name} ({', '.join(values)})" if values else name
-
-
-def job_section_key(env: Mapping[str, str], matrix: str = "") -> str:
-    """The key of a job's section: workflow, job id and matrix, so each matrix job owns one."""
-    return "/".join(
-        [env.get("GITHUB_WORKFLOW", ""), env.get("GITHUB_JOB", "") or "job", *matrix_values(matrix)]
-    )
 
 
 @dataclass(frozen=True)
