@@ -116,6 +116,31 @@ def test_save_wipe_restore_then_builds_are_all_fresh(
     assert "Fresh hello-pyo3" in dev.output and "Fresh pyo3 v0.30.1" in dev.output
 
 
+def _downgrade_once_cell(project: Path, env: dict[str, str], cargo_home: Path) -> None:
+    """``cargo update --precise`` to the older once_cell, offline when its .crate is cached.
+
+    A fresh machine has only what the example locks; then the older crate is
+    fetched from crates.io into the test's own CARGO_HOME (the builds stay offline).
+    """
+    cached = list((cargo_home / "registry" / "cache").glob(f"*/once_cell-{OLDER_ONCE_CELL}.crate"))
+    update = ["cargo", "update", "-p", "once_cell", "--precise", OLDER_ONCE_CELL]
+    if cached:
+        subprocess.run(
+            [*update, "--offline"], cwd=project, env=env, check=True, capture_output=True
+        )
+        return
+    steps = (update, ["cargo", "fetch"])
+    for step in steps:
+        done = subprocess.run(
+            step, cwd=project, env=env, capture_output=True, text=True, timeout=300
+        )
+        if done.returncode != 0:
+            pytest.skip(
+                f"once_cell {OLDER_ONCE_CELL} is not cached and crates.io is out of reach: "
+                f"{done.stderr[-300:]}"
+            )
+
+
 def _once_cell_units(project: Path) -> set[str]:
     return {p.name for p in (project / "target/release/.fingerprint").glob("once_cell-*")}
 
@@ -123,8 +148,6 @@ def _once_cell_units(project: Path) -> set[str]:
 def test_prune_after_lock_downgrade_drops_old_units_and_next_build_compiles_nothing(
     warm_example: WarmExample, cargo_home: Path
 ) -> None:
-    if not list((cargo_home / "registry" / "cache").glob(f"*/once_cell-{OLDER_ONCE_CELL}.crate")):
-        pytest.skip(f"once_cell {OLDER_ONCE_CELL} is not in this machine's cargo cache (offline)")
     project = warm_example.path
     env = _pinned_env(project, cargo_home)
     offline = dict(env, CARGO_NET_OFFLINE="true")
@@ -133,10 +156,7 @@ def test_prune_after_lock_downgrade_drops_old_units_and_next_build_compiles_noth
     old_units = _once_cell_units(project)
     assert len(old_units) == 1
 
-    subprocess.run(
-        ["cargo", "update", "--offline", "-p", "once_cell", "--precise", OLDER_ONCE_CELL],
-        cwd=project, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    _downgrade_once_cell(project, env, cargo_home)
     rebuilt = uv_build(project, offline, warm_example.dist)
     assert rebuilt.returncode == 0, rebuilt.output[-3000:]
     assert f"once_cell v{OLDER_ONCE_CELL}" in rebuilt.compiled
