@@ -470,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown += [f for f in wanted if f not in FLOWS]
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)}")
+    if args.json:  # fail now, not after the first project's jobs
+        try:
+            _write(args.json, {}, [])
+        except OSError as exc:
+            print(f"ci_job: cannot write --json: {exc.strerror}: {exc.filename}", file=sys.stderr)
+            return 2
     if args.actions_cache is None and (found := stand_in()) is not None:
         args.actions_cache = found
         print(f"actions/cache: our stand-in {found.relative_to(REPO)} (no --actions-cache given)")
@@ -553,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(path: Path, meta: dict[str, Any], jobs: list[ActJob]) -> None:
     payload = {"meta": meta, "jobs": [asdict(j) for j in jobs]}
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
 
 

@@ -198,6 +198,25 @@ def test_act_runner_says_which_checkout_a_flow_needs(tmp_path: Path) -> None:
     assert "skipping flow rust-cache: it needs --rust-cache" in proc.stdout
 
 
+def test_act_runner_makes_the_json_folder_and_refuses_an_unwritable_path_first(
+    tmp_path: Path,
+) -> None:
+    cmd = [sys.executable, str(REPO / "bench" / "ci_job.py"), "--runner", "act", "--quick"]
+    cmd += ["--flows", "rust-cache", "--work", str(tmp_path)]
+    fresh = tmp_path / "new" / "run.json"
+    proc = subprocess.run([*cmd, "--json", str(fresh)], capture_output=True, text=True, timeout=120)
+    assert fresh.is_file(), proc.stderr  # the folder is made before any job runs
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    proc = subprocess.run(
+        [*cmd, "--json", str(blocker / "run.json")], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"ci_job: cannot write --json: File exists: {blocker}"
+    ]
+
+
 @pytest.mark.integration
 def test_our_flow_under_act_warm_job_compiles_nothing(tmp_path: Path) -> None:
     if ci_act.stand_in() is None:
