@@ -470,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown += [f for f in wanted if f not in FLOWS]
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)}")
+    scenarios, added = seeded(scenarios)
+    if added:
+        print(f"adding {', '.join(added)}: the other jobs start from the entry it saves")
     if args.json:  # fail now, not after the first project's jobs
         try:
             _write(args.json, {}, [])
@@ -555,6 +558,23 @@ def main(argv: list[str] | None = None) -> int:
         print("\nJOBS FAILED:\n  " + "\n  ".join(bad), file=sys.stderr)
         return 1
     return 0
+
+
+def seeded(scenarios: list[str]) -> tuple[list[str], list[str]]:
+    """The scenarios in the order they must run, with the cold jobs they start from.
+
+    Every job but a cold one restores what the round's cold job saved: a "warm"
+    job asked for without "cold" would be a cold job under a warm name.
+    Returns the scenarios to run and the ones added.
+    """
+    wanted = set(scenarios)
+    added = []
+    if wanted - {"cold", *MULTI_SCENARIOS} and "cold" not in wanted:
+        added.append("cold")
+    if "multi-warm" in wanted and "multi-cold" not in wanted:
+        added.append("multi-cold")
+    order = (*SCENARIOS, *MULTI_SCENARIOS)
+    return sorted(wanted | set(added), key=order.index), added
 
 
 def _write(path: Path, meta: dict[str, Any], jobs: list[ActJob]) -> None:

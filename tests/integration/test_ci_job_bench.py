@@ -190,6 +190,13 @@ def test_each_round_runs_the_flows_in_another_order() -> None:
     assert ci_act.rotated(["ours"], 2) == ["ours"]
 
 
+def test_a_warm_job_always_has_its_cold_job_before_it() -> None:
+    assert ci_act.seeded(["warm", "python-patch"]) == (["cold", "warm", "python-patch"], ["cold"])
+    assert ci_act.seeded(["lock-bump", "cold"]) == (["cold", "lock-bump"], [])
+    assert ci_act.seeded(["multi-warm"]) == (["multi-cold", "multi-warm"], ["multi-cold"])
+    assert ci_act.seeded(["cold", "multi-cold"]) == (["cold", "multi-cold"], [])
+
+
 def test_act_runner_says_which_checkout_a_flow_needs(tmp_path: Path) -> None:
     cmd = [sys.executable, str(REPO / "bench" / "ci_job.py"), "--runner", "act", "--quick"]
     cmd += ["--flows", "rust-cache", "--work", str(tmp_path)]
