@@ -34,13 +34,9 @@ def _fill(places: Places, tag: str = "v1") -> None:
     index = places.cargo_home / "registry" / "index"
     index.mkdir(parents=True, exist_ok=True)
     (index / "config.json").write_text(tag)
-    extracted = places.cargo_home / "registry" / "src" / "index.crates.io-0" / "dep-1.0.0"
-    (extracted / "src").mkdir(parents=True, exist_ok=True)
-    (extracted / "src" / "lib.rs").write_text(f"lib {tag}")
-    (extracted / ".cargo-ok").write_text('{"v":1}')
-    git_checkouts = places.cargo_home / "git" / "checkouts"
-    git_checkouts.mkdir(parents=True, exist_ok=True)
-    (git_checkouts / "checked-out.rs").write_text("not cached")
+    src = places.cargo_home / "registry" / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "extracted.rs").write_text("not cached")
 
 
 def _wipe(places: Places) -> None:
@@ -63,7 +59,6 @@ def test_save_then_restore_brings_back_target_and_cargo_caches(tmp_path: Path) -
         "target",
         "cargo-home/registry/index",
         "cargo-home/registry/cache",
-        "cargo-home/registry/src",
         "cargo-home/git/db",
     ]
     _wipe(places)
@@ -72,11 +67,7 @@ def test_save_then_restore_brings_back_target_and_cargo_caches(tmp_path: Path) -
     assert (result.hit, result.exact, result.matched_key) == (True, True, "linux-abc")
     assert (places.target / "release/deps/libdep-0123456789abcdef.rlib").read_text() == "rlib v1"
     assert (places.cargo_home / "registry/index/config.json").read_text() == "v1"
-    # the extracted sources come back whole (a `cargo metadata` would extract them again)
-    extracted = places.cargo_home / "registry/src/index.crates.io-0/dep-1.0.0"
-    assert (extracted / "src/lib.rs").read_text() == "lib v1"
-    assert (extracted / ".cargo-ok").read_text() == '{"v":1}'
-    assert not (places.cargo_home / "git/checkouts").exists(), "git checkouts are not cached"
+    assert not (places.cargo_home / "registry/src").exists(), "registry/src is not cached"
     assert result.manifest == str(out) and json.loads(out.read_text()) == {"parts": []}
     record = json.loads((store.entries / "linux-abc" / "entry.json").read_text())
     assert record["archive"]["sha256"] == saved.sha256
@@ -530,26 +521,16 @@ def test_save_keeps_only_the_locked_registry_files(tmp_path: Path) -> None:
     for rel in ("config.json", ".cache/se/rd/serde", ".cache/ot/he/other"):
         (index / rel).parent.mkdir(parents=True, exist_ok=True)
         (index / rel).write_text("entry")
-    src = places.cargo_home / "registry" / "src" / reg
-    for rel in ("serde-1.0.1/src/lib.rs", "serde-1.0.1/.cargo-ok", "serde-1.0.0/src/lib.rs"):
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text("source")
-    (src / "serde-1.0.1.lock").write_text("")  # not a package's folder
     store = DirStore(tmp_path / "store")
     roots = anchored_roots(places, locked={("serde", "1.0.1"), ("Hello", "0.1.0")})
     result = save_cache(store, "k", roots)
     assert result.kept == [
         "cargo-home/registry/index: 2 of 3 index files",
         "cargo-home/registry/cache: 1 of 3 .crate files",
-        "cargo-home/registry/src: 2 of 4 source files",
     ]
     shutil.rmtree(places.cargo_home)
     assert restore_cache(store, "k", places).hit
     assert sorted(p.name for p in cache.iterdir()) == ["serde-1.0.1.crate"]
-    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()) == [
-        "serde-1.0.1/.cargo-ok",
-        "serde-1.0.1/src/lib.rs",
-    ]
     assert sorted(p.relative_to(index).as_posix() for p in index.rglob("*") if p.is_file()) == [
         ".cache/se/rd/serde",
         "config.json",

@@ -101,8 +101,7 @@ def test_save_wipe_restore_then_builds_are_all_fresh(
     assert (restored["hit"], restored["exact"]) == (True, True), restored
     assert json.loads(Path(str(restored["manifest"])).read_text()) == {"key": "demo-key"}
     assert maturin_file.read_text() == "implementation=CPython\n"
-    # the extracted sources came back too: cargo's `metadata` has nothing to extract
-    assert list((cargo_home / "registry" / "src").glob("*/pyo3-0.30.1/.cargo-ok"))
+    assert not (cargo_home / "registry" / "src").exists()
 
     # As the documented flow does: restore, then pin (its shims point at this
     # machine's interpreters, so they are made again, never restored).
@@ -185,15 +184,12 @@ def test_prune_after_lock_downgrade_drops_old_units_and_next_build_compiles_noth
 
 
 def _other_projects_crates(home: Path, count: int = 60) -> None:
-    """Crates a shared CARGO_HOME holds for other projects (sparse index entry, .crate, sources)."""
+    """Crates a shared CARGO_HOME holds for other projects (sparse index entry + .crate)."""
     cache = next((home / "registry" / "cache").iterdir())
     index = home / "registry" / "index" / cache.name / ".cache"
     for n in range(count):
         name = f"other-project-dep{n}"
         (cache / f"{name}-1.0.{n}.crate").write_bytes(os.urandom(64 << 10))
-        src = home / "registry" / "src" / cache.name / f"{name}-1.0.{n}"
-        (src / "src").mkdir(parents=True)
-        (src / "src" / "lib.rs").write_bytes(os.urandom(64 << 10))
         entry = index / name[:2] / name[2:4] / name
         entry.parent.mkdir(parents=True, exist_ok=True)
         entry.write_bytes(os.urandom(8 << 10))
@@ -206,7 +202,7 @@ def _tree_bytes(path: Path) -> int:
 def test_off_github_entry_is_the_same_size_with_a_fresh_or_a_shared_cargo_home(
     tmp_path: Path, cargo_home_copy: Path
 ) -> None:
-    """`save` keeps only the Cargo.lock's .crate files, sources and index entries."""
+    """`save` keeps only the Cargo.lock's .crate files and index entries (rust-cache's rule)."""
     from tests.conftest import EXAMPLE
 
     project = tmp_path / "hello-pyo3"
@@ -218,8 +214,7 @@ def test_off_github_entry_is_the_same_size_with_a_fresh_or_a_shared_cargo_home(
     shared = tmp_path / "shared-home"
     shutil.copytree(cargo_home_copy, shared, symlinks=True)  # this machine's other crates
     shutil.copytree(fresh / "registry" / "index", shared / "registry" / "index", dirs_exist_ok=True)
-    for sub in ("cache", "src"):  # `cargo fetch` extracts what it downloads
-        shutil.copytree(fresh / "registry" / sub, shared / "registry" / sub, dirs_exist_ok=True)
+    shutil.copytree(fresh / "registry" / "cache", shared / "registry" / "cache", dirs_exist_ok=True)
     _other_projects_crates(shared)
     saved = {}
     for name, home in (("fresh", fresh), ("shared", shared)):
@@ -233,7 +228,7 @@ def test_off_github_entry_is_the_same_size_with_a_fresh_or_a_shared_cargo_home(
         )
         saved[name] = data["archive"]["bytes"]
     assert abs(saved["shared"] - saved["fresh"]) <= 0.05 * saved["fresh"], saved
-    whole = sum(_tree_bytes(shared / "registry" / sub) for sub in ("index", "cache", "src"))
+    whole = _tree_bytes(shared / "registry" / "index") + _tree_bytes(shared / "registry" / "cache")
     assert whole > 2 * saved["shared"], (whole, saved)  # what archiving it all would have cost
 
 

@@ -261,8 +261,7 @@ def guarded(what: str, env: Mapping[str, str], step: Callable[[Mapping[str, str]
 
 
 def cache_paths(cache_targets: bool = True) -> list[str]:
-    """What goes into the entry: the target dir and cargo's registry (index, crates,
-    sources) and git dbs."""
+    """What goes into the entry: the target dir and cargo's registry index, crates and git dbs."""
     from pyo3_cache.cache.places import DEFAULT_CARGO_HOME_PATHS
     from pyo3_cache.project import cargo_home, find_manifest, find_workspace_root, target_dir
 

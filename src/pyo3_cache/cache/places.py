@@ -41,14 +41,14 @@ def open_store(spec: str, endpoint_url: str | None = None) -> Store:
     )
 
 
-# The target dir, the registry index and .crate files, git databases (as
-# rust-cache), and the extracted registry sources, which rust-cache leaves out
-# (but for -sys crates). cargo re-extracts every locked package that a
-# `cargo metadata` needs, before any build: maturin runs one in every build, so
-# a workspace with many dev or target-only dependencies paid for it in every
-# warm job (jiter, 131 packages: 2.6 s of a 4.7 s warm job). Extracted, they
-# compress well (jiter's 117 MB: 14 MB at zstd level 2) and unpack in 0.1 s.
-DEFAULT_CARGO_HOME_PATHS = ("registry/index", "registry/cache", "registry/src", "git/db")
+# rust-cache's default set: the target dir, the registry index and .crate
+# files, git databases. registry/src is left out: cargo re-extracts it from
+# the .crate files, and registry crates are fresh by version, not by mtime.
+# It does so for every locked package a `cargo metadata` reads, before any
+# build (jiter: 131 packages, 2.6 s of a warm job), but keeping the sources
+# cost more (docs/benchmarks.md, Run 9): jiter's entry unpacked in 3.8 s
+# instead of 0.5 s (8,700 more small files) and packed in 1.9 s instead of 0.5 s.
+DEFAULT_CARGO_HOME_PATHS = ("registry/index", "registry/cache", "git/db")
 
 
 @dataclass(frozen=True)
@@ -101,27 +101,15 @@ def locked_packages(workspace: Path) -> set[tuple[str, str]] | None:
 
 def _locked_filter(sub: str, locked: Collection[tuple[str, str]]) -> ArchiveRoot | None:
     """rust-cache's rule, as a filter on what we archive (a shared CARGO_HOME is never
-    changed): of the registry, only the locked packages' ``.crate`` files, sources and
-    index entries.
+    changed): of the registry, only the locked packages' ``.crate`` files and index entries.
 
-    ``registry/cache/<registry>/<name>-<version>.crate``; the sources at
-    ``registry/src/<registry>/<name>-<version>/`` (cargo trusts a folder whose
-    ``.cargo-ok`` says it was extracted whole, and extracts it again otherwise);
-    the sparse index keeps one file per crate name at
-    ``registry/index/<registry>/.cache/**/<name>`` (lower case, cargo 1.95); the
-    index's ``config.json`` and a git index stay.
+    ``registry/cache/<registry>/<name>-<version>.crate``; the sparse index keeps
+    one file per crate name at ``registry/index/<registry>/.cache/**/<name>``
+    (lower case, cargo 1.95); the index's ``config.json`` and a git index stay.
     """
     if sub == "registry/cache":
         crates = {f"{name}-{version}.crate" for name, version in locked}
         return ArchiveRoot("", Path(), lambda rel: rel.rsplit("/", 1)[-1] in crates, ".crate files")
-    if sub == "registry/src":
-        folders = {f"{name}-{version}" for name, version in locked}
-
-        def in_folder(rel: str) -> bool:  # <registry>/<name>-<version>/...
-            parts = rel.split("/")
-            return len(parts) >= 3 and parts[1] in folders
-
-        return ArchiveRoot("", Path(), in_folder, "source files")
     if sub == "registry/index":
         names = {name.lower() for name, _version in locked}
 
