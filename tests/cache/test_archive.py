@@ -372,6 +372,14 @@ LATE_LINKS = {
         "appears twice",
     ),
     "a member under a file": ([_file("target/f"), _file("target/f/x")], "lies behind the file"),
+    "a file over a folder that already has members": (
+        [_file("target/d/e/f"), _file("target/d")],
+        "file over a folder that has members",
+    ),
+    "a member under a folder whose parent became a link": (
+        [_file("target/a/b/f"), _special("target/a", tarfile.SYMTYPE, "."), _file("target/a/b/g")],
+        "symlink over a folder that has members",
+    ),
 }
 
 

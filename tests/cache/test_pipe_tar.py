@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import tarfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import zstandard
 
 from pyo3_cache.cache import pipe_tar, zstd
-from pyo3_cache.cache.archive import ArchiveRoot, create_archive
+from pyo3_cache.cache.archive import ArchiveRoot, create_archive, pax_header
 from pyo3_cache.cache.extract import extract_archive
 from pyo3_cache.errors import ArchiveError
 
@@ -71,6 +72,107 @@ def test_our_archive_restores_byte_for_byte_with_exact_mtimes(tmp_path: Path) ->
     assert (out / "deps" / "libbig.rlib").stat().st_mtime_ns == NS
     assert (out / "deps" / "libbig.rlib").stat().st_mode & 0o777 == 0o751
     assert stats.bytes_written == len(big) + 512
+
+
+def test_many_small_files_and_files_across_the_read_buffer_restore_exactly(
+    tmp_path: Path,
+) -> None:
+    """Headers and small files come from one buffered read; the rest of a file
+    that does not fit is spliced: every size around the buffer's edge."""
+    src = tmp_path / "src" / "registry"
+    rng = random.Random(7)
+    expected: dict[str, bytes] = {}
+    for i in range(400):
+        folder = src / f"pkg-{i % 23}" / "src"
+        folder.mkdir(parents=True, exist_ok=True)
+        data = rng.randbytes(rng.choice([0, 1, 511, 512, 513, 3000, 20_000]))
+        (folder / f"f{i}.rs").write_bytes(data)
+        expected[f"pkg-{i % 23}/src/f{i}.rs"] = data
+    for size in (pipe_tar._FILL - 1, pipe_tar._FILL, pipe_tar._FILL + 1, 2 * pipe_tar._FILL + 7):
+        data = rng.randbytes(size)
+        (src / f"edge-{size}").write_bytes(data)
+        expected[f"edge-{size}"] = data
+    archive = tmp_path / "a.tar.zst"
+    create_archive([ArchiveRoot("src", src)], archive)
+
+    stats = extract_archive(archive, {"src": tmp_path / "out"})
+
+    got = {
+        p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+        for p in (tmp_path / "out").rglob("*")
+        if p.is_file()
+    }
+    assert got == expected
+    assert stats.bytes_written == sum(map(len, expected.values()))
+
+
+def _headers(fmt: int, infos: list[tarfile.TarInfo]) -> list[bytes]:
+    return [info.tobuf(fmt, "utf-8", "surrogateescape")[-512:] for info in infos]
+
+
+def _info(
+    name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = ""
+) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, link
+    info.mode, info.mtime, info.uid, info.gid = 0o754, 1_700_000_000, 1000, 100
+    return info
+
+
+PLAIN = [
+    _info("target/release/deps/libfoo-0123456789abcdef.rlib", size=12345),
+    _info("target/release", tarfile.DIRTYPE),
+    _info("target/" + "/".join(["d" * 30] * 4) + "/name.rs", size=7),  # ustar prefix
+    _info("target/link", tarfile.SYMTYPE, link="release/x"),
+    _info("target/hard", tarfile.LNKTYPE, link="target/release/x"),
+    _info("target/caf\u00e9.rs", size=1),
+]
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT])
+def test_the_fast_header_parser_reads_what_tarfile_reads(fmt: int) -> None:
+    for block in _headers(fmt, PLAIN):
+        fast = pipe_tar.parse_header(block)
+        slow = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        assert fast is not None
+        fields = ("name", "mode", "size", "mtime", "chksum", "type", "linkname")
+        assert {f: getattr(fast, f) for f in fields} == {f: getattr(slow, f) for f in fields}
+
+
+def test_headers_the_fast_parser_does_not_know_go_to_tarfile() -> None:
+    huge = _info("target/huge", size=1 << 40)  # base-256 size
+    (gnu,) = _headers(tarfile.GNU_FORMAT, [huge])
+    (plain,) = _headers(tarfile.USTAR_FORMAT, [PLAIN[0]])
+    bad_sum = plain[:10] + b"X" + plain[11:]
+    long_name = tarfile.TarInfo("././@LongLink")
+    long_name.type = tarfile.GNUTYPE_LONGNAME
+    (gnu_long,) = _headers(tarfile.GNU_FORMAT, [long_name])
+    for block in (gnu, bad_sum, gnu_long):
+        assert pipe_tar.parse_header(block) is None
+    assert tarfile.TarInfo.frombuf(gnu, "utf-8", "surrogateescape").size == 1 << 40
+    with pytest.raises(tarfile.HeaderError):
+        tarfile.TarInfo.frombuf(bad_sum, "utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    "name", ["a", "target/" + "x" * 92, "t/" + "n" * 98, "t/" + "n" * 97, "target/caf\u00e9"]
+)
+@pytest.mark.parametrize(
+    "kind", [tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE]
+)
+@pytest.mark.parametrize("exact", ["1700000000.123456789", "5.000000001", "99999999999.5"])
+def test_the_archivers_headers_are_tarfiles_bytes(name: str, kind: bytes, exact: str) -> None:
+    info = _info(name, kind, 12345 if kind == tarfile.REGTYPE else 0)
+    info.uid = info.gid = 0
+    info.mtime = int(exact.split(".")[0])
+    info.pax_headers = {"mtime": exact}
+    if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+        info.linkname = "some/where"
+    fast = pax_header(info)
+    fits = name.isascii() and len(name) + (kind == tarfile.DIRTYPE) <= 100 and info.mtime < 8**11
+    assert (fast is not None) == fits
+    if fast is not None:
+        assert fast == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 @pytest.mark.parametrize(

@@ -156,7 +156,7 @@ def _pipe_writes_available() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "sendfile") and zstd.pipes_available()
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     """``os.write`` until every byte of ``data`` is in ``fd`` (a pipe may take fewer)."""
     view = memoryview(data)
     while view:
@@ -196,9 +196,84 @@ class _TarfileSink(_Sink):
         self.tar.close()
 
 
+_NUL = b"\0"
+_PAX_NAME = b"././@PaxHeader".ljust(100, _NUL)
+_SMALL_FILE = 1 << 16  # read whole and written with its header in one call
+
+
+def _octal(value: int, digits: int) -> bytes:
+    return b"%0*o\0" % (digits - 1, value)
+
+
+def _ustar(name: bytes, mode: int, size: int, mtime: int, kind: bytes, link: bytes) -> bytes:
+    """The ustar block tarfile writes for a member without owners or devices."""
+    head = b"".join(
+        (
+            name.ljust(100, _NUL),
+            _octal(mode & 0o7777, 8),
+            _octal(0, 8),
+            _octal(0, 8),
+            _octal(size, 12),
+            _octal(mtime, 12),
+        )
+    )
+    tail = b"".join(
+        (kind, link.ljust(100, _NUL), tarfile.POSIX_MAGIC, bytes(32 + 32 + 8 + 8 + 155 + 12))
+    )
+    checksum = 256 + sum(head) + sum(tail)
+    return head + b"%06o\0 " % checksum + tail
+
+
+def pax_header(info: tarfile.TarInfo) -> bytes | None:
+    """``info.tobuf(PAX_FORMAT, "utf-8", "surrogateescape")`` for the members
+    ``_tarinfo`` makes (an exact PAX mtime, no owners), in a fraction of its
+    time; None for anything else (a name or link that is not short ASCII, a
+    size or time out of ustar's range), which tarfile then writes.
+
+    Packing a cargo registry's 10,000 small files spent 40% of its time in
+    tarfile's header code.
+    """
+    name = info.name + "/" if info.type == tarfile.DIRTYPE else info.name
+    mtime = info.pax_headers.get("mtime")
+    if (
+        len(info.pax_headers) != 1
+        or mtime is None
+        or not mtime.isascii()
+        or len(name) > 100
+        or len(info.linkname) > 100
+        or not name.isascii()
+        or not info.linkname.isascii()
+        or not 0 <= info.size < 8**11
+        or not 0 <= info.mtime < 8**11
+        or info.uid
+        or info.gid
+        or info.uname
+        or info.gname
+        or not isinstance(info.mtime, int)
+    ):
+        return None
+    link = info.linkname.encode()
+    body = b"mtime=" + mtime.encode("ascii") + b"\n"
+    length = len(body) + 1
+    length += len(str(length + len(str(length))))
+    records = b"%d " % length + body
+    if len(records) != length:  # pragma: no cover - the loop above is tarfile's fixed point
+        return None
+    pax = _ustar(b"././@PaxHeader", 0, len(records), 0, tarfile.XHDTYPE, b"")
+    return b"".join(
+        (
+            pax,
+            records,
+            bytes(-len(records) % tarfile.BLOCKSIZE),
+            _ustar(name.encode(), info.mode, info.size, info.mtime, info.type, link),
+        )
+    )
+
+
 class _PipeSink(_Sink):
-    """The same tar bytes tarfile writes (PAX headers from ``TarInfo.tobuf``), with
-    each file's data sent from the file into zstd's pipe inside the kernel."""
+    """The same tar bytes tarfile writes (PAX headers as ``TarInfo.tobuf`` makes
+    them), a small file's header and data in one write, a larger file's data
+    sent from the file into zstd's pipe inside the kernel."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -209,11 +284,18 @@ class _PipeSink(_Sink):
         self.offset += len(data)
 
     def add(self, info: tarfile.TarInfo, path: Path | None) -> None:
-        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        header = pax_header(info) or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         if path is None:
             self._write(header)
             return
-        with path.open("rb") as handle:  # opened first: a vanished file adds nothing
+        with path.open("rb", buffering=0) as handle:  # opened first: a vanished file adds nothing
+            padding = bytes(-info.size % tarfile.BLOCKSIZE)
+            if info.size <= _SMALL_FILE:
+                data = handle.read(info.size)
+                if len(data) < info.size:
+                    raise OSError(f"{path} shrank while it was archived")
+                self._write(b"".join((header, data, padding)))
+                return
             self._write(header)
             left, sent = info.size, 0
             while left:
@@ -223,7 +305,7 @@ class _PipeSink(_Sink):
                 left -= moved
                 sent += moved
         self.offset += info.size
-        self._write(bytes(-info.size % tarfile.BLOCKSIZE))
+        self._write(padding)
 
     def close(self) -> None:
         # tarfile's end: two zero blocks, then zeros up to a whole record.

@@ -163,18 +163,26 @@ class MemberRules:
         seen = self.kinds.get(name)
         if seen is not None and (seen != kind or kind == "link"):
             raise ArchiveError(f"archive member {name!r} appears twice, as a {seen} and a {kind}")
+        # Every folder in ``below`` was checked when it got there, with all
+        # its parents, and can never become a file or a link (refused below):
+        # the walk up stops at the first one met.
+        new_parents = []
         for parent in _ancestors(name):
+            if parent in self.below:
+                break
             if self.kinds.get(parent, "dir") != "dir":
                 raise ArchiveError(
                     f"archive member {name!r} lies behind the {self.kinds[parent]} {parent!r} "
                     f"(outside its root once that is followed); {REFUSE}"
                 )
-        if kind == "link" and name in self.below:
+            new_parents.append(parent)
+        if kind != "dir" and name in self.below:
+            what = "symlink" if kind == "link" else "file"
             raise ArchiveError(
-                f"archive member {name!r} is a symlink over a folder that has members; {REFUSE}"
+                f"archive member {name!r} is a {what} over a folder that has members; {REFUSE}"
             )
         self.kinds[name] = kind
-        self.below.update(_ancestors(name))
+        self.below.update(new_parents)
         self.count += 1
         if self.count > self.limits.max_members:
             raise ArchiveError(
