@@ -341,11 +341,13 @@ def _add_tree(sink: _Sink, root: ArchiveRoot, stats: ArchiveStats) -> None:
     anchor = root.anchor.strip("/")
     inodes: dict[tuple[int, int], str] = {}
     base = root.path
+    base_text = str(base)
     for path in root_entries(root, stats):
-        rel = path.relative_to(base).as_posix()
+        text = str(path)  # entries lie under base: their names by string, not Path, math
+        rel = "." if text == base_text else text[len(base_text) + 1 :].replace(os.sep, "/")
         arcname = anchor if rel == "." else f"{anchor}/{rel}"
         try:
-            st = path.lstat()
+            st = os.lstat(text)
         except FileNotFoundError:  # vanished while we walked (a concurrent build)
             continue
         mode = st.st_mode
