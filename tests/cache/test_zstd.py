@@ -116,3 +116,11 @@ def test_without_module_and_command_restore_and_save_say_why(
         extract_archive(archive, {"target": tmp_path / "out"})
     with pytest.raises(OSError, match="neither the zstandard module nor the zstd command"):
         create_archive([ArchiveRoot("target", tmp_path / "target")], tmp_path / "b.tar.zst")
+
+
+def test_the_job_size_gives_every_thread_two_jobs_within_its_bounds() -> None:
+    # the example's release target dir: four jobs of ~19 MiB on 2 cores, not 64 + 15
+    assert zstd.job_size(79_000_000, threads=2) == 79_000_000 // 4
+    assert zstd.job_size(1_000_000, threads=2) == zstd.MIN_JOB_SIZE
+    assert zstd.job_size(10_000_000_000, threads=2) == zstd.JOB_SIZE
+    assert zstd.job_size(300_000_000, threads=8) == 300_000_000 // 16

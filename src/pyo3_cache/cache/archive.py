@@ -140,12 +140,16 @@ def create_archive(
     """
     stats = ArchiveStats()
     fast = _pipe_writes_available()
-    with dest.open("wb") as raw, zstd.compressing(raw, level, command=fast) as zout:
+    planned = [_plan_tree(root, stats) for root in roots if root.path.is_dir()]
+    size = sum(st.st_size for members in planned for _path, _name, st in members)
+    with (
+        dest.open("wb") as raw,
+        zstd.compressing(raw, level, command=fast, size_hint=size) as zout,
+    ):
         sink = _PipeSink(zout.fileno()) if fast else _TarfileSink(zout)
         with sink:
-            for root in roots:
-                if root.path.is_dir():
-                    _add_tree(sink, root, stats)
+            for members in planned:
+                _add_members(sink, members, stats)
     stats.archive_bytes = dest.stat().st_size
     stats.sha256 = sha256_of(dest)
     return stats
@@ -164,7 +168,7 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 
 class _Sink:
-    """Where ``_add_tree`` puts members: tarfile, or raw writes into zstd's pipe."""
+    """Where ``_add_members`` puts members: tarfile, or raw writes into zstd's pipe."""
 
     def add(self, info: tarfile.TarInfo, path: Path | None) -> None:
         raise NotImplementedError
@@ -337,11 +341,17 @@ def root_entries(root: ArchiveRoot, stats: ArchiveStats) -> list[Path]:
     return entries
 
 
-def _add_tree(sink: _Sink, root: ArchiveRoot, stats: ArchiveStats) -> None:
+Planned = list[tuple[Path, str, os.stat_result]]  # path, member name, lstat
+
+
+def _plan_tree(root: ArchiveRoot, stats: ArchiveStats) -> Planned:
+    """What of ``root`` goes in, in order, with each entry's lstat (the archive's
+    size is known before zstd starts); links out of the root and special files
+    are skipped here."""
     anchor = root.anchor.strip("/")
-    inodes: dict[tuple[int, int], str] = {}
     base = root.path
     base_text = str(base)
+    planned: Planned = []
     for path in root_entries(root, stats):
         text = str(path)  # entries lie under base: their names by string, not Path, math
         rel = "." if text == base_text else text[len(base_text) + 1 :].replace(os.sep, "/")
@@ -359,6 +369,13 @@ def _add_tree(sink: _Sink, root: ArchiveRoot, stats: ArchiveStats) -> None:
         elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             stats.skipped.append(f"{arcname} (not a file, directory or link)")
             continue
+        planned.append((path, arcname, st))
+    return planned
+
+
+def _add_members(sink: _Sink, planned: Planned, stats: ArchiveStats) -> None:
+    inodes: dict[tuple[int, int], str] = {}
+    for path, arcname, st in planned:
         info = _tarinfo(path, arcname, st, inodes)
         if info.isreg():
             try:
