@@ -426,3 +426,13 @@ def test_nested_destinations_are_refused(tmp_path: Path) -> None:
     archive = _hostile(tmp_path / "a.tar.zst", [_file("target/ok")])
     with pytest.raises(ArchiveError, match="overlap"):
         extract_archive(archive, {"target": tmp_path / "t", "workspace/gen": tmp_path / "t" / "g"})
+
+
+def test_a_file_met_twice_is_restored_as_its_later_copy(tmp_path: Path) -> None:
+    archive = _hostile(
+        tmp_path / "twice.tar.zst",
+        [_file("target/f", b"first"), _file("target/g", b"g"), _file("target/f", b"second")],
+    )
+    extract_archive(archive, {"target": tmp_path / "out"})
+    assert (tmp_path / "out" / "f").read_bytes() == b"second"
+    assert (tmp_path / "out" / "g").read_bytes() == b"g"
