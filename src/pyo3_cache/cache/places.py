@@ -45,9 +45,11 @@ def open_store(spec: str, endpoint_url: str | None = None) -> Store:
 # files, git databases. registry/src is left out: cargo re-extracts it from
 # the .crate files, and registry crates are fresh by version, not by mtime.
 # It does so for every locked package a `cargo metadata` reads, before any
-# build (jiter: 131 packages, 2.6 s of a warm job), but keeping the sources
-# cost more (docs/benchmarks.md, Run 9): jiter's entry unpacked in 3.8 s
-# instead of 0.5 s (8,700 more small files) and packed in 1.9 s instead of 0.5 s.
+# build (jiter: 131 packages, 2.3-2.6 s of a warm job), but keeping the
+# sources cost more (docs/benchmarks.md, Runs 9 and 10b): their unpack is
+# bound by the disk, not by our archiver (jiter's entry: 2.5-3.3 s instead of
+# 0.5 s in a job, 130 MB more written, even with an unpack as fast as tar's),
+# and every saving job packs them again.
 DEFAULT_CARGO_HOME_PATHS = ("registry/index", "registry/cache", "git/db")
 
 
