@@ -15,6 +15,7 @@ import html
 import io
 import json
 import re
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from hypothesis import strategies as st
 
 from pyo3_cache.action.report import summary_markdown
 from pyo3_cache.action.state import FlowState
+from pyo3_cache.cache.archive import pax_header
+from pyo3_cache.cache.pipe_tar import parse_header
 from pyo3_cache.errors import ManifestError
 from pyo3_cache.explain import cargo_log
 from pyo3_cache.explain.cargo_log import (
@@ -460,3 +463,63 @@ def test_a_section_id_with_a_trailing_newline_is_made_safe() -> None:
     assert "\n" not in section.id
     body = github.render_sticky_body([section])
     assert github.parse_sticky_body(body) == [section]
+
+
+# --- tar headers: our fast reader and writer against tarfile's -------------------------
+
+_TAR_KINDS = [tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE]
+_TAR_KINDS += [tarfile.LNKTYPE, tarfile.XHDTYPE, tarfile.CHRTYPE, tarfile.GNUTYPE_LONGNAME]
+tar_names = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=120)
+
+
+@st.composite
+def tar_infos(draw: st.DrawFn) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(draw(tar_names) or "x")
+    info.type = draw(st.sampled_from(_TAR_KINDS))
+    info.mode = draw(st.integers(0, 0o7777))
+    info.size = draw(st.integers(0, 1 << 36)) if info.type == tarfile.REGTYPE else 0
+    info.mtime = draw(st.integers(0, 1 << 35))
+    info.linkname = draw(tar_names) if info.type in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+    nanos = draw(st.integers(0, 999_999_999))
+    info.pax_headers = {"mtime": f"{info.mtime}.{nanos:09d}"}
+    return info
+
+
+def _fix_checksum(block: bytearray) -> None:
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tar_infos(),
+    st.sampled_from([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]),
+    st.lists(st.tuples(st.integers(0, 511), st.integers(0, 255)), max_size=4),
+    st.booleans(),
+)
+def test_the_fast_tar_header_parser_never_reads_what_tarfile_would_not(
+    info: tarfile.TarInfo, fmt: int, changes: list[tuple[int, int]], fix: bool
+) -> None:
+    try:
+        raw = info.tobuf(fmt, "utf-8", "surrogateescape")
+    except ValueError:
+        return  # tarfile cannot write it in this format
+    block = bytearray(raw[-512:])
+    for offset, value in changes:
+        block[offset] = value
+    if fix:
+        _fix_checksum(block)
+    fast = parse_header(bytes(block))
+    if fast is None:
+        return
+    slow = tarfile.TarInfo.frombuf(bytes(block), "utf-8", "surrogateescape")
+    fields = ("name", "mode", "size", "mtime", "chksum", "type", "linkname")
+    assert {f: getattr(fast, f) for f in fields} == {f: getattr(slow, f) for f in fields}
+
+
+@settings(max_examples=300, deadline=None)
+@given(tar_infos())
+def test_the_archivers_fast_headers_are_tarfiles_bytes(info: tarfile.TarInfo) -> None:
+    fast = pax_header(info)
+    if fast is not None:
+        assert fast == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")

@@ -203,6 +203,8 @@ class _TarfileSink(_Sink):
 _NUL = b"\0"
 _PAX_NAME = b"././@PaxHeader".ljust(100, _NUL)
 _SMALL_FILE = 1 << 16  # read whole and written with its header in one call
+# The members _tarinfo makes (devices get device fields, which these headers lack).
+_FAST_TYPES = frozenset({tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE})
 
 
 def _octal(value: int, digits: int) -> bytes:
@@ -240,7 +242,8 @@ def pax_header(info: tarfile.TarInfo) -> bytes | None:
     name = info.name + "/" if info.type == tarfile.DIRTYPE else info.name
     mtime = info.pax_headers.get("mtime")
     if (
-        len(info.pax_headers) != 1
+        info.type not in _FAST_TYPES
+        or len(info.pax_headers) != 1
         or mtime is None
         or not mtime.isascii()
         or len(name) > 100

@@ -200,6 +200,7 @@ _USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s")
 _USTAR_MAGIC = tarfile.POSIX_MAGIC  # b"ustar\x0000"
 _BASE256 = (0o200, 0o377)
 _GNU_TYPES = frozenset(tarfile.GNU_TYPES)
+_PLAIN_UNUSED = frozenset({b"0000000\0", bytes(8)})  # what tarfile writes for owner 0, no device
 
 
 def _octal(field: bytes) -> int:
@@ -212,19 +213,22 @@ def parse_header(block: bytes) -> tarfile.TarInfo | None:
     in a fraction of its time; None for anything else (base-256 numbers, another
     magic, a signed checksum, GNU types, a damaged header), which goes to
     ``frombuf``: it parses those or says what is wrong with them. The owner
-    and device fields are not read (a restore uses neither: owners are
-    dropped, devices refused by their type).
+    and device fields are checked but not kept (a restore uses neither:
+    owners are dropped, devices refused by their type).
 
     A restore reads two headers per member (the PAX record's and the file's):
     through ``frombuf`` they took a third of a registry's unpack.
     """
     fields = _USTAR.unpack_from(block)
-    (name, mode, _uid, _gid, size, mtime, chksum, kind, linkname, magic) = fields[:10]
+    (name, mode, uid, gid, size, mtime, chksum, kind, linkname, magic) = fields[:10]
     if magic != _USTAR_MAGIC or kind in _GNU_TYPES:
         return None
     if mode[0] in _BASE256 or size[0] in _BASE256 or mtime[0] in _BASE256:
         return None
     try:
+        for unused in (uid, gid, fields[12], fields[13]):  # not read, but valid as frombuf wants
+            if unused not in _PLAIN_UNUSED:
+                _octal(unused)
         checked = _octal(chksum)
         info = tarfile.TarInfo(_text(name))
         info.mode, info.size, info.mtime = _octal(mode), _octal(size), _octal(mtime)
