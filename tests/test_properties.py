@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis) for the parsers and renderers that read hostile text.
 
-Covered here: cargo log lines (human status, fingerprint, JSON messages), the
+Covered here: tar headers (our fast reader and writer against tarfile), cargo
+log lines (human status, fingerprint, JSON messages), the
 log stream as a whole, PyO3 config files, key manifests, Markdown/mermaid
 escaping and the whole Markdown report and job summary on hostile package
 names, reasons and values.  Covered elsewhere, so not repeated: ``.pyc``
