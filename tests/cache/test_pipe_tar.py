@@ -249,3 +249,13 @@ def test_the_pipe_writer_writes_the_same_tar_as_tarfile(
         kinds = {m.name: m.type for m in tar.getmembers()}
     assert kinds["target/release/libfoo.rlib"] == tarfile.LNKTYPE
     assert kinds["target/release/current"] == tarfile.SYMTYPE
+
+
+def test_an_oversized_pax_header_is_refused_before_it_is_read_into_memory(tmp_path: Path) -> None:
+    info, data = _file("target/x", b"x", comment="c" * (pipe_tar.MAX_PAX_BYTES + 1))
+    archive = _zst(tmp_path / "big-pax.tar.zst", [(info, data)], tarfile.PAX_FORMAT)
+    with pytest.raises(ArchiveError, match=r"PAX header of \d+ bytes"):
+        _names(archive)
+    with pytest.raises(ArchiveError, match="PAX header"):
+        extract_archive(archive, {"target": tmp_path / "out"})
+    assert not (tmp_path / "out").exists()

@@ -41,6 +41,7 @@ _ZERO = bytes(BLOCK)
 _CHUNK = 1 << 20
 _PIPE_SIZE = 1 << 20  # F_SETPIPE_SZ: fewer, larger splices
 _FILL = 1 << 18  # what one read of headers and small files asks the pipe for
+MAX_PAX_BYTES = 1 << 20  # our archiver's PAX records: a path and an mtime
 # PAX keywords Python's tarfile writes for the members we archive.
 _PAX_KEYS = frozenset({"path", "linkpath", "size", "mtime", "atime", "ctime"})
 _PAX_KEYS_IGNORED = frozenset({"uid", "gid", "uname", "gname"})
@@ -161,6 +162,11 @@ class PipeTar:
             if info.type == tarfile.XHDTYPE:
                 if pax is not None:
                     raise Unsupported("two PAX headers for one member")
+                if info.size > MAX_PAX_BYTES:  # read whole into memory: bounded
+                    raise ArchiveError(
+                        f"{self.name} has a PAX header of {info.size} bytes (ours are a few "
+                        "hundred); refusing to restore"
+                    )
                 data = self._read(info.size)
                 self._skip(_pad(info.size))
                 pax = _pax_records(data)
