@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
 
+from pyo3_cache.cache import archive as archive_module
 from pyo3_cache.cache import pipe_tar, zstd
-from pyo3_cache.cache.archive import ArchiveRoot, create_archive
+from pyo3_cache.cache.archive import ArchiveRoot, ArchiveStats, create_archive
 from pyo3_cache.cache.extract import ExtractLimits, check_archive, extract_archive
 from pyo3_cache.errors import ArchiveError
 from tests.cache.tar_members import member as _file
@@ -436,3 +439,45 @@ def test_a_file_met_twice_is_restored_as_its_later_copy(tmp_path: Path) -> None:
     extract_archive(archive, {"target": tmp_path / "out"})
     assert (tmp_path / "out" / "f").read_bytes() == b"second"
     assert (tmp_path / "out" / "g").read_bytes() == b"g"
+
+
+def _after_planning(monkeypatch: pytest.MonkeyPatch, act: Callable[[], None]) -> None:
+    """Run ``act`` between the walk that plans the archive and the writing of it."""
+    plan = archive_module._plan_tree
+
+    def planned_then(root: ArchiveRoot, stats: ArchiveStats) -> Any:
+        result = plan(root, stats)
+        act()
+        return result
+
+    monkeypatch.setattr(archive_module, "_plan_tree", planned_then)
+
+
+@pytest.mark.parametrize("size", [10, 200_000])  # one write with its header; sendfile
+# tarfile's abandoned stream once printed "Exception ignored in" to stderr when collected
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_file_changed_while_archived_fails_the_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    src = tmp_path / "target"
+    _tree(src)
+    changing = src / "release" / "build.log"
+    changing.write_bytes(b"a" * size)
+    _after_planning(monkeypatch, lambda: changing.write_bytes(b"b" * (size + 1)))
+    with pytest.raises(OSError, match="changed while it was archived"):
+        create_archive([ArchiveRoot("target", src)], tmp_path / "a.tar.zst")
+
+
+def test_a_file_gone_before_it_is_archived_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "target"
+    _tree(src)
+    (src / "release" / "gone").write_bytes(b"soon gone")
+    _after_planning(monkeypatch, (src / "release" / "gone").unlink)
+    archive = tmp_path / "a.tar.zst"
+    stats = create_archive([ArchiveRoot("target", src)], archive)
+    _restore(archive, tmp_path / "out")
+    assert not (tmp_path / "out" / "release" / "gone").exists()
+    assert (tmp_path / "out" / "release" / "libfoo.rlib").read_bytes() == b"rlib" * 1000
+    assert stats.members == check_archive(archive, {"target": tmp_path / "x"})

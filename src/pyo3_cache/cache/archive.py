@@ -182,6 +182,11 @@ class _Sink:
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
+        else:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """The archive failed: drop what is unwritten, write no end."""
 
 
 class _TarfileSink(_Sink):
@@ -198,6 +203,13 @@ class _TarfileSink(_Sink):
 
     def close(self) -> None:
         self.tar.close()
+
+    def abandon(self) -> None:
+        # tarfile's stream would write its end when collected, into a
+        # compressor already gone, and print the error it gets to stderr.
+        stream = self.tar.fileobj
+        if stream is not None and hasattr(stream, "closed"):
+            stream.closed = True
 
 
 _NUL = b"\0"
@@ -377,14 +389,24 @@ def _plan_tree(root: ArchiveRoot, stats: ArchiveStats) -> Planned:
 
 
 def _add_members(sink: _Sink, planned: Planned, stats: ArchiveStats) -> None:
+    """Write the planned members. A file whose size or mtime is no longer the
+    planned one was changed while the archive was made: its bytes and the
+    mtime recorded for it may disagree, which a later build would take as
+    fresh, so the archive fails (``OSError``; no cache rather than a wrong one)."""
     inodes: dict[tuple[int, int], str] = {}
     for path, arcname, st in planned:
         info = _tarinfo(path, arcname, st, inodes)
         if info.isreg():
             try:
                 sink.add(info, path)
-            except FileNotFoundError:
+            except FileNotFoundError:  # gone before it was opened: left out
                 continue
+            try:
+                now: os.stat_result | None = os.lstat(path)
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_size, now.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                raise OSError(f"{path} changed while it was archived")
             stats.source_bytes += info.size
         else:
             sink.add(info, None)
