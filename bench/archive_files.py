@@ -56,22 +56,22 @@ print(json.dumps({"pack": pack, "unpack": unpack, "members": stats.members,
 
 
 def _tar(src: Path, archive: Path, dest: Path) -> dict[str, float]:
-    t = _now()
+    t = time.perf_counter()
     subprocess.run(
         f"tar -C {_q(src)} -c . | zstd -q -2 --long=27 -T0 -c > {_q(archive)}",
         shell=True,
         check=True,
     )
-    pack = _now() - t
+    pack = time.perf_counter() - t
     os.sync()
     (dest / ANCHOR).mkdir(parents=True)
-    t = _now()
+    t = time.perf_counter()
     subprocess.run(
         f"zstd -q -dc --long=31 {_q(archive)} | tar -x -C {_q(dest / ANCHOR)}",
         shell=True,
         check=True,
     )
-    return {"pack": pack, "unpack": _now() - t, "archive": archive.stat().st_size}
+    return {"pack": pack, "unpack": time.perf_counter() - t, "archive": archive.stat().st_size}
 
 
 def _ours(src_dir: Path, tree: Path, archive: Path, dest: Path) -> dict[str, float]:
@@ -86,10 +86,6 @@ def _ours(src_dir: Path, tree: Path, archive: Path, dest: Path) -> dict[str, flo
         raise SystemExit(f"archive_files: the run with {src_dir} failed:\n{proc.stderr[-2000:]}")
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
-
-
-def _now() -> float:
-    return time.perf_counter()
 
 
 def _q(path: Path) -> str:

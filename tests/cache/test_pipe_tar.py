@@ -259,3 +259,13 @@ def test_an_oversized_pax_header_is_refused_before_it_is_read_into_memory(tmp_pa
     with pytest.raises(ArchiveError, match="PAX header"):
         extract_archive(archive, {"target": tmp_path / "out"})
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("zeros", range(80, 100))
+def test_pax_records_whose_length_gains_a_digit_are_tarfiles_bytes(zeros: int) -> None:
+    """A record counts its own length's digits; around 99 -> 100 that count moves."""
+    info = _info("target/f")
+    info.uid = info.gid = 0
+    info.mtime = 1
+    info.pax_headers = {"mtime": "1." + "0" * zeros}
+    assert pax_header(info) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")

@@ -213,7 +213,6 @@ class _TarfileSink(_Sink):
 
 
 _NUL = b"\0"
-_PAX_NAME = b"././@PaxHeader".ljust(100, _NUL)
 _SMALL_FILE = 1 << 16  # read whole and written with its header in one call
 # The members _tarinfo makes (devices get device fields, which these headers lack).
 _FAST_TYPES = frozenset({tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE})
@@ -273,11 +272,12 @@ def pax_header(info: tarfile.TarInfo) -> bytes | None:
         return None
     link = info.linkname.encode()
     body = b"mtime=" + mtime.encode("ascii") + b"\n"
-    length = len(body) + 1
-    length += len(str(length + len(str(length))))
-    records = b"%d " % length + body
-    if len(records) != length:  # pragma: no cover - the loop above is tarfile's fixed point
-        return None
+    # A record counts its own length's digits: "LEN mtime=...\n".
+    rest = len(body) + 1
+    digits = len(str(rest))
+    while len(str(rest + digits)) != digits:
+        digits += 1
+    records = b"%d " % (rest + digits) + body
     pax = _ustar(b"././@PaxHeader", 0, len(records), 0, tarfile.XHDTYPE, b"")
     return b"".join(
         (

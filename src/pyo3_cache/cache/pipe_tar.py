@@ -209,9 +209,13 @@ _GNU_TYPES = frozenset(tarfile.GNU_TYPES)
 _PLAIN_UNUSED = frozenset({b"0000000\0", bytes(8)})  # what tarfile writes for owner 0, no device
 
 
-def _octal(field: bytes) -> int:
+def _until_nul(field: bytes) -> bytes:
     end = field.find(b"\0")
-    return int((field if end < 0 else field[:end]).strip() or b"0", 8)
+    return field if end < 0 else field[:end]
+
+
+def _octal(field: bytes) -> int:
+    return int(_until_nul(field).strip() or b"0", 8)
 
 
 def parse_header(block: bytes) -> tarfile.TarInfo | None:
@@ -256,8 +260,7 @@ def parse_header(block: bytes) -> tarfile.TarInfo | None:
 
 
 def _text(field: bytes) -> str:
-    end = field.find(b"\0")
-    return (field if end < 0 else field[:end]).decode("utf-8", "surrogateescape")
+    return _until_nul(field).decode("utf-8", "surrogateescape")
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
