@@ -292,7 +292,10 @@ def run_project(
             for flow in rotated(flows, rnd):
                 runner, root = runners[(flow, "csm" if multi else "cs")], ctx.work / SHORT[flow]
                 cargo_home = root / "ch"
-                shutil.rmtree(cargo_home, ignore_errors=True)  # a fresh runner
+                # A fresh runner: no cargo home, and no tool venv of ours in
+                # act's tool cache (runner.tool_cache is home/tool_cache)
+                shutil.rmtree(cargo_home, ignore_errors=True)
+                shutil.rmtree(runner.home / "tool_cache", ignore_errors=True)
                 snap = root / "cs-main"
                 if scenario not in ("cold", "warm", *MULTI_SCENARIOS) and snap.is_dir():
                     shutil.rmtree(runner.cache_server, ignore_errors=True)

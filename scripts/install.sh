@@ -49,8 +49,17 @@ if [ ! -f "$venv/.complete" ]; then
   fresh="$(mktemp -d "$tools/pyo3-cache/.new.XXXXXX")"
   "$py" -m venv --without-pip "$fresh"
   if [ -x "$fresh/bin/python" ]; then fpy="$fresh/bin/python"; else fpy="$fresh/Scripts/python.exe"; fi
-  site="$("$fpy" -I -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  "$fpy" -I -c 'import os, sys, sysconfig; print(os.path.relpath(sysconfig.get_paths()["purelib"], sys.prefix))' > "$fresh/.site"
+  # one interpreter start for the venv's site-packages, absolute and relative
+  {
+    IFS= read -r site || true
+    IFS= read -r rel || true
+  } < <("$fpy" -I -c 'import os, sys, sysconfig; p = sysconfig.get_paths()["purelib"]; print(p); print(os.path.relpath(p, sys.prefix))')
+  if [ -z "$site" ] || [ -z "$rel" ]; then
+    rm -rf "$fresh"
+    echo "::warning title=pyo3-cache::the new tool venv's interpreter does not run; pyo3-cache is off for this job"
+    exit 1
+  fi
+  printf '%s\n' "$rel" > "$fresh/.site"
   deps=()  # the packages this interpreter lacks (tool-ident.sh); none: a bare venv
   for dep in $needs; do deps+=("$dep"); done
   if [ "${#deps[@]}" -eq 0 ]; then
